@@ -1,0 +1,69 @@
+"""Render a generated module: docstring, imports, helpers, public functions."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from . import mathlib
+from .nodes import JitFunction
+from .printer import FASTMATH, NumbaPrinter
+from .quadrature import HelperLibrary
+
+# Helpers that live in another generated module, with the import that provides them.
+EXTERNAL_HELPERS = {"graded_rule": "from .quadrature import graded_rule"}
+
+
+@dataclass
+class ModuleSpec:
+    """A generated module: `functions` are public, helpers are pulled in as the code needs them."""
+    name: str
+    doc: str
+    functions: list = field(default_factory=list)
+    library: HelperLibrary = field(default_factory=HelperLibrary)
+    constants: list = field(default_factory=list)   # (name, python literal text)
+    raw_text: str | None = None                     # a verbatim module (the quadrature rule)
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}.py"
+
+
+def _print(printer: NumbaPrinter, node) -> str:
+    text = printer._print(node)
+    if printer._not_supported:
+        missing = ", ".join(sorted(str(e) for e in printer._not_supported))
+        raise ValueError(f"cannot print for Numba: {missing}")
+    return text
+
+
+def render(spec: ModuleSpec) -> str:
+    if spec.raw_text is not None:
+        return spec.raw_text
+    printer = NumbaPrinter()
+    public = [_print(printer, fn) for fn in spec.functions]
+    helpers: dict[str, str] = {}
+    imports: set[str] = set()
+    pending = set(printer.required)
+    while pending:
+        name = pending.pop()
+        if name in helpers:
+            continue
+        if name in EXTERNAL_HELPERS:
+            imports.add(EXTERNAL_HELPERS[name])
+            continue
+        fn: JitFunction = spec.library.functions.get(name) or mathlib.BUILTIN[name]()
+        helpers[name] = _print(printer, fn)
+        pending |= printer.required - set(helpers)
+    lines = ['"""' + spec.doc.strip() + '\n"""', "import math", "", "import numpy as np",
+             "from numba import njit"]
+    if imports:
+        lines += [""] + sorted(imports)
+    lines += ["", "FASTMATH = {" + ", ".join(f'"{f}"' for f in FASTMATH) + "}"]
+    for name, literal in spec.constants:
+        lines.append(f"{name} = {literal}")
+    names = ", ".join(f'"{fn.name}"' for fn in spec.functions)
+    lines.append(f"__all__ = [{names}]")
+    for name in sorted(helpers):
+        lines += ["", "", helpers[name]]
+    for text in public:
+        lines += ["", "", text]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,130 @@
+"""What ``fieldgen regenerate`` writes into generated/: one module spec per file."""
+from __future__ import annotations
+
+import sympy as sp
+
+from ..derivations import activations, closed_forms, gauss, meanfield, model
+from .builders import array_function, grid_map_function, recursion_function, scalar_function
+from .module import ModuleSpec
+from .quadrature import rule_module_source
+
+PARAMS = (model.r, model.sigma_w2, model.sigma_b2)
+
+
+def _kind(name: str) -> str:
+    return "closed form" if closed_forms.has_closed_form(name) else "graded quadrature"
+
+
+def gauss_module(name: str) -> ModuleSpec:
+    """P(K), its mean, Jacobian and Hessian for one and two inputs."""
+    K, (K11, K22, K12) = model.K1, model.K
+    spec = ModuleSpec(
+        f"gauss_{name}",
+        f"Gaussian expectations of phi = {name} ({_kind(name)}) and their derivatives.\n\n"
+        "One input: P(K) = <phi(h)^2>, h ~ N(0, K); mean <phi(h)>.\n"
+        "Two inputs, pair order (11, 22, 12): P_p(K) = <phi(h_a) phi(h_b)>,\n"
+        "jacobian[p, s] = dP_p/dK_s, hessian[p, q, s] = d2 P_p / dK_q dK_s.")
+    lib = spec.library
+    P = gauss.single(name, K)
+    spec.functions += [
+        scalar_function("expect_single", (K,), [P], "P(K) = <phi(h)^2>, h ~ N(0, K).", lib),
+        scalar_function("mean_single", (K,), [gauss.mean(name, K)], "<phi(h)>, h ~ N(0, K).", lib),
+        scalar_function("jacobian_single", (K,), [sp.diff(P, K)], "dP/dK.", lib),
+        scalar_function("hessian_single", (K,), [sp.diff(P, K, 2)], "d2P/dK2.", lib),
+    ]
+    pair = gauss.pair(name)
+    jac = sp.Matrix(pair).jacobian(model.K)
+    spec.functions.append(scalar_function(
+        "expect_pair", model.K, list(pair), "(P11, P22, P12) at the kernel (K11, K22, K12).", lib))
+    spec.functions.append(array_function(
+        "jacobian_pair", model.K, {(p, s): jac[p, s] for p in range(3) for s in range(3)}, (3, 3),
+        "out[p, s] = dP_p / dK_s.", lib))
+    hess = {(p, q, s): sp.diff(jac[p, s], model.K[q])
+            for p in range(3) for q in range(3) for s in range(3)}
+    spec.functions.append(array_function(
+        "hessian_pair", model.K, hess, (3, 3, 3), "out[p, q, s] = d2 P_p / dK_q dK_s.", lib))
+    return spec
+
+
+def _initial(n_kernel: int):
+    kernel = meanfield.kernel_symbols(1 if n_kernel == 1 else 2)
+
+    def initial(symbol, k0_at):
+        if symbol in kernel:
+            return k0_at(kernel.index(symbol))
+        return sp.Float(0.0)  # means of the reduced block start at zero
+    return initial
+
+
+def meanfield_module(name: str) -> ModuleSpec:
+    spec = ModuleSpec(
+        f"meanfield_{name}",
+        f"Mean-field kernel recursion for phi = {name} ({_kind(name)}), both blocks, one and two\n"
+        "inputs, on a grid of (r, sigma_w2, sigma_b2) points. Layer maps (previous -> next):\n\n"
+        + "\n".join(_describe(meanfield.layer_map(b, name, n))
+                    for b in model.BLOCKS for n in (1, 2)))
+    for block in model.BLOCKS:
+        for n_inputs in (1, 2):
+            lm = meanfield.layer_map(block, name, n_inputs)
+            which = "single" if n_inputs == 1 else "pair"
+            shape = "(depth + 1, n)" if n_inputs == 1 else "(depth + 1, 3, n)"
+            spec.functions.append(recursion_function(
+                f"kernel_{which}_{block}", params=PARAMS, state=lm.state, update=lm.update,
+                initial=_initial(lm.n_kernel), n_kernel=lm.n_kernel, library=spec.library,
+                doc=f"{block} block, {n_inputs} input(s): out{shape} = K^l for l = 0..depth at "
+                    "each grid point; k0 is K^0 (pair order for two inputs)."))
+    return spec
+
+
+def _describe(lm: meanfield.LayerMap) -> str:
+    lines = [f"{lm.block} block, {lm.n_inputs} input(s):"]
+    for s, u in zip(lm.state, lm.update):
+        lines.append(f"    {s} -> {sp.sstr(u)}")
+    return "\n".join(lines)
+
+
+def inputs_module() -> ModuleSpec:
+    spec = ModuleSpec(
+        "inputs",
+        "Input kernel K^0 of an input layer h^0 = W^0 x + b^0 from the Gram matrix G = x.x'/d\n"
+        "(the saddle point of the input layer), on a grid of (sigma_w2, sigma_b2) points.")
+    params = (model.sigma_w2, model.sigma_b2)
+    for n_inputs, gram in ((1, (model.G1,)), (2, model.G)):
+        which = "single" if n_inputs == 1 else "pair"
+        spec.functions.append(grid_map_function(
+            f"input_kernel_{which}", params=params, inputs=gram,
+            exprs=meanfield.input_kernel("layer", n_inputs), library=spec.library,
+            doc="out = K^0 at each grid point; gram has the layout of out."))
+    return spec
+
+
+def quadrature_module() -> ModuleSpec:
+    return ModuleSpec("quadrature", "", raw_text=rule_module_source())
+
+
+def package_init() -> ModuleSpec:
+    names = tuple(sorted(activations.ACTIVATIONS))
+    closed = tuple(n for n in names if closed_forms.has_closed_form(n))
+    text = (
+        '"""Generated evaluators (Numba). Import them through the public API or load a module:\n\n'
+        '    from fieldgen.generated import module\n'
+        '    module("meanfield", "erf").kernel_pair_full(...)\n"""\n'
+        "import importlib\n\n"
+        f"ACTIVATIONS = {names!r}\n"
+        f"CLOSED_FORMS = {closed!r}\n"
+        f"BLOCKS = {model.BLOCKS!r}\n"
+        f"INPUT_MODES = {model.INPUT_MODES!r}\n"
+        'KINDS = ("gauss", "meanfield")\n\n\n'
+        "def module(kind, activation):\n"
+        '    """The generated module of a kind for an activation (imported on first use)."""\n'
+        "    if kind not in KINDS or activation not in ACTIVATIONS:\n"
+        '        raise ValueError(f"no generated module {kind}_{activation}")\n'
+        '    return importlib.import_module(f"{__name__}.{kind}_{activation}")\n')
+    return ModuleSpec("__init__", "", raw_text=text)
+
+
+def all_modules() -> list[ModuleSpec]:
+    specs = [package_init(), quadrature_module(), inputs_module()]
+    for name in sorted(activations.ACTIVATIONS):
+        specs += [gauss_module(name), meanfield_module(name)]
+    return specs
