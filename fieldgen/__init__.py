@@ -1,2 +1,15 @@
-"""fieldgen: the finite-size field theory of residual networks as tested, fast numeric code."""
+"""fieldgen: the finite-size field theory of residual networks as tested, fast numeric code.
+
+    import fieldgen
+    K = fieldgen.kernel("erf", r=0.3, sigma_w2=1.0, depth=100, K0=[[1, .9], [.9, 1]])
+    Khat = fieldgen.simulate("erf", r=0.3, sigma_w2=1.0, depth=100, K0=1.0, width=256, samples=100)
+
+Importing fieldgen does not import SymPy; the evaluators are the generated Numba modules in
+fieldgen.generated (regenerate them from the derivations with `fieldgen regenerate`).
+"""
+from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES
+from .meanfield import kernel
+from .simulate import METHODS, simulate
+
 __version__ = "0.1.0"
+__all__ = ["kernel", "simulate", "ACTIVATIONS", "BLOCKS", "INPUT_MODES", "METHODS", "__version__"]

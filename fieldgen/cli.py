@@ -1,21 +1,72 @@
-"""Command line: `fieldgen regenerate`, ..."""
+"""Command line: `fieldgen regenerate`, `fieldgen summary`.
+
+`regenerate-formulas` is the same as `fieldgen regenerate`.
+"""
 from __future__ import annotations
 
 import argparse
 import sys
 
 
-def regenerate_main(argv=None) -> int:
-    return main(["regenerate", *(sys.argv[1:] if argv is None else argv)])
+def _regenerate(args) -> int:
+    from .codegen.regenerate import regenerate
+    return regenerate(check=args.check)
+
+
+def _summary(args) -> int:
+    import numpy as np
+
+    from . import kernel
+
+    K0 = np.array([[args.K0, args.c0 * args.K0], [args.c0 * args.K0, args.K0]])
+    results = {name: kernel(name, r=np.array(args.r), sigma_w2=args.sigma_w2,
+                            sigma_b2=args.sigma_b2, depth=args.depth, K0=K0, block=args.block)
+               for name in args.activations}
+    print(f"Mean-field kernel of a {args.block}-block ResNet after L = {args.depth} layers "
+          f"(sigma_w^2 = {args.sigma_w2:g}, sigma_b^2 = {args.sigma_b2:g}, K^0 = {args.K0:g}, "
+          f"c^0 = {args.c0:g})")
+    print(f"{'activation':<10} {'r':>6} {'K^L / K^0':>12} {'c^L':>10}")
+    for name, K in results.items():
+        for r, k in zip(args.r, K[:, -1]):
+            c = k[0, 1] / np.sqrt(k[0, 0] * k[1, 1])
+            print(f"{name:<10} {r:>6.3g} {k[0, 0] / args.K0:>12.5g} {c:>10.6f}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="fieldgen", description="Finite-size field theory of residual networks.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+
+    p = sub.add_parser("regenerate", help="write generated/ from the SymPy derivations",
+                       description="Regenerate the Numba evaluators in generated/ from the "
+                                   "derivations; only files whose content changes are written.")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit 1 with a diff if generated/ is stale")
+    p.set_defaults(run=_regenerate)
+
+    p = sub.add_parser("summary", help="print a short mean-field summary",
+                       description="Mean-field kernel norm and correlation at the output layer.")
+    p.add_argument("--activations", nargs="+", default=["relu", "erf", "tanh"])
+    p.add_argument("--r", nargs="+", type=float, default=[0.1, 0.3, 1.0])
+    p.add_argument("--depth", type=int, default=100)
+    p.add_argument("--sigma-w2", type=float, default=1.0)
+    p.add_argument("--sigma-b2", type=float, default=0.0)
+    p.add_argument("--K0", type=float, default=1.0, help="input variance of both inputs")
+    p.add_argument("--c0", type=float, default=0.9, help="input correlation")
+    p.add_argument("--block", default="full", choices=["full", "reduced"])
+    p.set_defaults(run=_summary)
+    return parser
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="fieldgen")
-    sub = parser.add_subparsers(dest="command", required=True)
-    p = sub.add_parser("regenerate")
-    p.add_argument("--check", action="store_true")
-    args = parser.parse_args(argv)
-    if args.command == "regenerate":
-        from .codegen.regenerate import regenerate
-        return regenerate(check=args.check)
-    return 0
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as exc:
+        print(f"fieldgen {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def regenerate_main(argv=None) -> int:
+    return main(["regenerate", *(sys.argv[1:] if argv is None else argv)])

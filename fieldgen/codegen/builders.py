@@ -45,56 +45,72 @@ def array_function(name: str, params, entries: dict, shape: tuple, doc: str,
     return JitFunction(name, tuple(params) + (out,), sig, tuple(assignments + stores), doc)
 
 
+# Grid points advanced together through all layers: large enough to vectorise, small enough
+# that their state stays in L1 and their rows of the output are written with good locality.
+BLOCK = 128
+
+
 def recursion_function(name: str, *, params, state, update, initial, n_kernel: int, doc: str,
                        library: HelperLibrary) -> JitFunction:
     """Iterate state -> update over layers for a grid of parameter points.
 
     Arguments of the generated function: one float64[::1] array per parameter (the grid), the
-    initial kernel ``k0`` ((n,) for one entry, (n_kernel, n) otherwise) and ``out`` of shape
-    (depth + 1, n) or (depth + 1, n_kernel, n). The layer loop is outside the grid loop, and the
-    state lives in one (n_state, n) array, so LLVM vectorises each layer across grid points with
-    few runtime alias checks; the layer's kernel is then copied to ``out`` in a separate loop.
+    initial kernel ``k0`` ((n,) for one input, (n, 3) in pair order for two) and ``out``, the
+    kernel path in the layout the public API returns: (n, depth + 1) or (n, depth + 1, 2, 2).
+    Blocks of BLOCK grid points go through the layers together; within a layer the update is a
+    loop over the block (vectorised by LLVM, state in one small array), then the block's kernel
+    is written out. Any grid slice is an independent call, so callers can use threads.
     """
     n = sp.Symbol("n", integer=True)
     depth = sp.Symbol("depth", integer=True)
-    i = sp.Symbol("i", integer=True)
-    l = sp.Symbol("l", integer=True)
-    p = sp.Symbol("p", integer=True)
+    start = sp.Symbol("start", integer=True)
+    size = sp.Symbol("size", integer=True)
+    i, j, l = (sp.Symbol(x, integer=True) for x in "ijl")
     single = n_kernel == 1
     grids = [sp.IndexedBase(f"{q.name}_grid", shape=(n,)) for q in params]
-    k0 = sp.IndexedBase("k0", shape=(n,) if single else (n_kernel, n))
-    out = sp.IndexedBase("out", shape=(depth + 1, n) if single else (depth + 1, n_kernel, n))
-    work = sp.IndexedBase("state", shape=(len(state), n))
+    k0 = sp.IndexedBase("k0", shape=(n,) if single else (n, n_kernel))
+    out = sp.IndexedBase("out", shape=(n, depth + 1) if single else (n, depth + 1, 2, 2))
+    work = sp.IndexedBase("state", shape=(len(state), BLOCK))
+    positions = ((0, 0),) if single else ((0, 0), (1, 1), (0, 1))
 
     def k0_at(q):
-        return k0[i] if single else k0[q, i]
+        return k0[i] if single else k0[i, q]
 
-    def store_layer(layer):
+    def store(layer):
         if single:
-            return For(i, sp.Range(0, n), [Assignment(out[layer, i], work[0, i])])
-        return For(p, sp.Range(0, n_kernel), [
-            For(i, sp.Range(0, n), [Assignment(out[layer, p, i], work[p, i])])])
+            return [Assignment(out[i, layer], work[0, j])]
+        stores = []
+        for q, (a, b) in enumerate(positions):
+            stores.append(Assignment(out[i, layer, a, b], work[q, j]))
+            if a != b:
+                stores.append(Assignment(out[i, layer, b, a], work[q, j]))
+        return stores
 
+    point = Assignment(i, start + j)
     load_params = [Assignment(q, g[i]) for q, g in zip(params, grids)]
     init_values = [initial(s, k0_at) for s in state]
     used = set().union(*(sp.sympify(v).free_symbols for v in init_values))
-    init_loop = For(i, sp.Range(0, n), [a for a in load_params if a.lhs in used] + [
-        Assignment(work[k, i], v) for k, v in enumerate(init_values)])
+    init_loop = For(j, sp.Range(0, size), [point] + [a for a in load_params if a.lhs in used] + [
+        Assignment(work[k, j], v) for k, v in enumerate(init_values)] + store(0))
 
     assignments, reduced = cse_block(update, library)
     nxt = [sp.Symbol(f"next_{s.name}", real=True) for s in state]
-    step = (load_params + [Assignment(s, work[k, i]) for k, s in enumerate(state)] + assignments
-            + [Assignment(x, e) for x, e in zip(nxt, reduced)]
-            + [Assignment(work[k, i], x) for k, x in enumerate(nxt)])
-    layer_loop = For(l, sp.Range(1, depth + 1), [For(i, sp.Range(0, n), step), store_layer(l)])
+    step = ([point] + load_params + [Assignment(s, work[k, j]) for k, s in enumerate(state)]
+            + assignments + [Assignment(x, e) for x, e in zip(nxt, reduced)]
+            + [Assignment(work[k, j], x) for k, x in enumerate(nxt)])
+    layer_loop = For(l, sp.Range(1, depth + 1), [
+        For(j, sp.Range(0, size), step),
+        For(j, sp.Range(0, size), [point] + store(l))])
+    block_loop = For(start, sp.Range(0, n, BLOCK), [
+        Assignment(size, sp.Min(BLOCK, n - start)), init_loop, layer_loop])
 
     body = [Assignment(n, ArrayShape(grids[0], 0)),
-            Assignment(depth, ArrayShape(out, 0) - 1),
-            Allocate(work, (len(state), n)),
-            init_loop, store_layer(0), layer_loop]
+            Assignment(depth, ArrayShape(out, 1) - 1),
+            Allocate(work, (len(state), BLOCK)),
+            block_loop]
     grid_sig = ", ".join([f"{FLOAT}[::1]"] * len(params))
     k0_sig = f"{FLOAT}[::1]" if single else f"{FLOAT}[:, ::1]"
-    out_sig = f"{FLOAT}[:, ::1]" if single else f"{FLOAT}[:, :, ::1]"
+    out_sig = f"{FLOAT}[:, ::1]" if single else f"{FLOAT}[:, :, :, ::1]"
     sig = f"void({grid_sig}, {k0_sig}, {out_sig})"
     return JitFunction(name, tuple(grids) + (k0, out), sig, tuple(body), doc)
 
@@ -106,12 +122,12 @@ def grid_map_function(name: str, *, params, inputs, exprs, doc: str,
     i = sp.Symbol("i", integer=True)
     single = len(exprs) == 1
     grids = [sp.IndexedBase(f"{p.name}_grid", shape=(n,)) for p in params]
-    shape = (n,) if single else (len(exprs), n)
+    shape = (n,) if single else (n, len(exprs))
     src = sp.IndexedBase("source", shape=shape)
     out = sp.IndexedBase("out", shape=shape)
 
     def at(array, p):
-        return array[i] if single else array[p, i]
+        return array[i] if single else array[i, p]
 
     assignments, reduced = cse_block(exprs, library)
     body = ([Assignment(p, g[i]) for p, g in zip(params, grids)]

@@ -54,7 +54,7 @@ def render(spec: ModuleSpec) -> str:
         helpers[name] = _print(printer, fn)
         pending |= printer.required - set(helpers)
     lines = ['"""' + spec.doc.strip() + '\n"""', "import math", "", "import numpy as np",
-             "from numba import njit"]
+             "from numba import njit" + (", vectorize" if any(f.ufunc for f in spec.functions) else "")]
     if imports:
         lines += [""] + sorted(imports)
     lines += ["", "FASTMATH = {" + ", ".join(f'"{f}"' for f in FASTMATH) + "}"]

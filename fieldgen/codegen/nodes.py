@@ -20,6 +20,7 @@ class JitFunction:
     doc: str = ""
     inline: bool = False     # numba inline="always": small helpers in vectorised loops
     fastmath: bool = True    # value-safe fast-math flags (see printer.FASTMATH)
+    ufunc: bool = False      # numba.vectorize: a NumPy ufunc of float64 scalars
 
 
 @dataclass(frozen=True)

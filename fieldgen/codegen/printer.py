@@ -4,10 +4,10 @@ Following pystencils, every project-specific construct gets a ``_print_<Node>`` 
 string surgery on printed code:
 
 - floats print with ``repr`` (round-trip exact, deterministic);
-- ``asin``/``acos`` print as calls to generated polynomial versions (``mathlib``) that LLVM can
-  vectorise across grid points; libm's scalar calls cannot be vectorised;
+- ``asin`` prints as a call to a generated polynomial version (``mathlib``) that LLVM can
+  vectorise across grid points; libm's scalar call cannot be vectorised;
 - ``Correlation`` prints as a call to a helper that clamps rho to [-1, 1];
-- calls to generated helpers (undefined SymPy functions named ``_...``) are recorded in
+- calls to generated helpers (undefined SymPy functions) are recorded in
   ``required`` so the module writer can emit their definitions;
 - statements: ``For`` over ranges, ``JitFunction`` (decorated definitions), ``Allocate``,
   ``Comment``, ``TupleReturn``, ``ArrayShape``.
@@ -49,8 +49,10 @@ class NumbaPrinter(PythonCodePrinter):
         return self._min_max("min", expr)
 
     def _min_max(self, name, expr):
-        # Nested two-argument calls with float literals: type-stable in nopython mode.
-        args = [self._print(sp.Float(a) if a.is_Integer else a) for a in expr.args]
+        # Nested two-argument calls; integer literals become floats unless every argument is an
+        # integer (loop bounds), so that the result type is stable in nopython mode.
+        integral = all(a.is_integer for a in expr.args)
+        args = [self._print(sp.Float(a) if a.is_Integer and not integral else a) for a in expr.args]
         out = args[0]
         for a in args[1:]:
             out = f"{name}({out}, {a})"
@@ -63,11 +65,6 @@ class NumbaPrinter(PythonCodePrinter):
             return self._call("_asin", expr.args)
         return self._print_known_func(expr)
 
-    def _print_acos(self, expr):
-        if self._settings["vector_math"]:
-            return self._call("_acos", expr.args)
-        return self._print_known_func(expr)
-
     def _print_Correlation(self, expr):
         return self._call("_correlation", expr.args)
 
@@ -78,9 +75,9 @@ class NumbaPrinter(PythonCodePrinter):
         return "math.copysign({}, {})".format(*(self._print(a) for a in expr.args))
 
     def _print_Function(self, expr):
-        name = expr.func.__name__
-        if name.startswith("_"):
-            return self._call(name, expr.args)
+        if isinstance(expr, sp.core.function.AppliedUndef):
+            # A call of another generated function (helper or quadrature rule).
+            return self._call(expr.func.__name__, expr.args)
         return super()._print_Function(expr)
 
     def _print_GaussianExpectation(self, expr):
@@ -103,11 +100,12 @@ class NumbaPrinter(PythonCodePrinter):
 
     def _print_For(self, node):
         rng = node.iterable
-        if not isinstance(rng, sp.Range) or rng.step != 1:
-            raise ValueError("only unit-step ranges are supported in generated loops")
+        if not isinstance(rng, sp.Range) or not (rng.step.is_Integer and rng.step > 0):
+            raise ValueError("generated loops run over ranges with a positive integer step")
         body = "\n".join(self._print(s) for s in node.body.args)
-        return "for {} in range({}, {}):\n{}".format(
-            self._print(node.target), self._print(rng.start), self._print(rng.stop),
+        step = "" if rng.step == 1 else f", {self._print(rng.step)}"
+        return "for {} in range({}, {}{}):\n{}".format(
+            self._print(node.target), self._print(rng.start), self._print(rng.stop), step,
             self._indent_codestring(body))
 
     def _print_Allocate(self, node):
@@ -128,12 +126,18 @@ class NumbaPrinter(PythonCodePrinter):
             "return ({})".format(", ".join(self._print(v) for v in node.values))
 
     def _print_JitFunction(self, fn):
+        if fn.ufunc:
+            decorator = f'@vectorize(["{fn.signature}"], cache=True)'
+            return self._function_text(fn, decorator)
         options = ["cache=True", "nogil=True", 'error_model="numpy"']
         if fn.fastmath:
             options.append("fastmath=FASTMATH")
         if fn.inline:
             options.append('inline="always"')
-        lines = [f'@njit("{fn.signature}", {", ".join(options)})',
+        return self._function_text(fn, f'@njit("{fn.signature}", {", ".join(options)})')
+
+    def _function_text(self, fn, decorator):
+        lines = [decorator,
                  "def {}({}):".format(fn.name, ", ".join(self._print(p) for p in fn.params))]
         body = []
         if fn.doc:

@@ -43,11 +43,14 @@ def _leftovers(folder: Path, expected) -> list[Path]:
     return out
 
 
-def regenerate(check: bool = False, stream=None) -> int:
-    """Write (or with check=True compare) generated/; return a process exit code."""
+def regenerate(check: bool = False, stream=None, *, files=None, folder=None) -> int:
+    """Write (or with check=True compare) generated/; return a process exit code.
+
+    `files` (from build()) and `folder` default to a fresh build and the package's generated/.
+    """
     stream = stream or sys.stdout
-    folder = generated_dir()
-    files = build()
+    folder = Path(folder) if folder is not None else generated_dir()
+    files = build() if files is None else files
     stale = [name for name, text in files.items()
              if not (folder / name).exists() or (folder / name).read_bytes() != text.encode()]
     leftovers = _leftovers(folder, files)

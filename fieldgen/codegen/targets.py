@@ -6,6 +6,8 @@ import sympy as sp
 from ..derivations import activations, closed_forms, gauss, meanfield, model
 from .builders import array_function, grid_map_function, recursion_function, scalar_function
 from .module import ModuleSpec
+from .nodes import JitFunction
+from sympy.codegen.ast import Return
 from .quadrature import rule_module_source
 
 PARAMS = (model.r, model.sigma_w2, model.sigma_b2)
@@ -26,7 +28,13 @@ def gauss_module(name: str) -> ModuleSpec:
         "jacobian[p, s] = dP_p/dK_s, hessian[p, q, s] = d2 P_p / dK_q dK_s.")
     lib = spec.library
     P = gauss.single(name, K)
+    x = sp.Symbol("x", real=True)
+    phi = activations.get(name)(x)
     spec.functions += [
+        JitFunction("phi", (x,), "float64(float64)",
+                    (Return(phi if phi.has(x) else phi + 0 * x),),
+                    f"The activation {activations.get(name).description} (NumPy ufunc).",
+                    ufunc=True),
         scalar_function("expect_single", (K,), [P], "P(K) = <phi(h)^2>, h ~ N(0, K).", lib),
         scalar_function("mean_single", (K,), [gauss.mean(name, K)], "<phi(h)>, h ~ N(0, K).", lib),
         scalar_function("jacobian_single", (K,), [sp.diff(P, K)], "dP/dK.", lib),
@@ -67,12 +75,12 @@ def meanfield_module(name: str) -> ModuleSpec:
         for n_inputs in (1, 2):
             lm = meanfield.layer_map(block, name, n_inputs)
             which = "single" if n_inputs == 1 else "pair"
-            shape = "(depth + 1, n)" if n_inputs == 1 else "(depth + 1, 3, n)"
+            shape = "(n, depth + 1)" if n_inputs == 1 else "(n, depth + 1, 2, 2)"
             spec.functions.append(recursion_function(
                 f"kernel_{which}_{block}", params=PARAMS, state=lm.state, update=lm.update,
                 initial=_initial(lm.n_kernel), n_kernel=lm.n_kernel, library=spec.library,
                 doc=f"{block} block, {n_inputs} input(s): out{shape} = K^l for l = 0..depth at "
-                    "each grid point; k0 is K^0 (pair order for two inputs)."))
+                    "each grid point; k0 is K^0, (n,) or (n, 3) in pair order (11, 22, 12)."))
     return spec
 
 

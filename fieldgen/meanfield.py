@@ -1,0 +1,100 @@
+"""The mean-field kernel K^l: the saddle point of the field theory, evaluated by generated code."""
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from . import validation as check
+from .generated import module
+
+# Grids larger than this are split across threads (the generated loops release the GIL).
+_THREAD_CHUNK = 4096
+
+
+def _grid(r, sigma_w2, sigma_b2):
+    """Broadcast the parameter arrays; return their shape and flat contiguous copies."""
+    r = check.nonnegative("r", r)
+    sigma_w2 = check.nonnegative("sigma_w2", sigma_w2)
+    sigma_b2 = check.nonnegative("sigma_b2", sigma_b2)
+    try:
+        shape = np.broadcast_shapes(r.shape, sigma_w2.shape, sigma_b2.shape)
+    except ValueError:
+        raise ValueError(f"r, sigma_w2 and sigma_b2 must broadcast together; got shapes "
+                         f"{r.shape}, {sigma_w2.shape}, {sigma_b2.shape}") from None
+    flat = [np.array(np.broadcast_to(a, shape), dtype=float, order="C").ravel()
+            for a in (r, sigma_w2, sigma_b2)]
+    return shape, flat
+
+
+def input_kernel_grid(K0_entries, n_inputs, input, sigma_w2, sigma_b2):
+    """K^0 at every grid point, (n,) or (n, 3): the given kernel or the input layer's."""
+    n = sigma_w2.shape[0]
+    given = np.empty((n, 3) if n_inputs > 1 else (n,))
+    given[...] = K0_entries if n_inputs > 1 else K0_entries[0]
+    if input == "kernel":
+        return given
+    from .generated import inputs
+
+    out = np.empty_like(given)
+    fn = inputs.input_kernel_single if n_inputs == 1 else inputs.input_kernel_pair
+    fn(sigma_w2, sigma_b2, given, out)
+    return out
+
+
+def run_on_grid(fn, grids, k0, out):
+    """Call a generated grid function, split into contiguous slices over threads when large.
+
+    The generated loops release the GIL; every slice of the grid is an independent call that
+    writes its own rows of `out`.
+    """
+    n = grids[0].shape[0]
+    workers = min(os.cpu_count() or 1, max(1, n // _THREAD_CHUNK))
+    if workers == 1:
+        fn(*grids, k0, out)
+        return out
+    bounds = np.linspace(0, n, workers + 1).astype(int)
+
+    def run(a, b):
+        fn(*(g[a:b] for g in grids), k0[a:b], out[a:b])
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run, bounds[:-1], bounds[1:]))
+    return out
+
+
+def finite_or_raise(out: np.ndarray, what: str) -> None:
+    """Raise if the path left the float64 range.
+
+    The recursions add to the previous layer's state, so a NaN or inf persists to the last layer:
+    checking it is enough; the full scan only runs to name the layer.
+    """
+    if np.all(np.isfinite(out[:, -1])):
+        return
+    bad = ~np.isfinite(out)
+    layer = int(np.argwhere(bad.reshape(bad.shape[0], bad.shape[1], -1).any(axis=(0, 2)))[0, 0])
+    raise OverflowError(f"{what} leaves the float64 range at layer {layer}: it grows too fast "
+                        "for this depth and r (reduce depth or r)")
+
+
+def kernel(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", input="kernel"):
+    """Mean-field (infinite-width) kernel K^l for l = 0..depth.
+
+    K0 is the input kernel (input="kernel") or the input Gram matrix x.x'/d (input="layer",
+    K^0 = sigma_w2 G + sigma_b2): a number for one input, a 2x2 matrix for two. r, sigma_w2 and
+    sigma_b2 may be arrays; their broadcast shape is prepended to the result, which has shape
+    (..., depth+1) for one input and (..., depth+1, 2, 2) for two.
+    """
+    activation = check.activation(activation)
+    block = check.block(block)
+    input = check.input_mode(input)
+    depth = check.depth(depth)
+    K0_entries, n_inputs = check.kernel_matrix("K0", K0)
+    shape, grids = _grid(r, sigma_w2, sigma_b2)
+    k0 = input_kernel_grid(K0_entries, n_inputs, input, grids[1], grids[2])
+    which = "single" if n_inputs == 1 else "pair"
+    fn = getattr(module("meanfield", activation), f"kernel_{which}_{block}")
+    tail = (depth + 1,) if n_inputs == 1 else (depth + 1, 2, 2)
+    out = run_on_grid(fn, grids, k0, np.empty((grids[0].shape[0],) + tail))
+    finite_or_raise(out, "the mean-field kernel")
+    return out.reshape(shape + tail)

@@ -1,0 +1,129 @@
+"""Monte-Carlo simulation of finite-width residual networks at initialisation.
+
+Two exact methods (same law at every width):
+
+- ``method="weights"`` draws the real weight matrices W^l (N x N) and biases and runs the network;
+- ``method="walk"`` uses the conditional-Gaussian reduction of theory.md section 1: given layer
+  l-1 the increments W^l phi(h^{l-1}) + b^l are i.i.d. over neurons with covariance
+  C^l = sigma_w^2 Phihat^{l-1} + sigma_b^2 (reduced block: the pre-activations W h + b with
+  covariance sigma_w^2 Khat^{l-1} + sigma_b^2), so each layer costs O(N) instead of O(N^2).
+
+Both return the empirical kernels Khat^l = (1/N) sum_i h^l_i h^l_i^T of `samples` independent
+networks. Samples are processed in chunks with independent random streams spawned from `seed`;
+the chunking depends only on (width, number of inputs, method), so a seed reproduces a run and
+two runs that differ only in K0, r or sigma_w2 share their random numbers (common random numbers).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import progress as _progress
+from . import validation as check
+from .generated import module
+
+METHODS = ("weights", "walk")
+_CHUNK_BYTES = 64 * 2**20
+
+
+def _cholesky(C: np.ndarray) -> np.ndarray:
+    """Lower Cholesky factors of PSD matrices (S, P, P), P <= 2, tolerant of singular ones."""
+    L = np.zeros_like(C)
+    l11 = np.sqrt(np.maximum(C[:, 0, 0], 0.0))
+    L[:, 0, 0] = l11
+    if C.shape[1] == 2:
+        safe = np.where(l11 > 0, l11, 1.0)
+        l21 = np.where(l11 > 0, C[:, 1, 0] / safe, 0.0)
+        L[:, 1, 0] = l21
+        L[:, 1, 1] = np.sqrt(np.maximum(C[:, 1, 1] - l21 * l21, 0.0))
+    return L
+
+
+def _correlated_normals(rng, L: np.ndarray, width: int) -> np.ndarray:
+    """Rows i.i.d. N(0, L L^T) for each sample: (S, N, P)."""
+    z = rng.standard_normal((L.shape[0], width, L.shape[1]))
+    return np.einsum("snq,spq->snp", z, L)
+
+
+def _gram(h: np.ndarray) -> np.ndarray:
+    """(1/N) h^T h per sample: (S, P, P)."""
+    return np.einsum("snp,snq->spq", h, h) / h.shape[1]
+
+
+def _chunk_size(width: int, n_inputs: int, method: str) -> int:
+    per_sample = 8 * (width * width if method == "weights" else 4 * width * n_inputs)
+    return max(1, _CHUNK_BYTES // per_sample)
+
+
+def _input_layer(rng, K0: np.ndarray, gram: np.ndarray | None, params, S, width, method):
+    """h^0 for S networks: (S, N, P)."""
+    sigma_w2, sigma_b2 = params
+    P = K0.shape[0]
+    if gram is None or method == "walk":
+        return _correlated_normals(rng, np.broadcast_to(_cholesky(K0[None]), (S, P, P)), width)
+    # A real input layer: d = P inputs x_a with x_a.x_b / d = G.
+    x = np.sqrt(P) * _cholesky(gram[None])[0]          # (P, d), row a is x_a
+    W0 = rng.standard_normal((S, width, P)) * np.sqrt(sigma_w2 / P)
+    b0 = rng.standard_normal((S, width, 1)) * np.sqrt(sigma_b2)
+    return np.einsum("snd,pd->snp", W0, x) + b0
+
+
+def _layer(rng, h, phi, block, method, r, sigma_w2, sigma_b2):
+    S, N, P = h.shape
+    if method == "walk":
+        if block == "full":
+            g = phi(h)
+            C = sigma_w2 * _gram(g) + sigma_b2
+            return h + r * _correlated_normals(rng, _cholesky(C), N)
+        C = sigma_w2 * _gram(h) + sigma_b2
+        return h + r * phi(_correlated_normals(rng, _cholesky(C), N))
+    W = rng.standard_normal((S, N, N)) * np.sqrt(sigma_w2 / N)
+    b = rng.standard_normal((S, N, 1)) * np.sqrt(sigma_b2)   # one bias per neuron, all inputs
+    if block == "full":
+        return h + r * (W @ phi(h) + b)
+    return h + r * phi(W @ h + b)
+
+
+def simulate(activation, *, r, sigma_w2, depth, K0, width, samples, sigma_b2=0.0, block="full",
+             seed=None, method="weights", input="kernel", progress=None):
+    """Empirical kernels Khat^l (l = 0..depth) of `samples` independent networks of `width`.
+
+    Shapes: (samples, depth+1) for one input (K0 a number), (samples, depth+1, 2, 2) for two
+    (K0 a 2x2 matrix). With input="layer", K0 is the input Gram matrix x.x'/d. progress=None
+    shows a bar on stderr for long runs when stderr is a terminal.
+    """
+    activation = check.activation(activation)
+    block = check.block(block)
+    input = check.input_mode(input)
+    method = check.choice("method", method, METHODS)
+    depth = check.depth(depth)
+    width = check.integer("width", width, minimum=1)
+    samples = check.integer("samples", samples, minimum=1)
+    r = check.nonnegative("r", r, scalar=True)
+    sigma_w2 = check.nonnegative("sigma_w2", sigma_w2, scalar=True)
+    sigma_b2 = check.nonnegative("sigma_b2", sigma_b2, scalar=True)
+    entries, P = check.kernel_matrix("K0", K0)
+    matrix = check.pair_to_matrix(entries) if P == 2 else entries.reshape(1, 1)
+    if input == "layer":
+        gram, K0mat = matrix, sigma_w2 * matrix + sigma_b2
+    else:
+        gram, K0mat = None, matrix
+    phi = module("gauss", activation).phi
+
+    chunk = _chunk_size(width, P, method)
+    starts = list(range(0, samples, chunk))
+    streams = np.random.SeedSequence(seed).spawn(len(starts))
+    cost = samples * depth * width * (width if method == "weights" else 4 * P) * 5e-9
+    bar = _progress.Progress(samples * max(depth, 1), f"simulate {activation} N={width}",
+                             _progress.wanted(progress, cost))
+    out = np.empty((samples, depth + 1, P, P))
+    for start, stream in zip(starts, streams):
+        rng = np.random.default_rng(stream)
+        S = min(chunk, samples - start)
+        h = _input_layer(rng, K0mat, gram, (sigma_w2, sigma_b2), S, width, method)
+        out[start:start + S, 0] = _gram(h)
+        for l in range(1, depth + 1):
+            h = _layer(rng, h, phi, block, method, r, sigma_w2, sigma_b2)
+            out[start:start + S, l] = _gram(h)
+            bar.update(S)
+    bar.close()
+    return out[:, :, 0, 0] if P == 1 else out

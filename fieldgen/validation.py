@@ -1,0 +1,94 @@
+"""Argument checks for the public API: every failure is a ValueError naming the parameter and
+the allowed range, so a mistake never turns into a silent NaN."""
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES
+
+
+def activation(name) -> str:
+    if not isinstance(name, str) or name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {name!r}")
+    return name
+
+
+def choice(param: str, value, allowed) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(f"{param} must be one of {', '.join(map(repr, allowed))}; got {value!r}")
+    return value
+
+
+def block(value) -> str:
+    return choice("block", value, BLOCKS)
+
+
+def input_mode(value) -> str:
+    return choice("input", value, INPUT_MODES)
+
+
+def _as_float_array(param: str, value) -> np.ndarray:
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):
+        raise ValueError(f"{param} must be a real number or an array of them; got {value!r}") from None
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"{param} must be finite (no NaN or inf); got {value!r}")
+    return arr
+
+
+def nonnegative(param: str, value, *, scalar: bool = False):
+    """A finite value >= 0 (an array of them unless scalar=True)."""
+    arr = _as_float_array(param, value)
+    if scalar and arr.ndim != 0:
+        raise ValueError(f"{param} must be a single number >= 0; got an array of shape {arr.shape}")
+    if np.any(arr < 0):
+        raise ValueError(f"{param} must be >= 0; got {value!r}")
+    return float(arr) if scalar else arr
+
+
+def integer(param: str, value, *, minimum: int) -> int:
+    """An integer >= minimum (bool is rejected; integral floats such as 3.0 are not integers)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ValueError(f"{param} must be an integer >= {minimum}; got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{param} must be an integer >= {minimum}; got {value!r}")
+    return int(value)
+
+
+def depth(value) -> int:
+    return integer("depth", value, minimum=0)
+
+
+def kernel_matrix(param: str, value) -> tuple[np.ndarray, int]:
+    """A variance >= 0 (one input) or a symmetric positive semi-definite 2x2 matrix (two inputs).
+
+    Returns the pair-space entries (K11,) or (K11, K22, K12) and the number of inputs.
+    """
+    arr = _as_float_array(param, value)
+    if arr.ndim == 0:
+        if arr < 0:
+            raise ValueError(f"{param} (a variance) must be >= 0; got {float(arr)!r}")
+        return np.array([float(arr)]), 1
+    if arr.shape != (2, 2):
+        raise ValueError(f"{param} must be a number (one input) or a 2x2 matrix (two inputs); "
+                         f"got shape {arr.shape}")
+    scale = max(abs(arr).max(), np.finfo(float).tiny)
+    if abs(arr[0, 1] - arr[1, 0]) > 1e-12 * scale:
+        raise ValueError(f"{param} must be symmetric; got {arr.tolist()}")
+    k11, k22, k12 = arr[0, 0], arr[1, 1], 0.5 * (arr[0, 1] + arr[1, 0])
+    if k11 < 0 or k22 < 0 or k12 * k12 > k11 * k22 * (1 + 1e-12) + 1e-300:
+        raise ValueError(f"{param} must be positive semi-definite (K11, K22 >= 0 and "
+                         f"K12^2 <= K11 K22); got {arr.tolist()}")
+    return np.array([k11, k22, k12]), 2
+
+
+def pair_to_matrix(entries: np.ndarray) -> np.ndarray:
+    """Pair-space entries (..., 3) -> symmetric matrices (..., 2, 2)."""
+    out = np.empty(entries.shape[:-1] + (2, 2))
+    out[..., 0, 0] = entries[..., 0]
+    out[..., 1, 1] = entries[..., 1]
+    out[..., 0, 1] = out[..., 1, 0] = entries[..., 2]
+    return out
