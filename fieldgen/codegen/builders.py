@@ -46,8 +46,10 @@ def array_function(name: str, params, entries: dict, shape: tuple, doc: str,
 
 
 # Grid points advanced together through all layers: large enough to vectorise, small enough
-# that their state stays in L1 and their rows of the output are written with good locality.
+# that their state stays in L1. Their kernels are buffered for LAYER_CHUNK layers and then written
+# out point by point, so every point's rows of the output are written in contiguous runs.
 BLOCK = 128
+LAYER_CHUNK = 32
 
 
 def recursion_function(name: str, *, params, state, update, initial, n_kernel: int, doc: str,
@@ -58,55 +60,58 @@ def recursion_function(name: str, *, params, state, update, initial, n_kernel: i
     initial kernel ``k0`` ((n,) for one input, (n, 3) in pair order for two) and ``out``, the
     kernel path in the layout the public API returns: (n, depth + 1) or (n, depth + 1, 2, 2).
     Blocks of BLOCK grid points go through the layers together; within a layer the update is a
-    loop over the block (vectorised by LLVM, state in one small array), then the block's kernel
-    is written out. Any grid slice is an independent call, so callers can use threads.
+    loop over the block (vectorised by LLVM, state in one small array). Kernels are buffered for
+    LAYER_CHUNK layers, then copied to ``out`` point by point in contiguous runs. Any grid slice
+    is an independent call, so callers can use threads.
     """
     n = sp.Symbol("n", integer=True)
     depth = sp.Symbol("depth", integer=True)
-    start = sp.Symbol("start", integer=True)
-    size = sp.Symbol("size", integer=True)
-    i, j, l = (sp.Symbol(x, integer=True) for x in "ijl")
+    start, size, first, count = (sp.Symbol(x, integer=True) for x in ("start", "size", "first", "count"))
+    i, j, t = (sp.Symbol(x, integer=True) for x in "ijt")
     single = n_kernel == 1
     grids = [sp.IndexedBase(f"{q.name}_grid", shape=(n,)) for q in params]
     k0 = sp.IndexedBase("k0", shape=(n,) if single else (n, n_kernel))
     out = sp.IndexedBase("out", shape=(n, depth + 1) if single else (n, depth + 1, 2, 2))
     work = sp.IndexedBase("state", shape=(len(state), BLOCK))
-    positions = ((0, 0),) if single else ((0, 0), (1, 1), (0, 1))
+    buf = sp.IndexedBase("buffer", shape=(LAYER_CHUNK, n_kernel, BLOCK))
 
     def k0_at(q):
         return k0[i] if single else k0[i, q]
 
-    def store(layer):
+    def store(layer, source):
+        """out[i, layer] = kernel entries source(q), in the memory order of out."""
         if single:
-            return [Assignment(out[i, layer], work[0, j])]
-        stores = []
-        for q, (a, b) in enumerate(positions):
-            stores.append(Assignment(out[i, layer, a, b], work[q, j]))
-            if a != b:
-                stores.append(Assignment(out[i, layer, b, a], work[q, j]))
-        return stores
+            return [Assignment(out[i, layer], source(0))]
+        entry = {(0, 0): 0, (1, 1): 1, (0, 1): 2, (1, 0): 2}
+        return [Assignment(out[i, layer, a, b], source(entry[a, b]))
+                for a, b in ((0, 0), (0, 1), (1, 0), (1, 1))]
 
     point = Assignment(i, start + j)
     load_params = [Assignment(q, g[i]) for q, g in zip(params, grids)]
     init_values = [initial(s, k0_at) for s in state]
     used = set().union(*(sp.sympify(v).free_symbols for v in init_values))
     init_loop = For(j, sp.Range(0, size), [point] + [a for a in load_params if a.lhs in used] + [
-        Assignment(work[k, j], v) for k, v in enumerate(init_values)] + store(0))
+        Assignment(work[k, j], v) for k, v in enumerate(init_values)]
+        + store(0, lambda q: work[q, j]))
 
     assignments, reduced = cse_block(update, library)
     nxt = [sp.Symbol(f"next_{s.name}", real=True) for s in state]
     step = ([point] + load_params + [Assignment(s, work[k, j]) for k, s in enumerate(state)]
             + assignments + [Assignment(x, e) for x, e in zip(nxt, reduced)]
-            + [Assignment(work[k, j], x) for k, x in enumerate(nxt)])
-    layer_loop = For(l, sp.Range(1, depth + 1), [
-        For(j, sp.Range(0, size), step),
-        For(j, sp.Range(0, size), [point] + store(l))])
+            + [Assignment(work[k, j], x) for k, x in enumerate(nxt)]
+            + [Assignment(buf[t, q, j], nxt[q]) for q in range(n_kernel)])
+    chunk_loop = For(first, sp.Range(1, depth + 1, LAYER_CHUNK), [
+        Assignment(count, sp.Min(LAYER_CHUNK, depth + 1 - first)),
+        For(t, sp.Range(0, count), [For(j, sp.Range(0, size), step)]),
+        For(j, sp.Range(0, size), [point, For(t, sp.Range(0, count),
+                                              store(first + t, lambda q: buf[t, q, j]))])])
     block_loop = For(start, sp.Range(0, n, BLOCK), [
-        Assignment(size, sp.Min(BLOCK, n - start)), init_loop, layer_loop])
+        Assignment(size, sp.Min(BLOCK, n - start)), init_loop, chunk_loop])
 
     body = [Assignment(n, ArrayShape(grids[0], 0)),
             Assignment(depth, ArrayShape(out, 1) - 1),
             Allocate(work, (len(state), BLOCK)),
+            Allocate(buf, (LAYER_CHUNK, n_kernel, BLOCK)),
             block_loop]
     grid_sig = ", ".join([f"{FLOAT}[::1]"] * len(params))
     k0_sig = f"{FLOAT}[::1]" if single else f"{FLOAT}[:, ::1]"
