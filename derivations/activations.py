@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import sympy as sp
 
+from .distributions import derivative
 from .expectation import variables
 
 _x = variables(1)[0]
@@ -25,8 +26,9 @@ class Activation:
         return self.phi(arg)
 
     def derivative(self, order: int = 1) -> sp.Lambda:
+        """phi^(order) in the sense of distributions (relu' = step, relu'' = delta)."""
         # Apply phi rather than read phi.expr: SymPy turns Lambda(x, x) into IdentityFunction.
-        return sp.Lambda(_x, sp.diff(self.phi(_x), _x, order))
+        return sp.Lambda(_x, derivative(self.phi(_x), _x, order))
 
 
 ACTIVATIONS: dict[str, Activation] = {

@@ -1,13 +1,16 @@
-"""Closed forms of the Gaussian expectations, derived by integrating Price's theorem.
+"""Closed forms of Gaussian expectations, derived by integrating Price's theorem.
 
-For two inputs, dP12/dK12 = <phi'(h1) phi'(h2)>, and at K12 = 0 the two pre-activations are
-independent. So starting from a derivative order d whose expectation <phi^(d) phi^(d)> SymPy can
-do exactly (a Gaussian integral, the density at the origin, or a constant), d integrations in K12,
+For a separable integrand f(x1) g(x2) of a bivariate Gaussian with covariance (K11, K22, K12),
+d/dK12 <f g> = <f' g'>, and at K12 = 0 the variables are independent. So if some derivative order
+d gives an expectation <f^(d) g^(d)> that closes exactly (a delta reduces it to a density times a
+one-dimensional integral, or it is a Gaussian integral), then d integrations in K12,
 
-    <phi^(j) phi^(j)>(K12) = <phi^(j)>_{K11} <phi^(j)>_{K22} + int_0^{K12} <phi^(j+1) phi^(j+1)>(k) dk,
+    <f^(j) g^(j)>(K12) = <f^(j)>_{K11} <g^(j)>_{K22} + int_0^{K12} <f^(j+1) g^(j+1)>(k) dk,
 
-give P12 in closed form. One input is the diagonal K11 = K22 = K12. Nothing here is typed in as a
-final formula; tests compare every result against quadrature and Price's theorem.
+give <f g> in closed form. With f = g = phi this is P12 (one input is its diagonal); with
+f = phi^2 at one layer and g = phi^2 at another it is the four-point moment across layers, whose
+covariance is K^{min}. Nothing here is typed in as a final formula; tests compare the results with
+quadrature and Price's theorem.
 """
 from __future__ import annotations
 
@@ -17,64 +20,83 @@ from functools import lru_cache
 import sympy as sp
 
 from . import activations, model
-from .expectation import (Correlation, cholesky_expectation, covariance_matrix,
-                          gaussian_density, integrate_1d, variables)
+from .distributions import derivative, simplify_distributions
+from .expectation import (Correlation, GaussianExpectation, cholesky_expectation, expect,
+                          integrate_1d, variables)
+
+MAX_ORDER = 4
 
 
-@dataclass(frozen=True)
-class Recipe:
-    """Where the Price chain starts: derivative order and how its expectation is done."""
-    order: int
-    base: str  # "density": phi^(d) = delta; "gaussian": exp-quadratic; "constant"
+# ---- closing individual expectation nodes ------------------------------------------------
 
 
-RECIPES = {
-    "relu": Recipe(order=2, base="density"),
-    "erf": Recipe(order=1, base="gaussian"),
-    "linear": Recipe(order=1, base="constant"),
-}
+def _is_exp_quadratic(body: sp.Expr, xs) -> bool:
+    """A constant times exp(quadratic form in xs)."""
+    coeff, rest = body.as_independent(*xs, as_Add=False)
+    exps = sp.Mul.make_args(sp.powsimp(rest, combine="exp"))
+    if not all(isinstance(e, sp.exp) for e in exps):
+        return False
+    exponent = sum(e.args[0] for e in exps)
+    try:
+        return sp.Poly(exponent, *xs).total_degree() <= 2
+    except sp.PolynomialError:
+        return False
 
 
-def has_closed_form(name: str) -> bool:
-    return name in RECIPES
+def _closable_1d(body: sp.Expr, x: sp.Symbol) -> bool:
+    """Polynomials times steps and Gaussian factors: SymPy integrates these exactly."""
+    for f in body.atoms(sp.Function):
+        if isinstance(f, sp.Heaviside) and f.args[0] == x:
+            continue
+        if isinstance(f, sp.exp) and sp.Poly(f.args[0], x).degree() <= 2:
+            continue
+        if not f.has(x):
+            continue
+        return False
+    return True
 
 
-@dataclass(frozen=True)
-class PairClosedForms:
-    """<phi^(j)(h1) phi^(j)(h2)> for j = 0 .. order, in terms of (K11, K22, K12)."""
-    name: str
-    chain: tuple  # chain[j] = <phi^(j) phi^(j)>
+def close(expr: sp.Expr, chains: bool = True) -> sp.Expr:
+    """Replace every expectation node that has an exact closed form by that form."""
+    def closed(node: GaussianExpectation):
+        xs = node.integrand.variables
+        body = simplify_distributions(node.integrand.expr, xs)
+        if node.dimension == 1 and _closable_1d(body, xs[0]):
+            return integrate_1d(body, node.entries[0])
+        if node.dimension == 2 and _is_exp_quadratic(body, xs):
+            return cholesky_expectation(body, node.entries)
+        if node.dimension == 2 and chains:
+            split = _separate(body, xs)
+            if split is not None:
+                levels = price_chain(*split)
+                if levels is not None:
+                    return levels[0].xreplace(dict(zip(model.K, node.entries)))
+        return node
+    return expr.replace(lambda e: isinstance(e, GaussianExpectation), closed)
 
-    @property
-    def phiphi(self) -> sp.Expr:
-        return self.chain[0]
 
-    @property
-    def dphi_dphi(self) -> sp.Expr:
-        return self.chain[1]
+def _separate(body: sp.Expr, xs):
+    """(f, g) as Lambdas of one variable with body = f(x1) g(x2), or None."""
+    x1, x2 = xs
+    f, g = sp.S.One, sp.S.One
+    for factor in sp.Mul.make_args(body):
+        if factor.has(x1) and factor.has(x2):
+            return None
+        if factor.has(x2):
+            g *= factor
+        else:
+            f *= factor
+    (x,) = variables(1)
+    return sp.Lambda(x, f.xreplace({x1: x})), sp.Lambda(x, g.xreplace({x2: x}))
 
 
-def _base_expectation(name: str, recipe: Recipe, entries) -> sp.Expr:
-    x1, x2 = variables(2)
-    phi_d = activations.get(name).derivative(recipe.order)
-    body = phi_d(x1) * phi_d(x2)
-    if recipe.base == "density":
-        if body != sp.DiracDelta(x1) * sp.DiracDelta(x2):
-            raise ValueError(f"{name}: density base needs phi^({recipe.order}) = delta")
-        return gaussian_density((0, 0), covariance_matrix(2, entries))
-    if recipe.base == "gaussian":
-        return cholesky_expectation(body, entries)
-    if recipe.base == "constant":
-        if body.free_symbols & {x1, x2}:
-            raise ValueError(f"{name}: constant base needs a constant phi^({recipe.order})^2")
-        return body
-    raise ValueError(f"unknown recipe base {recipe.base!r}")
+# ---- the Price chain -----------------------------------------------------------------------
 
 
 def _integrate_in_k12(expr: sp.Expr, k: sp.Symbol) -> sp.Expr:
     """int_0^k expr(k') dk' with the k-free part of sqrt(A - B k^2) made positive for SymPy."""
     kp = sp.Dummy("k", real=True)
-    integrand = expr.xreplace({k: kp})
+    integrand = merge_roots(sp.expand(expr.xreplace({k: kp})))
     # SymPy finds arcsin primitives when the constant under a square root is known positive.
     positives = {}
     for root in integrand.atoms(sp.Pow):
@@ -98,6 +120,25 @@ def _integrate_in_k12(expr: sp.Expr, k: sp.Symbol) -> sp.Expr:
     return result
 
 
+def merge_roots(expr: sp.Expr) -> sp.Expr:
+    """In every product, sqrt(a) sqrt(b) / sqrt(c) -> sqrt(a b / c) with the radicand cancelled.
+
+    The radicands here are variances and determinants, positive on the domain, so the merge is
+    valid; it turns 1/(sqrt(K11) sqrt(K22 - k^2/K11)) into 1/sqrt(K11 K22 - k^2), the form SymPy
+    integrates to an arcsin.
+    """
+    def merge(term):
+        roots = [f for f in sp.Mul.make_args(term)
+                 if f.is_Pow and f.exp in (sp.S.Half, -sp.S.Half)]
+        if len(roots) < 2:
+            return term
+        rest = sp.Mul(*[f for f in sp.Mul.make_args(term) if f not in roots])
+        radicand = sp.cancel(sp.Mul(*[f.base ** (1 if f.exp > 0 else -1) for f in roots]))
+        num, den = sp.fraction(radicand)
+        return rest * sp.sqrt(sp.expand(num)) / sp.sqrt(sp.expand(den))
+    return sp.Add(*[merge(t) for t in sp.Add.make_args(expr)])
+
+
 def tidy_roots(expr: sp.Expr) -> sp.Expr:
     """Factor the radicands, so sqrt((1 + 2K)^2) becomes 1 + 2K for positive K."""
     return sp.simplify(expr).replace(
@@ -114,7 +155,7 @@ def singular_at_full_correlation(expr: sp.Expr) -> bool:
     k11, k22, k12 = model.K
     at_boundary = {k12: sp.sqrt(k11 * k22)}
     for e in sp.preorder_traversal(expr):
-        if e.is_Pow and e.exp in (sp.S.Half, -sp.S.Half):
+        if e.is_Pow and e.exp.is_Rational and e.exp.q == 2:
             if sp.simplify(e.base.subs(at_boundary)) == 0:
                 return True
         if isinstance(e, (sp.asin, sp.acos)):
@@ -123,7 +164,7 @@ def singular_at_full_correlation(expr: sp.Expr) -> bool:
     return False
 
 
-def _in_correlation(expr: sp.Expr) -> sp.Expr:
+def in_correlation(expr: sp.Expr) -> sp.Expr:
     """Rewrite through rho = Correlation(K11, K22, K12), so generated code can clamp it."""
     k11, k22, k12 = model.K
     rho = sp.Symbol("rho", real=True)
@@ -134,32 +175,72 @@ def _in_correlation(expr: sp.Expr) -> sp.Expr:
 
 
 @lru_cache(maxsize=None)
-def pair_chain(name: str) -> PairClosedForms:
-    """Derive <phi^(j) phi^(j)> for j = order .. 0 by integrating Price's theorem in K12."""
-    recipe = RECIPES[name]
-    act = activations.get(name)
-    (x1,) = variables(1)
+def price_chain(f: sp.Lambda, g: sp.Lambda):
+    """levels[j] = <f^(j)(x1) g^(j)(x2)> in closed form (model.K entries), or None if none found."""
+    (x,) = variables(1)
+    x1, x2 = variables(2)
     k11, k22, k12 = model.K
     k = sp.Symbol("k", real=True)
-    current = _base_expectation(name, recipe, (k11, k22, k))
-    chain = [current]
-    for order in range(recipe.order - 1, -1, -1):
-        phi_j = act.derivative(order)(x1)
-        boundary = integrate_1d(phi_j, k11) * integrate_1d(phi_j, k22)
-        current = sp.simplify(boundary + _integrate_in_k12(current, k))
-        chain.insert(0, current)
-    chain = tuple(tidy_roots(c.xreplace({k: k12})) for c in chain)
-    if any(singular_at_full_correlation(c) for c in chain[:2]):
-        chain = tuple(_in_correlation(c) for c in chain)
-    return PairClosedForms(name, chain)
+    fd, gd = [f(x)], [g(x)]
+    for order in range(MAX_ORDER + 1):
+        if order:
+            fd.append(derivative(fd[-1], x))
+            gd.append(derivative(gd[-1], x))
+        base = close(expect(fd[order].xreplace({x: x1}) * gd[order].xreplace({x: x2}),
+                            (k11, k22, k)), chains=False)
+        if not base.has(GaussianExpectation):
+            break
+    else:
+        return None
+    levels = [base]
+    for j in range(order - 1, -1, -1):
+        boundary = close(expect(fd[j], (k11,)) * expect(gd[j], (k22,)), chains=False)
+        if boundary.has(GaussianExpectation):
+            return None
+        levels.insert(0, sp.simplify(boundary + _integrate_in_k12(levels[0], k)))
+    levels = tuple(tidy_roots(c.xreplace({k: k12})) for c in levels)
+    if any(singular_at_full_correlation(c) for c in levels[:2]):
+        levels = tuple(in_correlation(c) for c in levels)
+    return levels
+
+
+# ---- the activations' own expectations -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PairClosedForms:
+    """<phi^(j)(h1) phi^(j)(h2)> for j = 0 .. order, in terms of (K11, K22, K12)."""
+    name: str
+    chain: tuple
+
+    @property
+    def phiphi(self) -> sp.Expr:
+        return self.chain[0]
+
+    @property
+    def dphi_dphi(self) -> sp.Expr:
+        return self.chain[1]
+
+
+@lru_cache(maxsize=None)
+def pair_chain(name: str) -> PairClosedForms | None:
+    """The Price chain of <phi phi>, or None if phi has no closed form."""
+    phi = activations.get(name).phi
+    (x,) = variables(1)
+    levels = price_chain(sp.Lambda(x, phi(x)), sp.Lambda(x, phi(x)))
+    return None if levels is None else PairClosedForms(name, levels)
+
+
+@lru_cache(maxsize=None)
+def has_closed_form(name: str) -> bool:
+    return pair_chain(name) is not None
 
 
 @lru_cache(maxsize=None)
 def pair_expectation(name: str) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """(P11, P22, P12) of two inputs, closed form, in terms of model.K."""
     k11, k22, k12 = model.K
-    p12 = pair_chain(name).phiphi
-    return (single_expectation(name, k11), single_expectation(name, k22), p12)
+    return (single_expectation(name, k11), single_expectation(name, k22), pair_chain(name).phiphi)
 
 
 def single_expectation(name: str, variance: sp.Expr) -> sp.Expr:
@@ -172,4 +253,4 @@ def single_expectation(name: str, variance: sp.Expr) -> sp.Expr:
 def mean(name: str, variance: sp.Expr) -> sp.Expr:
     """<phi(h)> for h ~ N(0, variance): the drift of the reduced block."""
     (x1,) = variables(1)
-    return integrate_1d(activations.get(name)(x1), variance)
+    return close(expect(activations.get(name)(x1), (variance,)))

@@ -19,6 +19,8 @@ from itertools import combinations
 
 import sympy as sp
 
+from .distributions import derivative
+
 
 @lru_cache(maxsize=None)
 def variables(n: int) -> tuple[sp.Symbol, ...]:
@@ -61,9 +63,20 @@ class GaussianExpectation(sp.Function):
         xs = integrand.variables
         if not body.has(*xs):
             return body
+        if isinstance(body, sp.Add):
+            return sp.Add(*[cls(sp.Lambda(xs, t), *entries) for t in body.args])
+        coeff, rest = body.as_independent(*xs, as_Add=False)
+        if coeff != 1:
+            return coeff * cls(sp.Lambda(xs, rest), *entries)
         # A jointly odd integrand has zero mean under the symmetric law h -> -h.
         if not body.has(sp.Derivative) and sp.expand(body.xreplace({x: -x for x in xs}) + body) == 0:
             return sp.S.Zero
+        used = [a for a, x in enumerate(xs) if body.has(x)]
+        if len(used) < n:
+            return _marginal(body, xs, entries, used)
+        for a, x in enumerate(xs):
+            if sp.DiracDelta(x) in sp.Mul.make_args(body):
+                return _condition_on_zero(body, xs, entries, a)
         return None
 
     @property
@@ -88,14 +101,50 @@ class GaussianExpectation(sp.Function):
         return self.integrand.expr.is_real
 
 
+def _marginal(body, xs, entries, used):
+    """Drop integration variables the integrand does not depend on."""
+    n = len(xs)
+    cov = covariance_matrix(n, entries)
+    k = len(used)
+    sub = variables(k)
+    new_body = body.xreplace({xs[a]: sub[i] for i, a in enumerate(used)})
+    new_entries = [cov[used[i], used[j]] for i, j in entry_positions(k)]
+    return GaussianExpectation(sp.Lambda(sub, new_body), *new_entries)
+
+
+def _condition_on_zero(body, xs, entries, a):
+    """<delta(x_a) g(x)> = N(0; K_aa) <g(x)>_{x | x_a = 0}, conditional covariance by Schur complement.
+
+    The integrand has been sifted (``distributions``), so g does not depend on x_a.
+    """
+    n = len(xs)
+    cov = covariance_matrix(n, entries)
+    rest = body / sp.DiracDelta(xs[a])
+    if rest.has(xs[a]):
+        raise ValueError(f"cannot condition {body} on {xs[a]} = 0")
+    others = [b for b in range(n) if b != a]
+    density = 1 / sp.sqrt(2 * sp.pi * cov[a, a])
+    if not others:
+        return density * rest
+    k = len(others)
+    sub = variables(k)
+    schur = [cov[others[i], others[j]] - cov[others[i], a] * cov[a, others[j]] / cov[a, a]
+             for i, j in entry_positions(k)]
+    new_body = rest.xreplace({xs[b]: sub[i] for i, b in enumerate(others)})
+    return density * GaussianExpectation(sp.Lambda(sub, new_body), *schur)
+
+
 def price_operator(integrand: sp.Lambda, a: int, b: int) -> sp.Lambda:
-    """D_ab f: (1/2) d_a^2 f on the diagonal, d_a d_b f off it (Price's theorem)."""
+    """D_ab f: (1/2) d_a^2 f on the diagonal, d_a d_b f off it (Price's theorem).
+
+    Derivatives are taken in the sense of distributions, so relu's step and delta are handled.
+    """
     xs = integrand.variables
     body = integrand.expr
     if a == b:
-        derived = sp.diff(body, xs[a], 2) / 2
+        derived = derivative(body, xs[a], 2, xs) / 2
     else:
-        derived = sp.diff(body, xs[a], xs[b])
+        derived = derivative(derivative(body, xs[a], 1, xs), xs[b], 1, xs)
     return sp.Lambda(xs, derived)
 
 
@@ -200,7 +249,9 @@ def gaussian_density(xs, cov: sp.Matrix) -> sp.Expr:
 
 
 def integrate_1d(body: sp.Expr, variance: sp.Expr) -> sp.Expr:
-    """<body(x1)> for x1 ~ N(0, variance), by SymPy's integrator."""
+    """<body(x1)> for x1 ~ N(0, variance), by SymPy's integrator (the variance is positive)."""
     (x1,) = variables(1)
-    density = sp.exp(-x1**2 / (2 * variance)) / sp.sqrt(2 * sp.pi * variance)
-    return sp.simplify(sp.integrate(body * density, (x1, -sp.oo, sp.oo)))
+    v = sp.Dummy("v", positive=True)
+    density = sp.exp(-x1**2 / (2 * v)) / sp.sqrt(2 * sp.pi * v)
+    result = sp.integrate(body * density, (x1, -sp.oo, sp.oo), conds="none")
+    return sp.simplify(result).xreplace({v: variance})

@@ -53,8 +53,9 @@ def test_input_layer_kernel_is_sigma_w2_G_plus_sigma_b2():
 def test_price_theorem_is_the_derivative_of_an_expectation():
     f = sp.Function("f")
     node = GaussianExpectation(sp.Lambda((x1, x2), f(x1, x2)), K11, K22, K12)
-    assert sp.diff(node, K12).integrand.expr == sp.diff(f(x1, x2), x1, x2)
-    assert sp.diff(node, K11).integrand.expr == sp.diff(f(x1, x2), x1, 2) / 2
+    lam = lambda body: sp.Lambda((x1, x2), body)
+    assert sp.diff(node, K12) == GaussianExpectation(lam(sp.diff(f(x1, x2), x1, x2)), K11, K22, K12)
+    assert sp.diff(node, K11) == GaussianExpectation(lam(sp.diff(f(x1, x2), x1, 2)), K11, K22, K12) / 2
     odd = GaussianExpectation(sp.Lambda((x1, x2), sp.tanh(x1) * x2**2), K11, K22, K12)
     assert odd == 0
 
@@ -85,6 +86,28 @@ def test_closed_form_chain_obeys_price_theorem(name):
     for lower, upper in zip(chain, chain[1:]):
         for point in _numeric_points():
             assert float(sp.diff(lower, K12).subs(point)) == pytest.approx(float(upper.subs(point)), rel=1e-11)
+
+
+def test_expectation_nodes_reduce_deltas_and_unused_variables():
+    relu = sp.Max(0, x2)
+    node = GaussianExpectation(sp.Lambda((x1, x2), sp.DiracDelta(x1) * relu), K11, K22, K12)
+    conditional = K22 - K12**2 / K11
+    by_hand = 1 / sp.sqrt(2 * sp.pi * K11) * sp.sqrt(conditional / (2 * sp.pi))
+    for point in _numeric_points(3):
+        assert float(closed_forms.close(node).subs(point)) == pytest.approx(float(by_hand.subs(point)), rel=1e-12)
+    marginal = GaussianExpectation(sp.Lambda((x1, x2), sp.tanh(x2) ** 2), K11, K22, K12)
+    assert marginal == GaussianExpectation(sp.Lambda(variables(1), sp.tanh(x1) ** 2), K22)
+
+
+def test_four_point_moment_of_relu_matches_theory_md():
+    """<relu(u)^2 relu(v)^2> = K11 K22 / (2 pi) [3 rho sqrt(1 - rho^2) + (pi - arccos rho)(1 + 2 rho^2)]."""
+    (x,) = variables(1)
+    relu2 = sp.Lambda(x, sp.Max(0, x) ** 2)
+    ours = explicit_correlation(closed_forms.price_chain(relu2, relu2)[0])
+    rho = K12 / sp.sqrt(K11 * K22)
+    theirs = K11 * K22 / (2 * sp.pi) * (3 * rho * sp.sqrt(1 - rho**2) + (sp.pi - sp.acos(rho)) * (1 + 2 * rho**2))
+    for point in _numeric_points():
+        assert float(ours.subs(point)) == pytest.approx(float(theirs.subs(point)), rel=1e-12)
 
 
 def test_only_singular_closed_forms_use_the_clamped_correlation():
