@@ -21,26 +21,14 @@ import sympy as sp
 
 from . import activations, model
 from .distributions import derivative, simplify_distributions
-from .expectation import (Correlation, GaussianExpectation, cholesky_expectation, expect,
-                          integrate_1d, variables)
+from .expectation import (Correlation, GaussianExpectation, covariance_matrix, entry_positions,
+                          expect, integrate_1d, variables)
 
 MAX_ORDER = 4
+MAX_INTEGRAND_OPS = 40
 
 
 # ---- closing individual expectation nodes ------------------------------------------------
-
-
-def _is_exp_quadratic(body: sp.Expr, xs) -> bool:
-    """A constant times exp(quadratic form in xs)."""
-    coeff, rest = body.as_independent(*xs, as_Add=False)
-    exps = sp.Mul.make_args(sp.powsimp(rest, combine="exp"))
-    if not all(isinstance(e, sp.exp) for e in exps):
-        return False
-    exponent = sum(e.args[0] for e in exps)
-    try:
-        return sp.Poly(exponent, *xs).total_degree() <= 2
-    except sp.PolynomialError:
-        return False
 
 
 def _closable_1d(body: sp.Expr, x: sp.Symbol) -> bool:
@@ -56,23 +44,156 @@ def _closable_1d(body: sp.Expr, x: sp.Symbol) -> bool:
     return True
 
 
+def _split_exponentials(body: sp.Expr, xs):
+    """(D, rest) with body = exp(-x.D.x) rest for a symmetric matrix D, or None."""
+    body = sp.powsimp(body, combine="exp")
+    exponent, rest = sp.S.Zero, sp.S.One
+    for factor in sp.Mul.make_args(body):
+        if isinstance(factor, sp.exp) and factor.args[0].has(*xs):
+            exponent += factor.args[0]
+        else:
+            rest *= factor
+    if exponent == 0:
+        return None
+    try:
+        poly = sp.Poly(sp.expand(exponent), *xs)
+    except sp.PolynomialError:
+        return None
+    if any(sum(m) != 2 for m in poly.monoms()):
+        return None
+    n = len(xs)
+    D = sp.Matrix(n, n, lambda i, j: -poly.coeff_monomial(xs[i] * xs[j]) * (1 if i == j else sp.S.Half))
+    return D, rest
+
+
+def factorize(node: GaussianExpectation) -> sp.Expr | None:
+    """<f(x_A) g(x_B)> = <f><g> when the blocks A and B are uncorrelated."""
+    xs = node.integrand.variables
+    n = len(xs)
+    K = covariance_matrix(n, node.entries)
+    # connected components of the variables under non-zero covariance
+    group = list(range(n))
+    def root(i):
+        while group[i] != i:
+            i = group[i]
+        return i
+    for i in range(n):
+        for j in range(i + 1, n):
+            if K[i, j] != 0:
+                group[root(j)] = root(i)
+    blocks = {}
+    for i in range(n):
+        blocks.setdefault(root(i), []).append(i)
+    if len(blocks) < 2:
+        return None
+    parts = {key: sp.S.One for key in blocks}
+    for factor in sp.Mul.make_args(node.integrand.expr):
+        owners = {root(i) for i, x in enumerate(xs) if factor.has(x)}
+        if len(owners) > 1:
+            return None
+        parts[owners.pop() if owners else next(iter(parts))] *= factor
+    out = sp.S.One
+    for key, members in blocks.items():
+        sub = variables(len(members))
+        body = parts[key].xreplace({xs[m]: sub[i] for i, m in enumerate(members)})
+        out *= GaussianExpectation(sp.Lambda(sub, body),
+                                   *[K[members[a], members[b]] for a, b in entry_positions(len(members))])
+    return out
+
+
+def _diagonal_chain(body: sp.Expr, x: sp.Symbol, variance: sp.Expr) -> sp.Expr | None:
+    """<f(x) g(x)> as the Price chain of <f(x1) g(x2)> on the diagonal K11 = K22 = K12."""
+    factors = []
+    for factor in sp.Mul.make_args(body):
+        base, power = factor.as_base_exp()
+        factors += [base] * int(power) if power.is_Integer and power > 0 else [factor]
+    if len(factors) != 2:
+        return None
+    (y,) = variables(1)
+    levels = price_chain(sp.Lambda(y, factors[0].xreplace({x: y})), sp.Lambda(y, factors[1].xreplace({x: y})))
+    if levels is None:
+        return None
+    k11, k22, k12 = model.K
+    return tidy_roots(levels[0].subs({k11: variance, k22: variance, k12: variance}))
+
+
+def tilt(node: GaussianExpectation) -> sp.Expr | None:
+    """<exp(-x.D.x) h(x)>_K = det(1 + 2 D K)^(-1/2) <h(x)>_{K'},  K' = K (1 + 2 D K)^(-1).
+
+    Absorbing Gaussian factors of the integrand into the covariance (erf's derivatives are
+    Gaussians) leaves an expectation of the remaining factors under a tilted covariance.
+    """
+    xs = node.integrand.variables
+    split = _split_exponentials(node.integrand.expr, xs)
+    if split is None:
+        return None
+    D, rest = split
+    n = len(xs)
+    K = covariance_matrix(n, node.entries)
+    M = sp.eye(n) + 2 * D * K
+    tilted = (K * M.inv()).applyfunc(sp.cancel)
+    entries = [tilted[a, b] for a, b in entry_positions(n)]
+    return GaussianExpectation(sp.Lambda(xs, rest), *entries) / sp.sqrt(sp.factor(M.det()))
+
+
+def stein(node: GaussianExpectation) -> sp.Expr | None:
+    """<x_a R(x)> = sum_b K_ab <d_b R(x)> (Gaussian integration by parts) for a polynomial factor.
+
+    Only for smooth integrands: on relu's x Theta(x) it would trade a kink for steps and deltas,
+    expectations that are harder, not easier.
+    """
+    xs = node.integrand.variables
+    body = node.integrand.expr
+    if body.has(sp.Heaviside, sp.DiracDelta):
+        return None
+    for a, x in enumerate(xs):
+        for factor in sp.Mul.make_args(body):
+            base, power = factor.as_base_exp()
+            if base == x and power.is_Integer and power > 0:
+                rest = body / x
+                K = covariance_matrix(len(xs), node.entries)
+                return sp.Add(*[K[a, b] * GaussianExpectation(
+                    sp.Lambda(xs, derivative(rest, xs[b], 1, xs)), *node.entries)
+                    for b in range(len(xs)) if K[a, b] != 0])
+    return None
+
+
 def close(expr: sp.Expr, chains: bool = True) -> sp.Expr:
-    """Replace every expectation node that has an exact closed form by that form."""
-    def closed(node: GaussianExpectation):
-        xs = node.integrand.variables
-        body = simplify_distributions(node.integrand.expr, xs)
-        if node.dimension == 1 and _closable_1d(body, xs[0]):
-            return integrate_1d(body, node.entries[0])
-        if node.dimension == 2 and _is_exp_quadratic(body, xs):
-            return cholesky_expectation(body, node.entries)
-        if node.dimension == 2 and chains:
-            split = _separate(body, xs)
-            if split is not None:
-                levels = price_chain(*split)
-                if levels is not None:
-                    return levels[0].xreplace(dict(zip(model.K, node.entries)))
-        return node
-    return expr.replace(lambda e: isinstance(e, GaussianExpectation), closed)
+    """Replace every expectation node that has an exact closed form by that form.
+
+    Rules, cheapest first: uncorrelated blocks factorise; Gaussian factors are absorbed into the
+    covariance (``tilt``); polynomial factors are removed by Stein's lemma; separable integrands
+    close by a Price chain (two variables, or one variable on the diagonal); one-dimensional
+    integrals of steps and polynomials by SymPy. What is left stays a node (quadrature).
+    """
+    return expr.replace(lambda e: isinstance(e, GaussianExpectation),
+                        lambda node: _close_node(node, chains))
+
+
+@lru_cache(maxsize=None)
+def _close_node(node: GaussianExpectation, chains: bool) -> sp.Expr:
+    xs = node.integrand.variables
+    body = simplify_distributions(node.integrand.expr, xs)
+    node = GaussianExpectation(sp.Lambda(xs, body), *node.entries)
+    if not isinstance(node, GaussianExpectation):
+        return close(node, chains)
+    for rule in (factorize, tilt, stein):
+        reduced = rule(node)
+        if reduced is not None:
+            return close(reduced, chains)
+    if node.dimension == 1 and chains:
+        on_diagonal = _diagonal_chain(body, xs[0], node.entries[0])
+        if on_diagonal is not None:
+            return on_diagonal
+    if node.dimension == 2 and chains:
+        split = _separate(body, xs)
+        if split is not None:
+            levels = price_chain(*split)
+            if levels is not None:
+                return levels[0].xreplace(dict(zip(model.K, node.entries)))
+    if node.dimension == 1 and _closable_1d(body, xs[0]):
+        return integrate_1d(body, node.entries[0])
+    return node
 
 
 def _separate(body: sp.Expr, xs):
@@ -195,9 +316,15 @@ def price_chain(f: sp.Lambda, g: sp.Lambda):
     levels = [base]
     for j in range(order - 1, -1, -1):
         boundary = close(expect(fd[j], (k11,)) * expect(gd[j], (k22,)), chains=False)
-        if boundary.has(GaussianExpectation):
+        # Large integrands (arcsin of rational functions, from tilted covariances) have no
+        # elementary primitive and SymPy spends minutes to find that out: leave them to the
+        # numeric path integral of one_loop.
+        if boundary.has(GaussianExpectation) or sp.count_ops(levels[0]) > MAX_INTEGRAND_OPS:
             return None
-        levels.insert(0, sp.simplify(boundary + _integrate_in_k12(levels[0], k)))
+        try:
+            levels.insert(0, sp.simplify(boundary + _integrate_in_k12(levels[0], k)))
+        except ValueError:
+            return None
     levels = tuple(tidy_roots(c.xreplace({k: k12})) for c in levels)
     if any(singular_at_full_correlation(c) for c in levels[:2]):
         levels = tuple(in_correlation(c) for c in levels)

@@ -9,7 +9,9 @@ fieldgen.generated (regenerate them from the derivations with `fieldgen regenera
 """
 from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES
 from .meanfield import kernel
+from .oneloop import MeanShiftTerms, kernel_covariance, kernel_mean_shift
 from .simulate import METHODS, simulate
 
 __version__ = "0.1.0"
-__all__ = ["kernel", "simulate", "ACTIVATIONS", "BLOCKS", "INPUT_MODES", "METHODS", "__version__"]
+__all__ = ["kernel", "simulate", "kernel_covariance", "kernel_mean_shift", "MeanShiftTerms",
+           "ACTIVATIONS", "BLOCKS", "INPUT_MODES", "METHODS", "__version__"]

@@ -142,3 +142,25 @@ def grid_map_function(name: str, *, params, inputs, exprs, doc: str,
     sig = "void({}, {}, {})".format(", ".join([f"{FLOAT}[::1]"] * len(params)), arr, arr)
     return JitFunction(name, tuple(grids) + (src, out), sig,
                        (Assignment(n, ArrayShape(grids[0], 0)), For(i, sp.Range(0, n), body)), doc)
+
+
+def _array_sig(ndim: int) -> str:
+    return f"{FLOAT}[{', '.join([':'] * (ndim - 1) + ['::1'])}]"
+
+
+def packed_function(name: str, *, inputs, entries: dict, shape: tuple, doc: str,
+                    library: HelperLibrary, arrays=()) -> JitFunction:
+    """out[index] = expr for {index: expr}; scalar inputs arrive packed in 1-D arrays.
+
+    `inputs` is a list of (array name, symbols): array[i] is unpacked into symbols[i]. `arrays`
+    are IndexedBase arguments used as such in the expressions (e.g. a Jacobian).
+    """
+    packed = [(sp.IndexedBase(array, shape=(len(symbols),)), symbols) for array, symbols in inputs]
+    out = sp.IndexedBase("out", shape=shape)
+    keys = sorted(entries)
+    assignments, reduced = cse_block([entries[k] for k in keys], library)
+    unpack = [Assignment(sym, arr[i]) for arr, symbols in packed for i, sym in enumerate(symbols)]
+    stores = [Assignment(out[k], v) for k, v in zip(keys, reduced)]
+    params = tuple(arr for arr, _ in packed) + tuple(arrays) + (out,)
+    sig = "void({})".format(", ".join(_array_sig(len(p.shape)) for p in params))
+    return JitFunction(name, params, sig, tuple(unpack + assignments + stores), doc)

@@ -9,7 +9,8 @@ from .printer import FASTMATH, NumbaPrinter
 from .quadrature import HelperLibrary
 
 # Helpers that live in another generated module, with the import that provides them.
-EXTERNAL_HELPERS = {"graded_rule": "from .quadrature import graded_rule"}
+EXTERNAL_HELPERS = {"graded_rule": "from .quadrature import graded_rule",
+                    "cholesky_psd": "from .quadrature import cholesky_psd"}
 
 
 @dataclass
@@ -21,6 +22,8 @@ class ModuleSpec:
     library: HelperLibrary = field(default_factory=HelperLibrary)
     constants: list = field(default_factory=list)   # (name, python literal text)
     raw_text: str | None = None                     # a verbatim module (the quadrature rule)
+    tail_text: str = ""                             # template code appended after the functions
+    tail_names: list = field(default_factory=list)  # public names defined by tail_text
 
     @property
     def filename(self) -> str:
@@ -55,15 +58,16 @@ def render(spec: ModuleSpec) -> str:
         pending |= printer.required - set(helpers)
     lines = ['"""' + spec.doc.strip() + '\n"""', "import math", "", "import numpy as np",
              "from numba import njit" + (", vectorize" if any(f.ufunc for f in spec.functions) else "")]
+    imports |= spec.library.imports
     if imports:
         lines += [""] + sorted(imports)
     lines += ["", "FASTMATH = {" + ", ".join(f'"{f}"' for f in FASTMATH) + "}"]
     for name, literal in spec.constants:
         lines.append(f"{name} = {literal}")
-    names = ", ".join(f'"{fn.name}"' for fn in spec.functions)
+    names = ", ".join([f'"{fn.name}"' for fn in spec.functions] + [f'"{n}"' for n in spec.tail_names])
     lines.append(f"__all__ = [{names}]")
     for name in sorted(helpers):
         lines += ["", "", helpers[name]]
     for text in public:
         lines += ["", "", text]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + spec.tail_text

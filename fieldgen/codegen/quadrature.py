@@ -20,12 +20,16 @@ from importlib import resources
 
 import sympy as sp
 from sympy.codegen.ast import Assignment, For, Return, aug_assign
-from sympy.integrals.quadrature import gauss_legendre
+from sympy.integrals.quadrature import gauss_hermite, gauss_legendre
 
-from ..derivations.expectation import GaussianExpectation, variables
+from ..derivations.expectation import GaussianExpectation, entry_positions, variables
 from .nodes import Allocate, JitFunction, helper_call
 
 ORDER = 10
+PATH_ORDER = 24       # Gauss-Legendre nodes of the one-loop path integrals over s in [0, 1]
+# Gauss-Hermite nodes per axis for 3-D and 4-D expectations (8000 and 20736 nodes). Kinks (relu)
+# limit the accuracy to about 1e-3 relative: these are the least accurate coefficients here.
+HERMITE_ORDER = {3: 20, 4: 12}
 GROWTH = 2.0
 MAX_PANEL = 2.0
 MIN_PANEL = 1e-6
@@ -36,11 +40,24 @@ MAX_NODES = 1024
 def rule_module_source() -> str:
     """The text of generated/quadrature.py (before its banner)."""
     nodes, weights = gauss_legendre(ORDER, 30)
+    path_nodes, path_weights = gauss_legendre(PATH_ORDER, 30)
+    gh3_nodes, gh3_weights = gauss_hermite(HERMITE_ORDER[3], 30)
+    gh4_nodes, gh4_weights = gauss_hermite(HERMITE_ORDER[4], 30)
     template = string.Template(
         resources.files("fieldgen.codegen").joinpath("templates/quadrature.tmpl").read_text())
+
+    def floats(values):
+        return ", ".join(repr(float(v)) for v in values)
     return template.substitute(
-        GL_NODES=", ".join(repr(float(x)) for x in nodes),
-        GL_WEIGHTS=", ".join(repr(float(w)) for w in weights),
+        GL_NODES=floats(nodes), GL_WEIGHTS=floats(weights),
+        # [-1, 1] -> [0, 1]
+        PATH_NODES=floats((1 + x) / 2 for x in path_nodes),
+        PATH_WEIGHTS=floats(w / 2 for w in path_weights),
+        # weight exp(-x^2) -> standard normal density: z = sqrt(2) x, w / sqrt(pi)
+        GH3_NODES=floats(sp.sqrt(2) * x for x in gh3_nodes),
+        GH3_WEIGHTS=floats(w / sp.sqrt(sp.pi) for w in gh3_weights),
+        GH4_NODES=floats(sp.sqrt(2) * x for x in gh4_nodes),
+        GH4_WEIGHTS=floats(w / sp.sqrt(sp.pi) for w in gh4_weights),
         HALF_WIDTH=repr(HALF_WIDTH), GROWTH=repr(GROWTH), MAX_PANEL=repr(MAX_PANEL),
         MIN_PANEL=repr(MIN_PANEL), MAX_NODES=MAX_NODES, ORDER=ORDER)
 
@@ -51,10 +68,11 @@ def helper_name(node: GaussianExpectation) -> str:
 
 
 class HelperLibrary:
-    """Helpers a module needs beyond the built-in math helpers, by name."""
+    """Helpers a module needs beyond the built-in math helpers, by name, and their imports."""
 
     def __init__(self):
         self.functions: dict[str, JitFunction] = {}
+        self.imports: set[str] = set()
 
     def add(self, fn: JitFunction) -> None:
         known = self.functions.get(fn.name)
@@ -64,20 +82,97 @@ class HelperLibrary:
 
 
 def lower_expectations(expr: sp.Expr, library: HelperLibrary) -> sp.Expr:
-    """Replace GaussianExpectation nodes by calls of quadrature helpers added to `library`."""
+    """Replace GaussianExpectation nodes (and one-dimensional Integrals over [0, 1]) by calls of
+    quadrature helpers added to `library`."""
     def lower(node):
         name = helper_name(node)
-        library.add(_helper(name, node))
+        library.add(_helper(name, node, library))
         return helper_call(name, *node.entries)
+
+    def lower_integral(integral):
+        return _path_integral(integral, library)
+    expr = expr.replace(lambda e: isinstance(e, sp.Integral), lower_integral)
     return expr.replace(lambda e: isinstance(e, GaussianExpectation), lower)
 
 
-def _helper(name: str, node: GaussianExpectation) -> JitFunction:
+def _helper(name: str, node: GaussianExpectation, library: HelperLibrary) -> JitFunction:
     if node.dimension == 1:
         return _helper_1d(name, node)
     if node.dimension == 2:
         return _helper_2d(name, node)
-    raise NotImplementedError("quadrature helpers exist for 1-D and 2-D expectations")
+    n = node.dimension
+    library.imports.add(f"from .quadrature import GH{n}_NODES, GH{n}_WEIGHTS, cholesky_psd")
+    return _helper_hermite(name, node)
+
+
+def _path_integral(integral: sp.Integral, library: HelperLibrary) -> sp.Expr:
+    """int_0^1 f(s) ds of a closed form -> a helper summing Gauss-Legendre nodes."""
+    (s, lo, hi), = integral.limits
+    if (lo, hi) != (0, 1):
+        raise NotImplementedError("path integrals run over [0, 1]")
+    integrand = lower_expectations(integral.function, library)
+    args = tuple(sorted(integrand.free_symbols - {s}, key=sp.default_sort_key))
+    digest = hashlib.sha256(sp.srepr(sp.Lambda((s,) + args, integrand)).encode()).hexdigest()[:12]
+    name = f"_path_{digest}"
+    replacements, (reduced,) = sp.cse([integrand], symbols=sp.numbered_symbols("u"), order="canonical")
+    k = sp.Symbol("k", integer=True)
+    nodes = sp.IndexedBase("PATH_NODES", shape=(PATH_ORDER,))
+    weights = sp.IndexedBase("PATH_WEIGHTS", shape=(PATH_ORDER,))
+    acc = sp.Symbol("acc", real=True)
+    body = (Assignment(acc, 0.0),
+            For(k, sp.Range(0, PATH_ORDER), [Assignment(s, nodes[k])]
+                + [Assignment(a, b) for a, b in replacements]
+                + [aug_assign(acc, "+", weights[k] * reduced)]),
+            Return(acc))
+    library.imports.add("from .quadrature import PATH_NODES, PATH_WEIGHTS")
+    library.add(JitFunction(
+        name, args, "float64({})".format(", ".join(["float64"] * len(args))), body,
+        "Gauss-Legendre integral over the cross-covariance path s in [0, 1]."))
+    return helper_call(name, *args)
+
+
+def _helper_hermite(name: str, node: GaussianExpectation) -> JitFunction:
+    """<f(x)> for x ~ N(0, K) in 3 or 4 dimensions: x = L z on a tensor Gauss-Hermite grid.
+
+    Loop level j fixes z_j and x_j (x_j depends on z_0..z_j only); factors of the integrand that
+    depend on x_0..x_j only are multiplied in at level j.
+    """
+    n = node.dimension
+    xs = variables(n)
+    entries = sp.symbols(f"k0:{len(node.entries)}", real=True)
+    cov = sp.IndexedBase("cov", shape=(n, n))
+    low = sp.IndexedBase("low", shape=(n, n))
+    order = HERMITE_ORDER[n]
+    nodes = sp.IndexedBase(f"GH{n}_NODES", shape=(order,))
+    weights = sp.IndexedBase(f"GH{n}_WEIGHTS", shape=(order,))
+    idx = sp.symbols(f"i0:{n}", integer=True)
+    zs = sp.symbols(f"z0:{n}", real=True)
+    partial = sp.symbols(f"p0:{n + 1}", real=True)
+    acc = sp.Symbol("acc", real=True)
+    body = node.integrand.expr
+    factors = sp.Mul.make_args(body) if isinstance(body, sp.Mul) else (body,)
+    by_level = [sp.S.One] * n
+    for f in factors:
+        level = max((j for j, x in enumerate(xs) if f.has(x)), default=0)
+        by_level[level] *= f
+    setup = [Allocate(cov, (n, n)), Allocate(low, (n, n))]
+    for (a, b), e in zip(entry_positions(n), entries):
+        setup.append(Assignment(cov[a, b], e))
+        if a != b:
+            setup.append(Assignment(cov[b, a], e))
+    setup += [helper_call("cholesky_psd", cov, low), Assignment(acc, 0.0),
+              Assignment(partial[0], 1.0)]
+    inner = [aug_assign(acc, "+", partial[n])]
+    for j in reversed(range(n)):
+        level = ([Assignment(zs[j], nodes[idx[j]]),
+                  Assignment(xs[j], sum(low[j, i] * zs[i] for i in range(j + 1))),
+                  Assignment(partial[j + 1], partial[j] * weights[idx[j]] * by_level[j])]
+                 + inner)
+        inner = [For(idx[j], sp.Range(0, order), level)]
+    return JitFunction(
+        name, entries, "float64({})".format(", ".join(["float64"] * len(entries))),
+        tuple(setup + inner + [Return(acc)]),
+        f"<{body}> for x ~ N(0, K), {n}-D: tensor Gauss-Hermite, {order} nodes per axis.")
 
 
 _z, _w, _z1, _w1, _z2, _w2 = (sp.IndexedBase(n, shape=(MAX_NODES,)) for n in

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 import sympy as sp
 
-from ..derivations import activations, closed_forms, gauss, meanfield, model
-from .builders import array_function, grid_map_function, recursion_function, scalar_function
+import string
+from importlib import resources
+
+from ..derivations import activations, closed_forms, gauss, meanfield, model, one_loop
+from .builders import (array_function, grid_map_function, packed_function, recursion_function,
+                       scalar_function)
 from .module import ModuleSpec
 from .nodes import JitFunction
 from sympy.codegen.ast import Return
@@ -91,6 +95,58 @@ def _describe(lm: meanfield.LayerMap) -> str:
     return "\n".join(lines)
 
 
+def oneloop_module(name: str) -> ModuleSpec:
+    """Per-layer and two-layer coefficients of the one-loop theory and its O(L^2) accumulation."""
+    spec = ModuleSpec(
+        f"oneloop_{name}",
+        f"One-loop (1/N) corrections for phi = {name}, full block: N Cov(Khat^l, Khat^l') and\n"
+        "N (E Khat^l - K^l) with its three parts. Two-layer coefficients take the early and the\n"
+        "late kernel of one neuron's walk (cross-covariance = early kernel):\n"
+        "  four_point[p, q]       = Cov(phi phi_p(h^early), phi phi_q(h^late))\n"
+        "  self_feedback[s, p, q] = Cov(D_s[phi phi_p](h^late), phi phi_q(h^early))\n"
+        "  response_cross[p, q]   = Cov(phi phi_p(h), h' h'_q), Cov(h, h') = kc, from the Jacobian J\n"
+        "  sampling_noise[p, q]   = Cov(h h_p, h' h'_q), Cov(h, h') = kc")
+    lib = spec.library
+    for n_inputs, which in ((1, "single"), (2, "pair")):
+        K = (model.K1,) if n_inputs == 1 else model.K
+        d = len(K)
+        early, late = one_loop.early_late_symbols(n_inputs)
+        jac = one_loop._jacobian(name, n_inputs)
+        hess = one_loop.hessian(name, n_inputs)
+        A = one_loop.four_point(name, n_inputs)
+        F = one_loop.self_feedback(name, n_inputs)
+        B = one_loop.response_cross(n_inputs)
+        X = one_loop.sampling_noise(n_inputs)
+        grid2 = [(i, j) for i in range(d) for j in range(d)]
+        grid3 = [(i, j, k) for i in range(d) for j in range(d) for k in range(d)]
+        spec.functions += [
+            packed_function(f"jacobian_{which}", inputs=[("k", K)], shape=(d, d), library=lib,
+                            entries={ij: jac[ij] for ij in grid2}, doc="out[p, s] = dP_p/dK_s."),
+            packed_function(f"hessian_{which}", inputs=[("k", K)], shape=(d, d, d), library=lib,
+                            entries={(p, q, s): hess[p][q][s] for p, q, s in grid3},
+                            doc="out[p, q, s] = d2 P_p / dK_q dK_s."),
+            packed_function(f"four_point_{which}", inputs=[("ke", early), ("kl", late)],
+                            shape=(d, d), library=lib, entries={ij: A[ij] for ij in grid2},
+                            doc="out[p, q] = Cov(phi phi_p(h^early), phi phi_q(h^late))."),
+            packed_function(f"self_feedback_{which}", inputs=[("ke", early), ("kl", late)],
+                            shape=(d, d, d), library=lib,
+                            entries={(s_, p, q): F[s_][p][q] for s_, p, q in grid3},
+                            doc="out[s, p, q] = Cov(D_s[phi phi_p](h^late), phi phi_q(h^early))."),
+            packed_function(f"response_cross_{which}", inputs=[("kc", K)], shape=(d, d),
+                            library=lib, arrays=(one_loop.JACOBIAN_ARG[d],),
+                            entries={ij: B[ij].xreplace(one_loop.jacobian_arg_map(d)) for ij in grid2},
+                            doc="out[p, q] = Cov(phi phi_p(h), h' h'_q), Cov(h, h') = kc."),
+            packed_function(f"sampling_noise_{which}", inputs=[("kc", K)], shape=(d, d),
+                            library=lib, entries={ij: X[ij] for ij in grid2},
+                            doc="out[p, q] = Cov(h h_p, h' h'_q), Cov(h, h') = kc."),
+        ]
+    template = string.Template(
+        resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text())
+    spec.tail_text = "".join(template.substitute(WHICH=w) for w in ("single", "pair"))
+    spec.tail_names = ["one_loop_single", "one_loop_pair"]
+    return spec
+
+
 def inputs_module() -> ModuleSpec:
     spec = ModuleSpec(
         "inputs",
@@ -122,7 +178,7 @@ def package_init() -> ModuleSpec:
         f"CLOSED_FORMS = {closed!r}\n"
         f"BLOCKS = {model.BLOCKS!r}\n"
         f"INPUT_MODES = {model.INPUT_MODES!r}\n"
-        'KINDS = ("gauss", "meanfield")\n\n\n'
+        'KINDS = ("gauss", "meanfield", "oneloop")\n\n\n'
         "def module(kind, activation):\n"
         '    """The generated module of a kind for an activation (imported on first use)."""\n'
         "    if kind not in KINDS or activation not in ACTIVATIONS:\n"
@@ -134,5 +190,5 @@ def package_init() -> ModuleSpec:
 def all_modules() -> list[ModuleSpec]:
     specs = [package_init(), quadrature_module(), inputs_module()]
     for name in sorted(activations.ACTIVATIONS):
-        specs += [gauss_module(name), meanfield_module(name)]
+        specs += [gauss_module(name), meanfield_module(name), oneloop_module(name)]
     return specs

@@ -1,0 +1,73 @@
+"""One-loop (order 1/N) corrections: kernel covariance across layers and the mean-kernel shift."""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+from . import validation as check
+from .generated import module
+from .meanfield import kernel
+
+_REDUCED = ("one-loop corrections are derived for the full block only; the reduced block's "
+            "increments r phi(W h + b) are non-Gaussian given the layer below and its "
+            "pre-activations carry a mean, whose fluctuations are not in the theory yet")
+
+
+class MeanShiftTerms(NamedTuple):
+    """N (E Khat^l - K^l) split into its three parts (each of the shape of the total)."""
+    propagated: np.ndarray      # J^m N Delta^m: earlier shifts carried through the layer map
+    tadpole: np.ndarray         # (1/2) H^m : N Cov(K_C^m): curvature of P times kernel noise
+    self_feedback: np.ndarray   # a neuron's own past phi phi in its later step variance
+
+    @property
+    def total(self) -> np.ndarray:
+        return self.propagated + self.tadpole + self.self_feedback
+
+
+def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covariance: bool):
+    activation = check.activation(activation)
+    if check.block(block) != "full":
+        raise NotImplementedError(_REDUCED)
+    r = check.nonnegative("r", r, scalar=True)
+    sigma_w2 = check.nonnegative("sigma_w2", sigma_w2, scalar=True)
+    sigma_b2 = check.nonnegative("sigma_b2", sigma_b2, scalar=True)
+    depth = check.depth(depth)
+    K = kernel(activation, r=r, sigma_w2=sigma_w2, sigma_b2=sigma_b2, depth=depth, K0=K0,
+               block=block, input=input)
+    if K.ndim == 1:
+        path, which, D = np.ascontiguousarray(K[:, None]), "single", 1
+    else:
+        path = np.ascontiguousarray(np.stack([K[:, 0, 0], K[:, 1, 1], K[:, 0, 1]], axis=-1))
+        which, D = "pair", 3
+    cov = np.zeros((depth + 1, depth + 1, D, D) if covariance else (1, 1, D, D))
+    shift = np.empty((depth + 1, 3, D))
+    getattr(module("oneloop", activation), f"one_loop_{which}")(r, sigma_w2, path, cov, shift)
+    if not (np.all(np.isfinite(shift)) and np.all(np.isfinite(cov))):
+        raise OverflowError("the one-loop corrections leave the float64 range (reduce depth or r)")
+    if D == 1:
+        return cov[:, :, 0, 0], shift[:, :, 0]
+    return cov, shift
+
+
+def kernel_covariance(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full",
+                      input="kernel"):
+    """N Cov(Khat^l, Khat^l') to leading order in 1/N, for l, l' = 0..depth.
+
+    Shape (depth+1, depth+1) for one input (K0 a number) and (depth+1, depth+1, 3, 3) for two
+    (K0 a 2x2 matrix; pair order 11, 22, 12). Arguments as for `fieldgen.kernel` (scalars).
+    """
+    cov, _ = _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, True)
+    return cov
+
+
+def kernel_mean_shift(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full",
+                      input="kernel", terms=False):
+    """N (E[Khat^l] - K^l) to leading order in 1/N, for l = 0..depth.
+
+    Shape (depth+1,) for one input, (depth+1, 3) for two (pair order 11, 22, 12). With
+    terms=True a `MeanShiftTerms` (propagated, tadpole, self_feedback; `.total` is their sum).
+    """
+    _, shift = _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, False)
+    parts = MeanShiftTerms(shift[:, 0], shift[:, 1], shift[:, 2])
+    return parts if terms else parts.total
