@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: run test test-slow regenerate check bench clean
+.PHONY: run test test-slow regenerate check bench clean tex latex
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,7 @@ run: $(STAMP)
 	$(BIN)/fieldgen regenerate
 	$(BIN)/fieldgen summary
 
-test: $(STAMP)
+test: $(STAMP) tex
 	$(BIN)/python -m pytest -q -m "not slow"
 
 test-slow: $(STAMP)
@@ -29,9 +29,27 @@ regenerate: $(STAMP)
 check: $(STAMP)
 	$(BIN)/fieldgen regenerate --check
 
+# pdflatex for the LaTeX compile test: installed from Debian when missing (as root or with
+# passwordless sudo). Never fails by itself: without TeX the compile test fails and says why.
+tex:
+	@command -v pdflatex >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	  elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	  else sudo=none; fi; \
+	  if [ "$$sudo" != none ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing texlive-latex-base (pdflatex) for the LaTeX compile test"; \
+	    $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	      --no-install-recommends texlive-latex-base >/dev/null; \
+	  fi; \
+	  command -v pdflatex >/dev/null 2>&1 || echo "warning: no pdflatex and it could not be" \
+	    "installed (apt-get install texlive-latex-base); the LaTeX compile test will fail"; }
+
+latex: $(STAMP)
+	$(BIN)/fieldgen latex -o derivations.tex --pdf
+
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_kernel.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache
+	rm -rf $(VENV) build *.egg-info .pytest_cache derivations.tex derivations.pdf
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -6,6 +6,7 @@
 
 Importing fieldgen does not import SymPy; the evaluators are the generated Numba modules in
 fieldgen.generated (regenerate them from the derivations with `fieldgen regenerate`).
+``fieldgen.latex(obj)`` prints a SymPy object or a derivation as LaTeX (imports SymPy on first use).
 """
 from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES
 from .meanfield import kernel
@@ -14,4 +15,12 @@ from .simulate import METHODS, simulate
 
 __version__ = "0.1.0"
 __all__ = ["kernel", "simulate", "kernel_covariance", "kernel_mean_shift", "MeanShiftTerms",
-           "ACTIVATIONS", "BLOCKS", "INPUT_MODES", "METHODS", "__version__"]
+           "latex", "ACTIVATIONS", "BLOCKS", "INPUT_MODES", "METHODS", "__version__"]
+
+
+def __getattr__(name):
+    # fieldgen.latex needs SymPy: import it on first use so `import fieldgen` stays light.
+    if name == "latex":
+        from .tex import latex
+        return latex
+    raise AttributeError(f"module 'fieldgen' has no attribute {name!r}")

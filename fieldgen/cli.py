@@ -1,4 +1,4 @@
-"""Command line: `fieldgen regenerate`, `fieldgen summary`.
+"""Command line: `fieldgen regenerate`, `fieldgen summary`, `fieldgen latex`.
 
 `regenerate-formulas` is the same as `fieldgen regenerate`.
 """
@@ -33,6 +33,37 @@ def _summary(args) -> int:
     return 0
 
 
+def _latex(args) -> int:
+    from pathlib import Path
+
+    from .codegen.writer import write_if_changed
+    from .tex.document import render
+    from .tex.pdf import TexError, compile_pdf
+    from .tex.sections import SECTIONS
+
+    if args.list_sections:
+        for section in SECTIONS.values():
+            print(f"{section.name:<14} {section.title}")
+        return 0
+    if args.pdf and not args.output:
+        raise ValueError("--pdf needs -o FILE.tex")
+    text = render(args.section)
+    if not args.output:
+        sys.stdout.write(text)
+        return 0
+    path = Path(args.output)
+    changed = write_if_changed(path, text)
+    print(f"{'wrote' if changed else 'unchanged'} {path}")
+    if args.pdf:
+        try:
+            done = compile_pdf(path)
+        except TexError as exc:
+            print(f"fieldgen latex: error: {exc}", file=sys.stderr)
+            return 2
+        print(f"wrote {done.pdf} ({done.pages} pages)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fieldgen", description="Finite-size field theory of residual networks.")
@@ -56,6 +87,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--c0", type=float, default=0.9, help="input correlation")
     p.add_argument("--block", default="full", choices=["full", "reduced"])
     p.set_defaults(run=_summary)
+
+    p = sub.add_parser("latex", help="export the derivations as a LaTeX document",
+                       description="Print the derivation chain (model, action and saddle point, "
+                                   "mean-field recursion, Price's theorem, closed forms, "
+                                   "quadrature) as a LaTeX document, every displayed formula "
+                                   "printed from the SymPy objects the code generator uses.")
+    p.add_argument("-o", "--output", metavar="FILE.tex",
+                   help="write the document here (default: standard output)")
+    p.add_argument("--pdf", action="store_true",
+                   help="also compile FILE.pdf with latexmk or pdflatex (needs -o)")
+    p.add_argument("--section", nargs="+", action="extend", metavar="NAME",
+                   help="export only these sections (see --list-sections)")
+    p.add_argument("--list-sections", action="store_true", help="print the section names and exit")
+    p.set_defaults(run=_latex)
     return parser
 
 
