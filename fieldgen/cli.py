@@ -10,7 +10,7 @@ import sys
 
 def _regenerate(args) -> int:
     from .codegen.regenerate import regenerate
-    return regenerate(check=args.check)
+    return regenerate(check=args.check, full=args.full)
 
 
 def _summary(args) -> int:
@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
                                    "derivations; only files whose content changes are written.")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit 1 with a diff if generated/ is stale")
+    p.add_argument("--full", action="store_true",
+                   help="rebuild from the derivations even if the banners match the sources")
     p.set_defaults(run=_regenerate)
 
     p = sub.add_parser("summary", help="print a short mean-field summary",

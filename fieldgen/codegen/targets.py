@@ -187,8 +187,24 @@ def package_init() -> ModuleSpec:
     return ModuleSpec("__init__", "", raw_text=text)
 
 
-def all_modules() -> list[ModuleSpec]:
-    specs = [package_init(), quadrature_module(), inputs_module()]
+BUILDERS = {"gauss": gauss_module, "meanfield": meanfield_module, "oneloop": oneloop_module}
+
+
+def target_names() -> list[tuple[str, str | None]]:
+    """(builder, activation) of every generated module, in a fixed order."""
+    names = [("package_init", None), ("quadrature", None), ("inputs", None)]
     for name in sorted(activations.ACTIVATIONS):
-        specs += [gauss_module(name), meanfield_module(name), oneloop_module(name)]
-    return specs
+        names += [(kind, name) for kind in BUILDERS]
+    return names
+
+
+def build_target(target: tuple[str, str | None]) -> ModuleSpec:
+    kind, activation = target
+    if activation is None:
+        return {"package_init": package_init, "quadrature": quadrature_module,
+                "inputs": inputs_module}[kind]()
+    return BUILDERS[kind](activation)
+
+
+def all_modules() -> list[ModuleSpec]:
+    return [build_target(t) for t in target_names()]
