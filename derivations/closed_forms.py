@@ -363,6 +363,30 @@ def has_closed_form(name: str) -> bool:
     return pair_chain(name) is not None
 
 
+@dataclass(frozen=True)
+class Recipe:
+    """How an activation's chain starts: derivative order and what closes its expectation."""
+    order: int
+    base: str  # "density" (a delta), "gaussian" (Gaussian factors tilt away), "polynomial"
+
+
+@lru_cache(maxsize=None)
+def recipes() -> dict:
+    """name -> Recipe for every activation with closed forms (derived, not declared)."""
+    (x,) = variables(1)
+    out = {}
+    for name in sorted(activations.ACTIVATIONS):
+        forms = pair_chain(name)
+        if forms is None:
+            continue
+        order = len(forms.chain) - 1
+        top = derivative(activations.get(name)(x), x, order)
+        base = ("density" if top.has(sp.DiracDelta) else
+                "gaussian" if top.has(sp.exp) else "polynomial")
+        out[name] = Recipe(order, base)
+    return out
+
+
 @lru_cache(maxsize=None)
 def pair_expectation(name: str) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
     """(P11, P22, P12) of two inputs, closed form, in terms of model.K."""

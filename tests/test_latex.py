@@ -148,7 +148,7 @@ def _check_layer_row(rows, label, state, source):
 
 
 @pytest.mark.parametrize("block", model.BLOCKS)
-@pytest.mark.parametrize("name", sorted(closed_forms.RECIPES))
+@pytest.mark.parametrize("name", sorted(closed_forms.recipes()))
 def test_meanfield_recursion_parses_back_to_the_generated_layer_map(rows, block, name):
     """Every closed-form layer map, both blocks, one and two inputs, as printed in the document."""
     for n_inputs in (1, 2):
@@ -174,7 +174,7 @@ CLOSED = dict(SCALARS, **{"K_{11}": K11, "K_{22}": K22, "K_{12}": K12, "K": mode
                           "rho": _rho(*model.K)})
 
 
-@pytest.mark.parametrize("name", sorted(closed_forms.RECIPES))
+@pytest.mark.parametrize("name", sorted(closed_forms.recipes()))
 def test_closed_forms_and_derivatives_parse_back_to_what_the_generator_differentiates(rows, name):
     K = model.K1
     chain = closed_forms.pair_chain(name).chain

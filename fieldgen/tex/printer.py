@@ -192,7 +192,11 @@ class FieldgenLatexPrinter(LatexPrinter):
             if sums:
                 # Open the widest sum; the other factors stay in the coefficient in front.
                 inner = max(sums, key=lambda f: visible_width(self._print(f)))
-                coeff = term / inner
+                # The other factors, not term / inner: dividing an unevaluated product by one of
+                # its factors does not cancel in SymPy.
+                others = list(sp.Mul.make_args(numer))
+                others.remove(inner)
+                coeff = sp.Mul(*others) / denom
                 head = "" if coeff == 1 else self.parenthesize(
                     coeff, PRECEDENCE["Mul"], strict=True) + " "
                 return head + r"\left(", inner, r"\right)"

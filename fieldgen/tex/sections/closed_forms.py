@@ -11,7 +11,8 @@ _BASES = {
                "Gaussian density at the origin",
     "gaussian": "the product of its derivatives is the exponential of a quadratic form, "
                 "integrated exactly by completing the square",
-    "constant": "its derivative of that order is constant",
+    "polynomial": "the product is a polynomial, whose expectation Stein's lemma (Gaussian "
+                  "integration by parts) gives directly",
 }
 
 
@@ -34,8 +35,8 @@ def build() -> list:
               "of the closed forms, simplified by SymPy for reading; the generated Jacobian and "
               "Hessian evaluate the same derivatives."),
     ]
-    for name in sorted(closed_forms.RECIPES):
-        recipe = closed_forms.RECIPES[name]
+    for name in sorted(closed_forms.recipes()):
+        recipe = closed_forms.recipes()[name]
         forms = closed_forms.pair_chain(name)
         blocks += [
             Heading(name),

@@ -16,7 +16,7 @@ def build() -> list:
               "its width and grow geometrically, which stays accurate where plain Gauss-Hermite "
               "misses the transition at large variance."),
     ]
-    for name in sorted(set(activations.ACTIVATIONS) - set(closed_forms.RECIPES)):
+    for name in sorted(set(activations.ACTIVATIONS) - set(closed_forms.recipes())):
         blocks += [
             Heading(name),
             Prose("One input: derivatives of the second moment, and the mean."),
