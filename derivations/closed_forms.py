@@ -114,7 +114,7 @@ def _diagonal_chain(body: sp.Expr, x: sp.Symbol, variance: sp.Expr) -> sp.Expr |
     if levels is None:
         return None
     k11, k22, k12 = model.K
-    return tidy_roots(levels[0].subs({k11: variance, k22: variance, k12: variance}))
+    return tidy_roots(levels[0].xreplace({k11: variance, k22: variance, k12: variance}))
 
 
 def tilt(node: GaussianExpectation) -> sp.Expr | None:
@@ -397,7 +397,7 @@ def pair_expectation(name: str) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
 def single_expectation(name: str, variance: sp.Expr) -> sp.Expr:
     """P(K) = <phi(h)^2> of one input: the pair form on the diagonal."""
     k11, k22, k12 = model.K
-    diagonal = pair_chain(name).phiphi.subs({k11: variance, k22: variance, k12: variance})
+    diagonal = pair_chain(name).phiphi.xreplace({k11: variance, k22: variance, k12: variance})
     return tidy_roots(diagonal)
 
 
