@@ -3,13 +3,18 @@
     import fieldgen
     K = fieldgen.kernel("erf", r=0.3, sigma_w2=1.0, depth=100, K0=[[1, .9], [.9, 1]])
     Khat = fieldgen.simulate("erf", r=0.3, sigma_w2=1.0, depth=100, K0=1.0, width=256, samples=100)
+    chi = fieldgen.response("erf", r=0.3, sigma_w2=1.0, depth=100, K0=[[1, .9], [.9, 1]])
+    best = fieldgen.optimal_r("erf", sigma_w2=1.0, depth=100, c0=0.9)   # best.r_star, r_lo, r_hi
 
 Importing fieldgen does not import SymPy; the evaluators are the generated Numba modules in
 fieldgen.generated (regenerate them from the derivations with `fieldgen regenerate`).
 """
 from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES
 from .meanfield import kernel
+from .optimum import OptimalR, optimal_r
+from .response import response, sensitivity
 from .simulate import METHODS, simulate
 
 __version__ = "0.1.0"
-__all__ = ["kernel", "simulate", "ACTIVATIONS", "BLOCKS", "INPUT_MODES", "METHODS", "__version__"]
+__all__ = ["kernel", "simulate", "response", "sensitivity", "optimal_r", "OptimalR", "ACTIVATIONS",
+           "BLOCKS", "INPUT_MODES", "METHODS", "__version__"]

@@ -49,6 +49,26 @@ def nonnegative(param: str, value, *, scalar: bool = False):
     return float(arr) if scalar else arr
 
 
+def positive(param: str, value, *, scalar: bool = False):
+    """A finite value > 0 (an array of them unless scalar=True)."""
+    arr = _as_float_array(param, value)
+    if scalar and arr.ndim != 0:
+        raise ValueError(f"{param} must be a single number > 0; got an array of shape {arr.shape}")
+    if np.any(arr <= 0):
+        raise ValueError(f"{param} must be > 0; got {value!r}")
+    return float(arr) if scalar else arr
+
+
+def correlation(param: str, value) -> float:
+    """A single correlation coefficient in [-1, 1]."""
+    arr = _as_float_array(param, value)
+    if arr.ndim != 0:
+        raise ValueError(f"{param} must be a single number in [-1, 1]; got an array of shape {arr.shape}")
+    if not -1.0 <= float(arr) <= 1.0:
+        raise ValueError(f"{param} must be a correlation in [-1, 1]; got {value!r}")
+    return float(arr)
+
+
 def integer(param: str, value, *, minimum: int) -> int:
     """An integer >= minimum (bool is rejected; integral floats such as 3.0 are not integers)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
