@@ -64,24 +64,23 @@ def optimal_r(activation, *, sigma_w2, depth, c0, K0=1.0, sigma_b2=0.0, block="f
     method = check.choice("method", method, METHODS)
     kw = dict(activation=activation, sigma_w2=sigma_w2, depth=depth, c0=c0, K0=K0,
               sigma_b2=sigma_b2, block=block, input=input)
-    # Validates activation, block and input before any work.
-    sensitivity(r=0.0, **kw)
+    # S(0) = 1 (chi = identity); evaluating it also validates activation, block and input.
+    s0 = sensitivity(r=0.0, **kw)
     k0, _ = sensitivity_inputs(c0=c0, K0=K0, sigma_w2=np.array([sigma_w2]),
                                sigma_b2=np.array([sigma_b2]), input=input)
     if method == "analytic":
         return _analytic(kw, float(k0[0, 0]), float(k0[0, 1]))
-    return _numeric(kw, float(k0[0, 0]))
+    return _numeric(kw, float(k0[0, 0]), s0)
 
 
 # ---- numeric -------------------------------------------------------------------------------
 
 
-def _numeric(kw, k0) -> OptimalR:
+def _numeric(kw, k0, s0) -> OptimalR:
     def S(r):
         return sensitivity(r=r, **kw)
 
     scale = (1.0 + k0) / (kw["sigma_w2"] * kw["depth"])
-    s0 = S(0.0)
     top = TAU_HI
     r = np.sqrt(scale * np.geomspace(TAU_LO, top, GRID))
     values = _safe(S, r)
