@@ -101,10 +101,7 @@ def kernel(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", in
     sigma_b2 may be arrays; their broadcast shape is prepended to the result, which has shape
     (..., depth+1) for one input and (..., depth+1, 2, 2) for two.
     """
-    activation = check.activation(activation)
-    block = check.block(block)
-    input = check.input_mode(input)
-    depth = check.depth(depth)
+    activation, block, input, depth = check.network(activation, block, input, depth)
     K0_entries, n_inputs = check.kernel_matrix("K0", K0)
     shape, grids = _grid(r, sigma_w2, sigma_b2)
     k0 = input_kernel_grid(K0_entries, n_inputs, input, grids[1], grids[2])

@@ -25,10 +25,7 @@ def response(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", 
     r, sigma_w2 and sigma_b2 broadcast; their shape is prepended. width=N asks for the one-loop
     response d E[Khat^depth]/dK0, which is not available yet.
     """
-    activation = check.activation(activation)
-    block = check.block(block)
-    input = check.input_mode(input)
-    depth = check.depth(depth)
+    activation, block, input, depth = check.network(activation, block, input, depth)
     K0_entries, n_inputs = check.kernel_matrix("K0", K0)
     if width is not None:
         check.integer("width", width, minimum=1)
@@ -69,10 +66,7 @@ def sensitivity(activation, *, r, sigma_w2, depth, c0, K0=1.0, sigma_b2=0.0, blo
     Vectorised: r, sigma_w2 and sigma_b2 broadcast and their shape is the result's (a float for
     scalars). S(0) = 1; with input="layer", c0 and K0 describe the input Gram matrix.
     """
-    activation = check.activation(activation)
-    block = check.block(block)
-    input = check.input_mode(input)
-    depth = check.depth(depth)
+    activation, block, input, depth = check.network(activation, block, input, depth)
     c0 = check.correlation("c0", c0)
     K0 = check.positive("K0", K0, scalar=True)
     shape, grids = _grid(r, sigma_w2, sigma_b2)
