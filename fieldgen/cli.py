@@ -65,7 +65,8 @@ def _optimal_r(args) -> int:
 
 
 def _scan(args) -> int:
-    from .scan import HEADER, format_row, scan, write_csv
+    from .optimum import TYPICAL
+    from .scan import HEADER, depth_window, format_row, scan, write_csv
 
     print(f"r* over depth and sigma_w^2: {args.block} block, sigma_b^2 = {args.sigma_b2:g}, "
           f"K^0 = {args.K0:g}, c^0 = {args.c0:g}, input {args.input}; range = where "
@@ -78,6 +79,15 @@ def _scan(args) -> int:
     rows = scan(args.activations, args.depths, args.sigma_w2, c0=args.c0, K0=args.K0,
                 sigma_b2=args.sigma_b2, block=args.block, input=args.input,
                 analytic=not args.no_analytic, on_group=show)
+    if args.window:
+        lo, hi = TYPICAL
+        print(f"Depths at which {lo:g}-{hi:g} lies inside the range of maximal sensitivity:")
+        for activation in args.activations:
+            for s in args.sigma_w2:
+                window = depth_window(activation, sigma_w2=s, c0=args.c0, K0=args.K0,
+                                      sigma_b2=args.sigma_b2, block=args.block, input=args.input)
+                where = "none" if window is None else f"L = {window[0]} to {window[1]}"
+                print(f"  {activation:<10} sigma_w2 = {s:<6g} {where}", flush=True)
     if args.csv:
         write_csv(rows, args.csv)
         print(f"wrote {args.csv}")
@@ -138,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--depths", nargs="+", type=int, default=[30, 100, 300, 1000])
     _network_options(p, sigma_w2_many=True)
     p.add_argument("--no-analytic", action="store_true", help="skip the continuum r*")
+    p.add_argument("--window", action="store_true",
+                   help="also find the depths at which 0.1-0.3 lies inside the range")
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
     p.set_defaults(run=_scan)
     return parser

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .optimum import TYPICAL, optimal_r
+from .response import sensitivity
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,59 @@ def scan(activations, depths, sigma_w2s, *, c0, K0=1.0, sigma_b2=0.0, block="ful
             if on_group is not None:
                 on_group(group)
     return rows
+
+
+def inside_at(depth, *, lo=TYPICAL[0], hi=TYPICAL[1], guess, **kw) -> bool:
+    """Whether [lo, hi] lies in the range of maximal sensitivity at this depth.
+
+    S is unimodal, so its half-maximum superlevel set is an interval and [lo, hi] lies inside iff
+    S(lo) and S(hi) both reach 1 + (S_max - 1)/2. S_max is S at `guess` (the analytic r*, off by
+    ~1e-4 at large depth, so S_max to ~1e-8) when the neighbours +-1 % confirm it is near the
+    maximum; otherwise (small depths) the numeric optimum's.
+    """
+    r = np.array([lo, hi, guess, 0.99 * guess, 1.01 * guess])
+    s_lo, s_hi, s_max, left, right = sensitivity(r=r, depth=depth, **kw)
+    if not (s_max >= left and s_max >= right):
+        best = optimal_r(depth=depth, **kw)
+        if not best:
+            return False
+        s_max = best.S_max
+    return min(s_lo, s_hi) >= 1 + 0.5 * (s_max - 1)
+
+
+def depth_window(activation, *, sigma_w2, c0, K0=1.0, sigma_b2=0.0, block="full", input="kernel",
+                 lo=TYPICAL[0], hi=TYPICAL[1], max_depth=10**5):
+    """(first, last) depth at which [lo, hi] lies inside the range of maximal sensitivity, or None.
+
+    The analytic r*(depth) locates the window's middle and gives S_max at each depth; the two ends
+    are bisected on the discrete S (``inside_at``), which is monotone on each side.
+    """
+    kw = dict(activation=activation, sigma_w2=sigma_w2, c0=c0, K0=K0, sigma_b2=sigma_b2,
+              block=block, input=input)
+    ref = optimal_r(depth=max_depth, method="analytic", **kw)
+    if not ref:
+        return None
+
+    def guess(depth):
+        return math.sqrt(ref.tau_star / (sigma_w2 * max(depth - ref.L0, 1.0)))
+
+    def inside(depth):
+        return inside_at(depth, lo=lo, hi=hi, guess=guess(depth), **kw)
+    # Middle: r* at the geometric mean of the r* that put lo and hi at the range's ends.
+    ratio_lo, ratio_hi = ref.r_lo / ref.r_star, ref.r_hi / ref.r_star
+    target = math.sqrt((lo / ratio_lo) * (hi / ratio_hi))
+    middle = int(round(ref.tau_star / (sigma_w2 * target**2) + ref.L0))
+    if not 1 <= middle <= max_depth or not inside(middle):
+        return None
+
+    def edge(inside_end, outside_end):
+        while abs(outside_end - inside_end) > 1:
+            mid = (inside_end + outside_end) // 2
+            inside_end, outside_end = (mid, outside_end) if inside(mid) else (inside_end, mid)
+        return inside_end
+    first = 1 if inside(1) else edge(middle, 1)
+    last = max_depth if inside(max_depth) else edge(middle, max_depth)
+    return first, last
 
 
 def _fmt(value, spec=".4g") -> str:

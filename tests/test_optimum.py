@@ -115,6 +115,15 @@ def test_analytic_range_brackets_the_numeric_optimum():
     assert analytic.S_max == pytest.approx(numeric.S_max, rel=0.01)
 
 
+def test_depth_window_of_the_typical_range_against_full_optima():
+    from fieldgen.scan import depth_window
+    first, last = depth_window("erf", sigma_w2=2.0, c0=0.9)
+    inside = {L: fieldgen.optimal_r("erf", sigma_w2=2.0, depth=L, c0=0.9).contains(0.1, 0.3)
+              for L in (first - 1, first, last, last + 1)}
+    assert inside == {first - 1: False, first: True, last: True, last + 1: False}
+    assert depth_window("relu", sigma_w2=1.0, c0=0.9) is None
+
+
 # ---- invariances ----------------------------------------------------------------------------
 
 
