@@ -92,20 +92,34 @@ def depth_window(activation, *, sigma_w2, c0, K0=1.0, sigma_b2=0.0, block="full"
 
     def inside(depth):
         return inside_at(depth, lo=lo, hi=hi, guess=guess(depth), **kw)
-    # Middle: r* at the geometric mean of the r* that put lo and hi at the range's ends.
-    ratio_lo, ratio_hi = ref.r_lo / ref.r_star, ref.r_hi / ref.r_star
-    target = math.sqrt((lo / ratio_lo) * (hi / ratio_hi))
-    middle = int(round(ref.tau_star / (sigma_w2 * target**2) + ref.L0))
+    # The continuum range scales with r*: [lo, hi] fits while r* is between hi/(r_hi/r*) and
+    # lo/(r_lo/r*). Those depths predict the window's ends; the bisection brackets start near them.
+    def depth_for(r_star):
+        return ref.tau_star / (sigma_w2 * r_star**2) + ref.L0
+    predicted_first = depth_for(lo * ref.r_star / ref.r_lo)
+    predicted_last = depth_for(hi * ref.r_star / ref.r_hi)
+    if predicted_first > predicted_last:
+        return None
+    middle = int(round(math.sqrt(predicted_first * predicted_last)))
     if not 1 <= middle <= max_depth or not inside(middle):
         return None
+
+    def outside_from(start, step):
+        depth = start
+        while 1 < depth < max_depth and inside(depth):
+            depth = min(max(depth + step, 1), max_depth)
+            step *= 2
+        return depth
 
     def edge(inside_end, outside_end):
         while abs(outside_end - inside_end) > 1:
             mid = (inside_end + outside_end) // 2
             inside_end, outside_end = (mid, outside_end) if inside(mid) else (inside_end, mid)
         return inside_end
-    first = 1 if inside(1) else edge(middle, 1)
-    last = max_depth if inside(max_depth) else edge(middle, max_depth)
+    below = outside_from(max(1, min(middle - 1, int(0.97 * predicted_first))), -8)
+    above = outside_from(min(max_depth, max(middle + 1, int(1.03 * predicted_last) + 1)), 8)
+    first = 1 if below == 1 and inside(1) else edge(middle, below)
+    last = max_depth if above == max_depth and inside(max_depth) else edge(middle, above)
     return first, last
 
 
