@@ -138,3 +138,17 @@ def test_one_loop_response_is_not_available_yet():
 def test_response_that_overflows_raises():
     with pytest.raises(OverflowError, match="kernel response"):
         fieldgen.response("linear", r=10.0, sigma_w2=100.0, depth=200, K0=1.0)
+
+
+@pytest.mark.parametrize("name", ["erf", "tanh"])
+def test_reduced_block_with_a_kernel_is_the_full_block_with_an_input_layer(name):
+    """Without bias, Ktilde = sigma_w^2 K maps K <- K + r^2 P(sigma_w^2 K) onto the full block
+    Ktilde <- Ktilde + r^2 sigma_w^2 P(Ktilde) with Ktilde^0 = sigma_w^2 K^0: S is the same."""
+    r = np.linspace(0.05, 1.0, 5)
+    kw = dict(r=r, sigma_w2=np.array([[0.7], [2.0]]), depth=12, c0=0.85, K0=1.3)
+    reduced = fieldgen.sensitivity(name, block="reduced", **kw)
+    layer = fieldgen.sensitivity(name, block="full", input="layer", **kw)
+    np.testing.assert_allclose(reduced, layer, rtol=1e-12)
+    with_bias = fieldgen.sensitivity(name, block="reduced", sigma_b2=0.2, **kw)
+    assert np.max(np.abs(with_bias / fieldgen.sensitivity(name, block="full", input="layer",
+                                                          sigma_b2=0.2, **kw) - 1)) > 1e-3
