@@ -86,7 +86,7 @@ def meanfield_module(name: str) -> ModuleSpec:
 
 
 def _response_function(tr: response.TangentRecursion, fn_name: str, outputs, doc: str,
-                       library) -> "JitFunction":
+                       library) -> JitFunction:
     seeds = [tr.entries.index(s) for s in tr.seeds]
     return tangent_recursion_function(
         fn_name, params=PARAMS, state=tr.layer.state, update=tr.layer.update,
