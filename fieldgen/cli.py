@@ -1,4 +1,4 @@
-"""Command line: `fieldgen regenerate`, `fieldgen summary`, `fieldgen latex`.
+"""Command line: `fieldgen regenerate`, `summary`, `latex`, `optimal-r`, `scan`.
 
 `regenerate-formulas` is the same as `fieldgen regenerate`.
 """
@@ -64,6 +64,81 @@ def _latex(args) -> int:
     return 0
 
 
+def _optimal_r(args) -> int:
+    from .optimum import TYPICAL, optimal_r
+
+    kw = dict(sigma_w2=args.sigma_w2, depth=args.depth, c0=args.c0, K0=args.K0,
+              sigma_b2=args.sigma_b2, block=args.block, input=args.input)
+    numeric = optimal_r(args.activation, **kw)
+    analytic = optimal_r(args.activation, method="analytic", **kw)
+    print(f"Optimal residual scale r* = argmax_r S(r), S = dc^L/dc^0: {args.activation}, "
+          f"{args.block} block, depth L = {args.depth}, sigma_w^2 = {args.sigma_w2:g}, "
+          f"sigma_b^2 = {args.sigma_b2:g}, K^0 = {args.K0:g}, c^0 = {args.c0:g}, input {args.input}")
+    if not numeric:
+        print(f"  numeric:  {numeric.message}")
+    else:
+        hi = "inf" if numeric.r_hi is None else f"{numeric.r_hi:.4g}"
+        print(f"  numeric:  r* = {numeric.r_star:.6g}, S(r*) = {numeric.S_max:.6g} (S(0) = 1)")
+        print(f"  range of maximal sensitivity (S/S(0) - 1 >= half its maximum): "
+              f"[{numeric.r_lo:.4g}, {hi}]")
+    if not analytic:
+        print(f"  analytic: {analytic.message}")
+    else:
+        diff = "" if not numeric else \
+            f" ({100 * (analytic.r_star / numeric.r_star - 1):+.2f} % against numeric)"
+        print(f"  analytic: r* = {analytic.r_star:.6g}{diff}")
+        print(f"            {analytic.approximation}")
+    lo, hi = TYPICAL
+    if numeric:
+        verdict = "yes" if numeric.contains(lo, hi) else "no"
+        print(f"  {lo:g}-{hi:g} inside the range of maximal sensitivity: {verdict}")
+    return 0
+
+
+def _scan(args) -> int:
+    from .optimum import TYPICAL
+    from .scan import HEADER, depth_window, format_row, scan, write_csv
+
+    print(f"r* over depth and sigma_w^2: {args.block} block, sigma_b^2 = {args.sigma_b2:g}, "
+          f"K^0 = {args.K0:g}, c^0 = {args.c0:g}, input {args.input}; range = where "
+          "S/S(0) - 1 >= half its maximum")
+    print(HEADER, flush=True)
+
+    def show(group):
+        for row in group:
+            print(format_row(row), flush=True)
+    rows = scan(args.activations, args.depths, args.sigma_w2, c0=args.c0, K0=args.K0,
+                sigma_b2=args.sigma_b2, block=args.block, input=args.input,
+                analytic=not args.no_analytic, on_group=show)
+    if args.window:
+        lo, hi = TYPICAL
+        print(f"Depths at which {lo:g}-{hi:g} lies inside the range of maximal sensitivity:")
+        for activation in args.activations:
+            for s in args.sigma_w2:
+                window = depth_window(activation, sigma_w2=s, c0=args.c0, K0=args.K0,
+                                      sigma_b2=args.sigma_b2, block=args.block, input=args.input)
+                where = "none" if window is None else f"L = {window[0]} to {window[1]}"
+                print(f"  {activation:<10} sigma_w2 = {s:<6g} {where}", flush=True)
+    if args.csv:
+        write_csv(rows, args.csv)
+        print(f"wrote {args.csv}")
+    return 0
+
+
+def _network_options(p, *, sigma_w2_many=False) -> None:
+    if sigma_w2_many:
+        p.add_argument("--sigma-w2", nargs="+", type=float, default=[1.0, 2.0],
+                       help="weight variances (default 1 2)")
+    else:
+        p.add_argument("--sigma-w2", type=float, default=1.0, help="weight variance (default 1)")
+    p.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance (default 0)")
+    p.add_argument("--K0", type=float, default=1.0, help="input variance of both inputs (default 1)")
+    p.add_argument("--c0", type=float, default=0.9, help="input correlation (default 0.9)")
+    p.add_argument("--block", default="full", choices=["full", "reduced"])
+    p.add_argument("--input", default="kernel", choices=["kernel", "layer"],
+                   help="K0, c0 describe the input kernel, or the input Gram matrix of an input layer")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="fieldgen", description="Finite-size field theory of residual networks.")
@@ -103,6 +178,26 @@ def build_parser() -> argparse.ArgumentParser:
                    help="export only these sections (see --list-sections)")
     p.add_argument("--list-sections", action="store_true", help="print the section names and exit")
     p.set_defaults(run=_latex)
+    p = sub.add_parser("optimal-r", help="optimal residual scale r* and the range of maximal sensitivity",
+                       description="Numeric r* = argmax_r S(r) of the sensitivity S = dc^L/dc^0, the "
+                                   "range where S/S(0) - 1 is at least half its maximum, the analytic "
+                                   "(continuum) r*, and whether 0.1-0.3 lies inside the range.")
+    p.add_argument("activation", help="relu, erf, tanh or linear")
+    p.add_argument("--depth", type=int, default=100, help="number of residual blocks L (default 100)")
+    _network_options(p)
+    p.set_defaults(run=_optimal_r)
+
+    p = sub.add_parser("scan", help="table of r* over depths and sigma_w^2",
+                       description="r* (numeric and analytic), the range of maximal sensitivity and "
+                                   "the exponent d ln r*/d ln sigma_w^2 over depths and weight variances.")
+    p.add_argument("activations", nargs="+", help="activations, e.g. erf tanh")
+    p.add_argument("--depths", nargs="+", type=int, default=[30, 100, 300, 1000])
+    _network_options(p, sigma_w2_many=True)
+    p.add_argument("--no-analytic", action="store_true", help="skip the continuum r*")
+    p.add_argument("--window", action="store_true",
+                   help="also find the depths at which 0.1-0.3 lies inside the range")
+    p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
+    p.set_defaults(run=_scan)
     return parser
 
 

@@ -43,21 +43,37 @@ def input_kernel_grid(K0_entries, n_inputs, input, sigma_w2, sigma_b2):
     return out
 
 
-def run_on_grid(fn, grids, k0, out):
-    """Call a generated grid function, split into contiguous slices over threads when large.
+def input_jacobian_grid(K0_entries, n_inputs, input, sigma_w2, sigma_b2):
+    """dK^0/d(K0 argument) at every grid point, (n, p, p) in pair order (p = 1 or 3)."""
+    n, p = sigma_w2.shape[0], (3 if n_inputs > 1 else 1)
+    if input == "kernel":
+        return np.broadcast_to(np.eye(p), (n, p, p)).copy()
+    from .generated import inputs
+
+    gram = np.empty((n, 3) if n_inputs > 1 else (n,))
+    gram[...] = K0_entries if n_inputs > 1 else K0_entries[0]
+    out = np.empty((n, p * p) if n_inputs > 1 else (n,))
+    fn = inputs.input_jacobian_single if n_inputs == 1 else inputs.input_jacobian_pair
+    fn(sigma_w2, sigma_b2, gram, out)
+    return out.reshape(n, p, p)
+
+
+def run_on_grid(fn, grids, per_point, out, *scalars):
+    """Call fn(*grids, *per_point, *scalars, out), split into contiguous slices over threads when
+    the grid is large.
 
     The generated loops release the GIL; every slice of the grid is an independent call that
-    writes its own rows of `out`.
+    writes its own rows of `out` (`per_point` arrays are sliced with the grid).
     """
     n = grids[0].shape[0]
     workers = min(os.cpu_count() or 1, max(1, n // _THREAD_CHUNK))
     if workers == 1:
-        fn(*grids, k0, out)
+        fn(*grids, *per_point, *scalars, out)
         return out
     bounds = np.linspace(0, n, workers + 1).astype(int)
 
     def run(a, b):
-        fn(*(g[a:b] for g in grids), k0[a:b], out[a:b])
+        fn(*(g[a:b] for g in grids), *(x[a:b] for x in per_point), *scalars, out[a:b])
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(run, bounds[:-1], bounds[1:]))
     return out
@@ -85,16 +101,13 @@ def kernel(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", in
     sigma_b2 may be arrays; their broadcast shape is prepended to the result, which has shape
     (..., depth+1) for one input and (..., depth+1, 2, 2) for two.
     """
-    activation = check.activation(activation)
-    block = check.block(block)
-    input = check.input_mode(input)
-    depth = check.depth(depth)
+    activation, block, input, depth = check.network(activation, block, input, depth)
     K0_entries, n_inputs = check.kernel_matrix("K0", K0)
     shape, grids = _grid(r, sigma_w2, sigma_b2)
     k0 = input_kernel_grid(K0_entries, n_inputs, input, grids[1], grids[2])
     which = "single" if n_inputs == 1 else "pair"
     fn = getattr(module("meanfield", activation), f"kernel_{which}_{block}")
     tail = (depth + 1,) if n_inputs == 1 else (depth + 1, 2, 2)
-    out = run_on_grid(fn, grids, k0, np.empty((grids[0].shape[0],) + tail))
+    out = run_on_grid(fn, grids, (k0,), np.empty((grids[0].shape[0],) + tail))
     finite_or_raise(out, "the mean-field kernel")
     return out.reshape(shape + tail)

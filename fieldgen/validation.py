@@ -39,14 +39,34 @@ def _as_float_array(param: str, value) -> np.ndarray:
     return arr
 
 
+def _bounded(param: str, value, scalar: bool, strict: bool):
+    arr = _as_float_array(param, value)
+    bound = "> 0" if strict else ">= 0"
+    if scalar and arr.ndim != 0:
+        raise ValueError(f"{param} must be a single number {bound}; got an array of shape {arr.shape}")
+    if np.any(arr <= 0 if strict else arr < 0):
+        raise ValueError(f"{param} must be {bound}; got {value!r}")
+    return float(arr) if scalar else arr
+
+
 def nonnegative(param: str, value, *, scalar: bool = False):
     """A finite value >= 0 (an array of them unless scalar=True)."""
+    return _bounded(param, value, scalar, strict=False)
+
+
+def positive(param: str, value, *, scalar: bool = False):
+    """A finite value > 0 (an array of them unless scalar=True)."""
+    return _bounded(param, value, scalar, strict=True)
+
+
+def correlation(param: str, value) -> float:
+    """A single correlation coefficient in [-1, 1]."""
     arr = _as_float_array(param, value)
-    if scalar and arr.ndim != 0:
-        raise ValueError(f"{param} must be a single number >= 0; got an array of shape {arr.shape}")
-    if np.any(arr < 0):
-        raise ValueError(f"{param} must be >= 0; got {value!r}")
-    return float(arr) if scalar else arr
+    if arr.ndim != 0:
+        raise ValueError(f"{param} must be a single number in [-1, 1]; got an array of shape {arr.shape}")
+    if not -1.0 <= float(arr) <= 1.0:
+        raise ValueError(f"{param} must be a correlation in [-1, 1]; got {value!r}")
+    return float(arr)
 
 
 def integer(param: str, value, *, minimum: int) -> int:
@@ -60,6 +80,12 @@ def integer(param: str, value, *, minimum: int) -> int:
 
 def depth(value) -> int:
     return integer("depth", value, minimum=0)
+
+
+def network(activation_name, block_value, input_value, depth_value):
+    """(activation, block, input, depth): the choices every mean-field evaluator takes."""
+    return (activation(activation_name), block(block_value), input_mode(input_value),
+            depth(depth_value))
 
 
 def kernel_matrix(param: str, value) -> tuple[np.ndarray, int]:

@@ -75,3 +75,30 @@ def test_kernel_that_overflows_raises_instead_of_returning_nan():
 def test_numpy_scalars_and_integers_are_accepted():
     K = fieldgen.kernel("relu", r=np.float32(0.5), sigma_w2=np.int64(2), depth=np.int32(4), K0=np.float64(1))
     assert K.shape == (5,)
+
+
+RESPONSE_GOOD = dict(sigma_w2=1.0, depth=10, c0=0.9)
+
+
+@pytest.mark.parametrize("fn,changes,message", [
+    (fieldgen.sensitivity, dict(r=0.3, c0=1.2), r"c0 must be a correlation in \[-1, 1\]"),
+    (fieldgen.sensitivity, dict(r=0.3, c0=[0.5, 0.6]), r"c0 must be a single number in \[-1, 1\]"),
+    (fieldgen.sensitivity, dict(r=0.3, K0=0.0), r"K0 must be > 0"),
+    (fieldgen.sensitivity, dict(r=-0.3), r"r must be >= 0"),
+    (fieldgen.sensitivity, dict(r=0.3, block="pre"), r"block must be one of"),
+    (fieldgen.optimal_r, dict(sigma_w2=0.0), r"sigma_w2 must be > 0"),
+    (fieldgen.optimal_r, dict(depth=0), r"depth must be an integer >= 1"),
+    (fieldgen.optimal_r, dict(method="exact"), r"method must be one of 'numeric', 'analytic'"),
+    (fieldgen.optimal_r, dict(input="image"), r"input must be one of"),
+    (fieldgen.optimal_r, dict(sigma_b2=math.nan), r"sigma_b2 must be finite"),
+])
+def test_bad_sensitivity_and_optimum_arguments(fn, changes, message):
+    with pytest.raises(ValueError, match=message):
+        fn("erf", **{**RESPONSE_GOOD, **changes})
+
+
+def test_bad_response_arguments():
+    with pytest.raises(ValueError, match=r"K0 must be symmetric"):
+        fieldgen.response("erf", r=0.3, sigma_w2=1.0, depth=3, K0=[[1.0, 0.3], [0.2, 1.0]])
+    with pytest.raises(ValueError, match=r"activation must be one of"):
+        fieldgen.response("gelu", r=0.3, sigma_w2=1.0, depth=3, K0=1.0)

@@ -8,7 +8,9 @@ from __future__ import annotations
 import sympy as sp
 from sympy.codegen.ast import Assignment, For, Return
 
-from .nodes import Allocate, ArrayShape, JitFunction, TupleReturn, combine_roots
+from dataclasses import replace
+
+from .nodes import Allocate, ArrayShape, JitFunction, TupleAssign, TupleReturn, combine_roots, helper_call
 from .quadrature import HelperLibrary, lower_expectations
 
 FLOAT = "float64"
@@ -122,24 +124,25 @@ def recursion_function(name: str, *, params, state, update, initial, n_kernel: i
 
 def grid_map_function(name: str, *, params, inputs, exprs, doc: str,
                       library: HelperLibrary) -> JitFunction:
-    """out[.., i] = expr(params[i], inputs[.., i]) for every grid point i."""
+    """out[i, ..] = exprs(params[i], source[i, ..]) for every grid point i (1-D when one)."""
     n = sp.Symbol("n", integer=True)
     i = sp.Symbol("i", integer=True)
-    single = len(exprs) == 1
     grids = [sp.IndexedBase(f"{p.name}_grid", shape=(n,)) for p in params]
-    shape = (n,) if single else (n, len(exprs))
-    src = sp.IndexedBase("source", shape=shape)
-    out = sp.IndexedBase("out", shape=shape)
+    src = sp.IndexedBase("source", shape=(n,) if len(inputs) == 1 else (n, len(inputs)))
+    out = sp.IndexedBase("out", shape=(n,) if len(exprs) == 1 else (n, len(exprs)))
 
-    def at(array, p):
-        return array[i] if single else array[i, p]
+    def at(array, p, count):
+        return array[i] if count == 1 else array[i, p]
+
+    def layout(count):
+        return f"{FLOAT}[::1]" if count == 1 else f"{FLOAT}[:, ::1]"
 
     assignments, reduced = cse_block(exprs, library)
     body = ([Assignment(p, g[i]) for p, g in zip(params, grids)]
-            + [Assignment(x, at(src, p)) for p, x in enumerate(inputs)]
-            + assignments + [Assignment(at(out, p), e) for p, e in enumerate(reduced)])
-    arr = f"{FLOAT}[::1]" if single else f"{FLOAT}[:, ::1]"
-    sig = "void({}, {}, {})".format(", ".join([f"{FLOAT}[::1]"] * len(params)), arr, arr)
+            + [Assignment(x, at(src, p, len(inputs))) for p, x in enumerate(inputs)]
+            + assignments + [Assignment(at(out, p, len(exprs)), e) for p, e in enumerate(reduced)])
+    sig = "void({}, {}, {})".format(", ".join([f"{FLOAT}[::1]"] * len(params)),
+                                    layout(len(inputs)), layout(len(exprs)))
     return JitFunction(name, tuple(grids) + (src, out), sig,
                        (Assignment(n, ArrayShape(grids[0], 0)), For(i, sp.Range(0, n), body)), doc)
 
@@ -164,3 +167,106 @@ def packed_function(name: str, *, inputs, entries: dict, shape: tuple, doc: str,
     params = tuple(arr for arr, _ in packed) + tuple(arrays) + (out,)
     sig = "void({})".format(", ".join(_array_sig(len(p.shape)) for p in params))
     return JitFunction(name, params, sig, tuple(unpack + assignments + stores), doc)
+
+
+def tangent_recursion_function(name: str, *, params, state, update, n_kernel: int, tangent,
+                               tangent_update, seeds, outputs, doc: str,
+                               library: HelperLibrary) -> JitFunction:
+    """Carry a state and tangent entries through `depth` layers; write derived outputs at the end.
+
+    Arguments of the generated function: one float64[::1] grid per parameter, ``k0`` (n, n_kernel)
+    the initial kernel (means start at zero), ``v0`` (n, len(seeds)) the initial values of the
+    tangent entries listed in ``seeds`` (indices into ``tangent``; the others start at zero), the
+    number of layers ``depth`` and ``out`` (n, len(outputs)). As in ``recursion_function``, blocks
+    of BLOCK grid points go through the layers together with their state in one small array, and
+    any grid slice is an independent call.
+    """
+    n, depth = sp.Symbol("n", integer=True), sp.Symbol("depth", integer=True)
+    start, size = sp.Symbol("start", integer=True), sp.Symbol("size", integer=True)
+    i, j, t = (sp.Symbol(x, integer=True) for x in "ijt")
+    carried = tuple(state) + tuple(tangent)
+    grids = [sp.IndexedBase(f"{q.name}_grid", shape=(n,)) for q in params]
+    k0 = sp.IndexedBase("k0", shape=(n, n_kernel))
+    v0 = sp.IndexedBase("v0", shape=(n, len(seeds)))
+    out = sp.IndexedBase("out", shape=(n, len(outputs)))
+    work = sp.IndexedBase("work", shape=(len(carried), BLOCK))
+
+    point = Assignment(i, start + j)
+    load_params = [Assignment(q, g[i]) for q, g in zip(params, grids)]
+    load = [Assignment(s, work[k, j]) for k, s in enumerate(carried)]
+
+    def initial(k):
+        if k < n_kernel:
+            return k0[i, k]
+        if k >= len(state) and (k - len(state)) in seeds:
+            return v0[i, seeds.index(k - len(state))]
+        return sp.Float(0.0)
+    init_loop = For(j, sp.Range(0, size), [point] + [
+        Assignment(work[k, j], initial(k)) for k in range(len(carried))])
+
+    assignments, reduced = cse_block(tuple(update) + tuple(tangent_update), library)
+    nxt = [sp.Symbol(f"next_{s.name}", real=True) for s in carried]
+    step = ([point] + load_params + load + assignments
+            + [Assignment(x, e) for x, e in zip(nxt, reduced)]
+            + [Assignment(work[k, j], x) for k, x in enumerate(nxt)])
+    layer_loop = For(t, sp.Range(0, depth), [For(j, sp.Range(0, size), step)])
+
+    out_assignments, out_reduced = cse_block(outputs, library, prefix="u")
+    used = set().union(*(sp.sympify(e).free_symbols for e in out_reduced),
+                       *(a.rhs.free_symbols for a in out_assignments))
+    final = ([point] + [a for a in load_params if a.lhs in used] + [a for a in load if a.lhs in used]
+             + out_assignments + [Assignment(out[i, k], e) for k, e in enumerate(out_reduced)])
+    block_loop = For(start, sp.Range(0, n, BLOCK), [
+        Assignment(size, sp.Min(BLOCK, n - start)), init_loop, layer_loop,
+        For(j, sp.Range(0, size), final)])
+
+    body = [Assignment(n, ArrayShape(grids[0], 0)), Allocate(work, (len(carried), BLOCK)), block_loop]
+    grid_sig = ", ".join([f"{FLOAT}[::1]"] * len(params))
+    sig = f"void({grid_sig}, {FLOAT}[:, ::1], {FLOAT}[:, ::1], int64, {FLOAT}[:, ::1])"
+    return JitFunction(name, tuple(grids) + (k0, v0, depth, out), sig, tuple(body), doc)
+
+
+# Classical Runge-Kutta (order 4): stage offsets and weights.
+RK4_OFFSETS = (0, sp.Rational(1, 2), sp.Rational(1, 2), 1)
+RK4_WEIGHTS = (sp.Rational(1, 6), sp.Rational(1, 3), sp.Rational(1, 3), sp.Rational(1, 6))
+
+
+def ode_path_function(name: str, *, params, state, rhs, terms, time: sp.Symbol, doc: str,
+                      library: HelperLibrary) -> JitFunction:
+    """Integrate d state/d time = rhs (autonomous) with RK4 on a given grid of times.
+
+    Arguments of the generated function: the scalar parameters, ``z0`` (the state at times[0]),
+    ``times`` (m,), ``path`` (m, len(state)) and ``values`` (m, len(terms)): the state and the
+    derived terms (expressions in time and state) at every grid time. The right-hand side is an
+    inlined helper called once per stage.
+    """
+    m, k, q = (sp.Symbol(x, integer=True) for x in ("m", "k", "q"))
+    h = sp.Symbol("h", real=True)
+    z0 = sp.IndexedBase("z0", shape=(len(state),))
+    times = sp.IndexedBase("times", shape=(m,))
+    path = sp.IndexedBase("path", shape=(m, len(state)))
+    values = sp.IndexedBase("values", shape=(m, len(terms)))
+    helper = replace(scalar_function(f"_{name}_rhs", tuple(params) + tuple(state), list(rhs),
+                                     f"d state/d {time} for {name}.", library), inline=True)
+    library.add(helper)
+
+    stages = [[sp.Symbol(f"k{s + 1}_{z.name}", real=True) for z in state] for s in range(4)]
+    rk = []
+    for s, (offset, stage) in enumerate(zip(RK4_OFFSETS, stages)):
+        at = [z + offset * h * kp for z, kp in zip(state, stages[s - 1])] if s else list(state)
+        rk.append(TupleAssign(tuple(stage), helper_call(helper.name, *params, *at)))
+    rk += [Assignment(z, z + h * sum(w * st[p] for w, st in zip(RK4_WEIGHTS, stages)))
+           for p, z in enumerate(state)]
+
+    assignments, reduced = cse_block(terms, library, prefix="u")
+    record = ([Assignment(time, times[k])] + assignments
+              + [Assignment(values[k, p], e) for p, e in enumerate(reduced)]
+              + [Assignment(path[k, p], z) for p, z in enumerate(state)]
+              # The last grid time takes a step of zero length.
+              + [Assignment(h, times[sp.Min(k + 1, m - 1)] - time)] + rk)
+    body = ([Assignment(m, ArrayShape(times, 0))]
+            + [Assignment(z, z0[p]) for p, z in enumerate(state)]
+            + [For(k, sp.Range(0, m), record)])
+    sig = "void({}, {}[::1], {}[::1], {}[:, ::1], {}[:, ::1])".format(
+        ", ".join([FLOAT] * len(params)), FLOAT, FLOAT, FLOAT, FLOAT)
+    return JitFunction(name, tuple(params) + (z0, times, path, values), sig, tuple(body), doc)

@@ -44,6 +44,7 @@ def render(spec: ModuleSpec) -> str:
     printer = NumbaPrinter()
     public = [_print(printer, fn) for fn in spec.functions]
     helpers: dict[str, str] = {}
+    depends: dict[str, set] = {}
     imports: set[str] = set()
     pending = set(printer.required)
     while pending:
@@ -54,8 +55,11 @@ def render(spec: ModuleSpec) -> str:
             imports.add(EXTERNAL_HELPERS[name])
             continue
         fn: JitFunction = spec.library.functions.get(name) or mathlib.BUILTIN[name]()
+        outer, printer.required = printer.required, set()
         helpers[name] = _print(printer, fn)
+        depends[name] = set(printer.required) - set(EXTERNAL_HELPERS)
         pending |= printer.required - set(helpers)
+        printer.required = outer | printer.required
     lines = ['"""' + spec.doc.strip() + '\n"""', "import math", "", "import numpy as np",
              "from numba import njit" + (", vectorize" if any(f.ufunc for f in spec.functions) else "")]
     imports |= spec.library.imports
@@ -66,8 +70,24 @@ def render(spec: ModuleSpec) -> str:
         lines.append(f"{name} = {literal}")
     names = ", ".join([f'"{fn.name}"' for fn in spec.functions] + [f'"{n}"' for n in spec.tail_names])
     lines.append(f"__all__ = [{names}]")
-    for name in sorted(helpers):
+    for name in _dependencies_first(depends):
         lines += ["", "", helpers[name]]
     for text in public:
         lines += ["", "", text]
     return "\n".join(lines) + "\n" + spec.tail_text
+
+
+def _dependencies_first(depends: dict[str, set]) -> list[str]:
+    """Helper names sorted by name, each after the helpers it calls (eager compilation needs
+    every callee defined first)."""
+    done: list[str] = []
+
+    def visit(name):
+        if name in done:
+            return
+        for callee in sorted(depends[name]):
+            visit(callee)
+        done.append(name)
+    for name in sorted(depends):
+        visit(name)
+    return done

@@ -47,6 +47,13 @@ class TupleReturn:
 
 
 @dataclass(frozen=True)
+class TupleAssign:
+    """(t1, t2, ...) = value: unpack a tuple-returning call into scalars."""
+    targets: tuple
+    value: sp.Basic
+
+
+@dataclass(frozen=True)
 class Block:
     statements: tuple = field(default_factory=tuple)
 

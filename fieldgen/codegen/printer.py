@@ -10,7 +10,7 @@ string surgery on printed code:
 - calls to generated helpers (undefined SymPy functions) are recorded in
   ``required`` so the module writer can emit their definitions;
 - statements: ``For`` over ranges, ``JitFunction`` (decorated definitions), ``Allocate``,
-  ``Comment``, ``TupleReturn``, ``ArrayShape``.
+  ``Comment``, ``TupleReturn``, ``TupleAssign``, ``ArrayShape``.
 """
 from __future__ import annotations
 
@@ -119,6 +119,10 @@ class NumbaPrinter(PythonCodePrinter):
 
     def _print_Raw(self, node):
         return node.text
+
+    def _print_TupleAssign(self, node):
+        return "({},) = {}".format(", ".join(self._print(t) for t in node.targets),
+                                   self._print(node.value))
 
     def _print_TupleReturn(self, node):
         return "return ({},)".format(", ".join(self._print(v) for v in node.values)) \

@@ -6,9 +6,10 @@ import sympy as sp
 import string
 from importlib import resources
 
-from ..derivations import activations, closed_forms, gauss, meanfield, model, one_loop
-from .builders import (array_function, grid_map_function, packed_function, recursion_function,
-                       scalar_function)
+from ..derivations import (activations, closed_forms, continuum, gauss, meanfield, model, one_loop,
+                           response)
+from .builders import (array_function, grid_map_function, ode_path_function, packed_function,
+                       recursion_function, scalar_function, tangent_recursion_function)
 from .module import ModuleSpec
 from .nodes import JitFunction
 from sympy.codegen.ast import Return
@@ -88,6 +89,69 @@ def meanfield_module(name: str) -> ModuleSpec:
     return spec
 
 
+def _response_function(tr: response.TangentRecursion, fn_name: str, outputs, doc: str,
+                       library) -> JitFunction:
+    seeds = [tr.entries.index(s) for s in tr.seeds]
+    return tangent_recursion_function(
+        fn_name, params=PARAMS, state=tr.layer.state, update=tr.layer.update,
+        n_kernel=tr.layer.n_kernel, tangent=tr.tangent, tangent_update=tr.tangent_update,
+        seeds=seeds, outputs=outputs, doc=doc, library=library)
+
+
+def response_module(name: str) -> ModuleSpec:
+    """chi^{L,0}, the sensitivity S(r) and the continuum flow with its first-order correction."""
+    spec = ModuleSpec(
+        f"response_{name}",
+        f"Kernel response and sensitivity for phi = {name} ({_kind(name)}) on a grid of\n"
+        "(r, sigma_w2, sigma_b2) points, and the continuum flow in tau = r^2 sigma_w^2 l.\n\n"
+        "response_*: out[i, 3 p + s] = (chi^{L,0} V0)_{ps}, kernel rows, pair order (11, 22, 12);\n"
+        "    v0[i, k] is V0 at the positions SEEDS_* (the input Jacobian dK^0/d input).\n"
+        "sensitivity_*: out[i, 0] = S = dc^L/dc^0 for two inputs of equal norm;\n"
+        "    k0[i] = (K^0, K^0_12), v0[i, 0] = dK^0_12/dc^0.\n"
+        "continuum_*: RK4 path of the flow and its first-order correction; values columns\n"
+        "    " + ", ".join(PATH_TERMS) + "; continuum_terms_*: " + ", ".join(POINT_TERMS) + ".")
+    for block in model.BLOCKS:
+        for n_inputs in (1, 2):
+            tr = response.kernel_response(block, name, n_inputs)
+            which = "single" if n_inputs == 1 else "pair"
+            nk = tr.layer.n_kernel
+            outputs = [tr.symbol(p, s) for p in range(nk) for s in range(nk)]
+            spec.functions.append(_response_function(
+                tr, f"response_{which}_{block}", outputs, library=spec.library,
+                doc=f"{block} block, {n_inputs} input(s): out = chi^(L,0) V0 (kernel rows)."))
+        spec.functions.append(_response_function(
+            response.correlation_response(block, name), f"sensitivity_{block}",
+            [response.sensitivity(block, name)], library=spec.library,
+            doc=f"{block} block: S = dc^L/dc^0 for two inputs of equal norm."))
+    for block in model.BLOCKS:
+        cf = continuum.corrected_flow(block, name)
+        if cf is None:
+            continue
+        params = (model.sigma_w2, model.sigma_b2)
+        spec.functions.append(ode_path_function(
+            f"continuum_{block}", params=params, state=cf.state, rhs=cf.rhs,
+            terms=[cf.terms[t] for t in PATH_TERMS], time=continuum.tau, library=spec.library,
+            doc=f"{block} block: state (K, K12, yK, y12, A, B) and {PATH_TERMS} at each tau."))
+        spec.functions.append(scalar_function(
+            f"continuum_terms_{block}", params + (continuum.tau,) + cf.state,
+            [cf.terms[t] for t in POINT_TERMS],
+            f"{block} block: {POINT_TERMS} at (tau, state).", spec.library))
+    seeds = {which: response.kernel_response(model.BLOCKS[0], name, n).seeds
+             for which, n in (("SINGLE", 1), ("PAIR", 2))}
+    for which, positions in seeds.items():
+        spec.constants.append((f"SEEDS_{which}", repr(positions)))
+    spec.constants.append(("PATH_TERMS", repr(PATH_TERMS)))
+    spec.constants.append(("POINT_TERMS", repr(POINT_TERMS)))
+    spec.constants.append(("CONTINUUM", repr(tuple(
+        b for b in model.BLOCKS if continuum.corrected_flow(b, name) is not None))))
+    return spec
+
+
+# Along the path only what locating the maximum needs; the rest at the maximum.
+PATH_TERMS = ("rate", "log_sensitivity")
+POINT_TERMS = ("rate", "curvature", "log_sensitivity", "l0")
+
+
 def _describe(lm: meanfield.LayerMap) -> str:
     lines = [f"{lm.block} block, {lm.n_inputs} input(s):"]
     for s, u in zip(lm.state, lm.update):
@@ -159,6 +223,11 @@ def inputs_module() -> ModuleSpec:
             f"input_kernel_{which}", params=params, inputs=gram,
             exprs=meanfield.input_kernel("layer", n_inputs), library=spec.library,
             doc="out = K^0 at each grid point; gram has the layout of out."))
+        jac = response.input_jacobian("layer", n_inputs)
+        spec.functions.append(grid_map_function(
+            f"input_jacobian_{which}", params=params, inputs=gram, exprs=list(jac),
+            library=spec.library,
+            doc="out[i, 3 p + s] = dK^0_p/dG_s at each grid point (pair order); (n,) for one input."))
     return spec
 
 
@@ -178,7 +247,7 @@ def package_init() -> ModuleSpec:
         f"CLOSED_FORMS = {closed!r}\n"
         f"BLOCKS = {model.BLOCKS!r}\n"
         f"INPUT_MODES = {model.INPUT_MODES!r}\n"
-        'KINDS = ("gauss", "meanfield", "oneloop")\n\n\n'
+        'KINDS = ("gauss", "meanfield", "oneloop", "response")\n\n\n'
         "def module(kind, activation):\n"
         '    """The generated module of a kind for an activation (imported on first use)."""\n'
         "    if kind not in KINDS or activation not in ACTIVATIONS:\n"
@@ -187,7 +256,8 @@ def package_init() -> ModuleSpec:
     return ModuleSpec("__init__", "", raw_text=text)
 
 
-BUILDERS = {"gauss": gauss_module, "meanfield": meanfield_module, "oneloop": oneloop_module}
+BUILDERS = {"gauss": gauss_module, "meanfield": meanfield_module, "oneloop": oneloop_module,
+            "response": response_module}
 
 
 def target_names() -> list[tuple[str, str | None]]:

@@ -1,0 +1,162 @@
+"""The optimal residual scale r* = argmax_r S(r) and the range of maximal sensitivity.
+
+method="numeric": S(r) of the discrete network (the generated sensitivity recursion) on a
+geometric grid of r, then Brent's method for the maximum and for the two half-maximum points
+(where S(r)/S(0) - 1 is half its maximum). method="analytic": the continuum limit,
+r* = sqrt(tau*/(sigma_w^2 (depth - L0))), with tau* from the flow and L0 from its first-order
+correction (``fieldgen.continuum``).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import brent, continuum
+from . import validation as check
+from .response import sensitivity, sensitivity_inputs
+
+METHODS = ("numeric", "analytic")
+# The search grid covers tau = r^2 sigma_w^2 depth in [TAU_LO, TAU_HI] x (1 + K^0) with GRID
+# points (ratio ~1.4 in r between neighbours); it grows by EXTEND while S still rises at its end.
+TAU_LO, TAU_HI, GRID, EXTEND, MAX_EXTENSIONS = 1e-2, 1e3, 24, 1e2, 2
+XTOL = 1e-9        # relative tolerance in r of the maximum and the half-maximum points
+GAIN = 1e-12       # S(r) - S(0) below this is no gain (round-off; linear: S = 1 exactly)
+TYPICAL = (0.1, 0.3)
+
+
+@dataclass(frozen=True)
+class OptimalR:
+    """r* and the range of maximal sensitivity; r_star is None when S has no interior maximum.
+
+    r_lo, r_hi: where S(r)/S(0) - 1 is half its maximum (None when it does not fall that far).
+    Analytic results also carry tau*, L0 and the approximation used.
+    """
+    r_star: float | None
+    S_max: float | None
+    r_lo: float | None
+    r_hi: float | None
+    method: str
+    message: str
+    tau_star: float | None = None
+    L0: float | None = None
+    approximation: str | None = None
+
+    def __bool__(self) -> bool:
+        return self.r_star is not None
+
+    def contains(self, lo: float = TYPICAL[0], hi: float = TYPICAL[1]) -> bool:
+        """Whether [lo, hi] lies inside the range of maximal sensitivity."""
+        if self.r_star is None or self.r_lo is None:
+            return False
+        return self.r_lo <= lo and (self.r_hi is None or hi <= self.r_hi)
+
+
+def optimal_r(activation, *, sigma_w2, depth, c0, K0=1.0, sigma_b2=0.0, block="full",
+              input="kernel", method="numeric") -> OptimalR:
+    """r* maximising S(r) = dc^depth/dc^0 for two inputs of equal norm K0 and correlation c0."""
+    sigma_w2 = check.positive("sigma_w2", sigma_w2, scalar=True)
+    sigma_b2 = check.nonnegative("sigma_b2", sigma_b2, scalar=True)
+    depth = check.integer("depth", depth, minimum=1)
+    c0 = check.correlation("c0", c0)
+    K0 = check.positive("K0", K0, scalar=True)
+    method = check.choice("method", method, METHODS)
+    kw = dict(activation=activation, sigma_w2=sigma_w2, depth=depth, c0=c0, K0=K0,
+              sigma_b2=sigma_b2, block=block, input=input)
+    # S(0) = 1 (chi = identity); evaluating it also validates activation, block and input.
+    s0 = sensitivity(r=0.0, **kw)
+    k0, _ = sensitivity_inputs(c0=c0, K0=K0, sigma_w2=np.array([sigma_w2]),
+                               sigma_b2=np.array([sigma_b2]), input=input)
+    if method == "analytic":
+        return _analytic(kw, float(k0[0, 0]), float(k0[0, 1]))
+    return _numeric(kw, float(k0[0, 0]), s0)
+
+
+# ---- numeric -------------------------------------------------------------------------------
+
+
+def _numeric(kw, k0, s0) -> OptimalR:
+    def S(r):
+        return sensitivity(r=r, **kw)
+
+    scale = (1.0 + k0) / (kw["sigma_w2"] * kw["depth"])
+    top = TAU_HI
+    r = np.sqrt(scale * np.geomspace(TAU_LO, top, GRID))
+    values = _safe(S, r)
+    for _ in range(MAX_EXTENSIONS):
+        if np.nanargmax(values) != _last_finite(values):
+            break
+        more = np.sqrt(scale * np.geomspace(top, top * EXTEND, GRID // 2 + 1)[1:])
+        top *= EXTEND
+        r, values = np.concatenate([r, more]), np.concatenate([values, _safe(S, more)])
+    r, values = np.concatenate([[0.0], r]), np.concatenate([[s0], values])
+    finite = np.isfinite(values)
+    r, values = r[finite], values[finite]
+    i = int(np.argmax(values))
+    if values[i] - s0 <= GAIN:
+        return OptimalR(None, None, None, None, "numeric",
+                        f"no interior maximum: S(r) <= S(0) = {s0:g} for every r scanned up to "
+                        f"r = {r[-1]:.3g}")
+    if i == r.size - 1:
+        return OptimalR(None, None, None, None, "numeric",
+                        f"no interior maximum found: S(r) still grows at r = {r[-1]:.3g}")
+    r_star, s_max = brent.maximise(S, r[i - 1], r[i + 1], xtol=XTOL)
+    level = s0 + 0.5 * (s_max - s0)
+    below = np.flatnonzero(values[:i] < level)
+    above = np.flatnonzero(values[i + 1:] < level) + i + 1
+    r_lo = brent.root(lambda x: S(x) - level, r[below[-1]], r[below[-1] + 1],
+                      xtol=XTOL * r[below[-1] + 1])
+    r_hi = brent.root(lambda x: S(x) - level, r[above[0] - 1], r[above[0]],
+                      xtol=XTOL * r[above[0]]) if above.size else None
+    message = f"r* = {r_star:.6g}, S(r*) = {s_max:.6g} (S(0) = {s0:g})"
+    if r_hi is None:
+        message += f"; S stays above half its gain up to r = {r[-1]:.3g}"
+    return OptimalR(float(r_star), float(s_max), float(r_lo), None if r_hi is None else float(r_hi),
+                    "numeric", message)
+
+
+def _safe(S, r):
+    """S on a grid, NaN where the kernel leaves the float64 range."""
+    try:
+        return np.asarray(S(r), dtype=float)
+    except OverflowError:
+        return np.array([_safe_point(S, x) for x in r])
+
+
+def _safe_point(S, x):
+    try:
+        return float(S(x))
+    except OverflowError:
+        return math.nan
+
+
+def _last_finite(values) -> int:
+    return int(np.flatnonzero(np.isfinite(values))[-1])
+
+
+# ---- analytic ------------------------------------------------------------------------------
+
+
+def _analytic(kw, k0, k12) -> OptimalR:
+    opt = continuum.optimum(kw["activation"], kw["block"], sigma_w2=kw["sigma_w2"],
+                            sigma_b2=kw["sigma_b2"], k0=k0, k12=k12)
+    if opt.tau_star is None:
+        return OptimalR(None, None, None, None, "analytic", opt.message)
+    depth, sw2 = kw["depth"], kw["sigma_w2"]
+    effective = depth - opt.l0
+    if effective > 0:
+        approximation = (f"continuum limit tau* = {opt.tau_star:.6g} (d ln S/dtau = 0 on the flow) "
+                         f"with the first-order Euler correction L0 = {opt.l0:.4g}: "
+                         "r* = sqrt(tau*/(sigma_w^2 (depth - L0)))")
+    else:
+        effective = depth
+        approximation = (f"continuum limit tau* = {opt.tau_star:.6g} at leading order "
+                         f"(depth <= L0 = {opt.l0:.4g}, the first-order correction does not apply): "
+                         "r* = sqrt(tau*/(sigma_w^2 depth))")
+
+    def to_r(t):
+        return None if t is None else math.sqrt(t / (sw2 * effective))
+    return OptimalR(to_r(opt.tau_star), math.exp(opt.log_s_max), to_r(opt.tau_lo), to_r(opt.tau_hi),
+                    "analytic", f"r* = {to_r(opt.tau_star):.6g} ({approximation})",
+                    tau_star=float(opt.tau_star), L0=float(opt.l0), approximation=approximation)

@@ -1,0 +1,77 @@
+"""The kernel response chi^{L,0} = dK^L/dK^0 and the sensitivity S = dc^L/dc^0 (mean field),
+evaluated by the generated forward-mode recursions (``generated/response_<activation>.py``)."""
+from __future__ import annotations
+
+import numpy as np
+
+from . import validation as check
+from .generated import module
+from .meanfield import _grid, input_jacobian_grid, input_kernel_grid, run_on_grid
+
+
+def _raise_if_not_finite(out: np.ndarray, what: str, depth: int) -> None:
+    if not np.all(np.isfinite(out)):
+        raise OverflowError(f"{what} leaves the float64 range within {depth} layers: the kernel "
+                            "grows too fast for this depth and r (reduce depth or r)")
+
+
+def response(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", input="kernel",
+             width=None):
+    """dK^depth/dK0: the mean-field kernel response chi^{depth,0} = T^{depth-1} ... T^0.
+
+    One input (K0 a number): a float. Two inputs (K0 a 2x2 matrix): a 3x3 array
+    out[p, s] = dK^depth_p / dK0_s in pair order (11, 22, 12), K0_12 = K0_21 one variable. With
+    input="layer", K0 is the input Gram matrix and the input layer's dK^0/dG is included.
+    r, sigma_w2 and sigma_b2 broadcast; their shape is prepended. width=N asks for the one-loop
+    response d E[Khat^depth]/dK0, which is not available yet.
+    """
+    activation, block, input, depth = check.network(activation, block, input, depth)
+    K0_entries, n_inputs = check.kernel_matrix("K0", K0)
+    if width is not None:
+        check.integer("width", width, minimum=1)
+        raise NotImplementedError("response(width=N): the one-loop response d E[Khat^L]/dK^0 lands "
+                                  "with the one-loop corrections; use width=None (mean field)")
+    shape, grids = _grid(r, sigma_w2, sigma_b2)
+    generated = module("response", activation)
+    which, p = ("single", 1) if n_inputs == 1 else ("pair", 3)
+    k0 = input_kernel_grid(K0_entries, n_inputs, input, grids[1], grids[2]).reshape(-1, p)
+    jac = input_jacobian_grid(K0_entries, n_inputs, input, grids[1], grids[2])
+    seeds = getattr(generated, f"SEEDS_{which.upper()}")
+    v0 = np.ascontiguousarray(np.stack([jac[:, a, b] for a, b in seeds], axis=1))
+    fn = getattr(generated, f"response_{which}_{block}")
+    out = run_on_grid(fn, grids, (k0, v0), np.empty((grids[0].shape[0], p * p)), depth)
+    _raise_if_not_finite(out, "the kernel response", depth)
+    if n_inputs == 1:
+        return float(out[0, 0]) if shape == () else out.reshape(shape)
+    return out.reshape(shape + (3, 3))
+
+
+def sensitivity_inputs(*, c0, K0, sigma_w2, sigma_b2, input):
+    """Initial state (K^0, K^0_12) and seed dK^0_12/dc0 of the sensitivity recursion, per grid point.
+
+    The two inputs have equal norm K0 and correlation c0: K0_arg = K0 [[1, c0], [c0, 1]], so
+    dK0_arg/dc0 = (0, 0, K0) in pair order, pushed through the input layer's Jacobian.
+    """
+    entries = np.array([K0, K0, c0 * K0])
+    k0 = input_kernel_grid(entries, 2, input, sigma_w2, sigma_b2)
+    jac = input_jacobian_grid(entries, 2, input, sigma_w2, sigma_b2)
+    seed = jac[:, 2, :] @ np.array([0.0, 0.0, K0])
+    return np.ascontiguousarray(k0[:, [0, 2]]), np.ascontiguousarray(seed[:, None])
+
+
+def sensitivity(activation, *, r, sigma_w2, depth, c0, K0=1.0, sigma_b2=0.0, block="full",
+                input="kernel"):
+    """S = dc^depth/dc^0 = chi_{12,12} K^0/K^depth for two inputs of equal norm K0 and correlation c0.
+
+    Vectorised: r, sigma_w2 and sigma_b2 broadcast and their shape is the result's (a float for
+    scalars). S(0) = 1; with input="layer", c0 and K0 describe the input Gram matrix.
+    """
+    activation, block, input, depth = check.network(activation, block, input, depth)
+    c0 = check.correlation("c0", c0)
+    K0 = check.positive("K0", K0, scalar=True)
+    shape, grids = _grid(r, sigma_w2, sigma_b2)
+    k0, v0 = sensitivity_inputs(c0=c0, K0=K0, sigma_w2=grids[1], sigma_b2=grids[2], input=input)
+    fn = getattr(module("response", activation), f"sensitivity_{block}")
+    out = run_on_grid(fn, grids, (k0, v0), np.empty((grids[0].shape[0], 1)), depth)
+    _raise_if_not_finite(out, "the sensitivity", depth)
+    return float(out[0, 0]) if shape == () else out.reshape(shape)
