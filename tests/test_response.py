@@ -128,9 +128,7 @@ def test_sensitivity_depends_on_r_and_sigma_w_only_through_r_sigma_w():
     assert np.max(np.abs(a / b - 1)) > 1e-3
 
 
-def test_one_loop_response_is_not_available_yet():
-    with pytest.raises(NotImplementedError, match="one-loop"):
-        fieldgen.response("erf", r=0.3, sigma_w2=1.0, depth=5, K0=1.0, width=128)
+def test_one_loop_response_rejects_a_bad_width():
     with pytest.raises(ValueError, match="width must be an integer >= 1"):
         fieldgen.response("erf", r=0.3, sigma_w2=1.0, depth=5, K0=1.0, width=0)
 
