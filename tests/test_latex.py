@@ -15,7 +15,8 @@ import sympy as sp
 
 import fieldgen
 from fieldgen.codegen.writer import unified_diff
-from fieldgen.derivations import action, closed_forms, gauss, meanfield, model, one_loop
+from fieldgen.derivations import (action, closed_forms, continuum, gauss, meanfield, model,
+                                   one_loop, saturated)
 from fieldgen.derivations.expectation import explicit_correlation
 from fieldgen.tex import document, pdf
 from fieldgen.tex.nodes import AtLayer
@@ -255,6 +256,40 @@ def test_sampling_noise_parses_back_entry_by_entry(rows):
             _assert_same(to_model(parse(tex), CLOSED, {}), X[i, j], f"X[{i}, {j}]")
     _, rhs = sides(rows["eq:one-loop:X-single"])
     _assert_same(to_model(parse(rhs), CLOSED, {}), one_loop.sampling_noise(1)[0, 0], "X")
+
+
+def _output_points(n=4, seed=2):
+    """Output kernels of two inputs of equal norm K: |K12| < K."""
+    rng = random.Random(seed)
+    for _ in range(n):
+        K = rng.uniform(0.2, 3.0)
+        yield {K11: K, K12: rng.uniform(-0.95, 0.95) * K, sw2: rng.uniform(0.5, 2.0),
+               sb2: rng.uniform(0.0, 0.5)}
+
+
+def test_continuum_optimum_condition_parses_back(rows):
+    """Both sides of d ln S/dtau = 0 (erf, times sigma_w^2), printed simplified, against the
+    condition continuum.optimum_condition derives; the equal norm K11 is printed K."""
+    condition = continuum.optimum_condition(continuum.flow("full", "erf"))
+    names = dict(SCALARS, **{"K": K11, "K_{12}": K12})
+    lhs, rhs = sides(rows["eq:response:optimum"])
+    for printed, source, side in ((lhs, condition.lhs, "lhs"), (rhs, condition.rhs, "rhs")):
+        _assert_same_at(to_model(parse(printed), names, {}), source, _output_points(), side)
+
+
+@pytest.mark.parametrize("block", model.BLOCKS)
+@pytest.mark.parametrize("mode", model.INPUT_MODES)
+def test_saturated_optimal_r_parses_back(rows, block, mode):
+    depth, u, K0 = saturated.depth, saturated.u, sp.Symbol("K0", positive=True)
+    G = sp.Symbol("G", positive=True)
+    names = dict(SCALARS, L=depth, u=u, G=G, e=sp.E)
+    lhs, rhs = sides(rows[f"eq:response:sign-r-{block}-{mode}"])
+    assert lhs == "r^{*}"
+    printed = to_model(parse(rhs), names, {("K", 0): K0})
+    rng = random.Random(3)
+    points = [{depth: rng.uniform(10, 1000), u: rng.uniform(0.1, 3.0), K0: rng.uniform(0.2, 3.0),
+               G: rng.uniform(0.2, 3.0), sw2: rng.uniform(0.5, 2.0)} for _ in range(4)]
+    _assert_same_at(printed, saturated.optimal_r(block, mode), points, (block, mode))
 
 
 # ---- printer and API ----------------------------------------------------------------------------
