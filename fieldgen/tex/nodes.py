@@ -4,7 +4,15 @@ from __future__ import annotations
 import sympy as sp
 
 
-class AtLayer(sp.Function):
+class _OfSymbol:
+    """Nodes whose first argument is the symbol they decorate."""
+
+    @property
+    def symbol(self) -> sp.Symbol:
+        return self.args[0]
+
+
+class AtLayer(_OfSymbol, sp.Function):
     """A state variable at a layer, e.g. AtLayer(K12, l - 1), printed K_{12}^{l-1}.
 
     The derivations write one layer map in the symbols of the previous layer; the document puts
@@ -12,10 +20,6 @@ class AtLayer(sp.Function):
     """
     nargs = 2
     _diff_wrt = True  # the document writes saddle-point equations as dS/dC^l
-
-    @property
-    def symbol(self) -> sp.Symbol:
-        return self.args[0]
 
     @property
     def layer(self) -> sp.Expr:
@@ -52,26 +56,18 @@ def layered(name: str, layer) -> AtLayer:
 # so products keep their order; the nodes below are commutative exactly when their symbol is.
 
 
-class AtLayers(sp.Function):
+class AtLayers(_OfSymbol, sp.Function):
     """A quantity of two layers, e.g. AtLayers(A, k, m) printed A^{km}: the two-time moments of
     the one-loop theory, indexed by the layers of their early and late factor."""
     nargs = 3
-
-    @property
-    def symbol(self) -> sp.Symbol:
-        return self.args[0]
 
     @property
     def layers(self) -> tuple:
         return self.args[1:]
 
 
-class Subscripted(sp.Function):
+class Subscripted(_OfSymbol, sp.Function):
     """A quantity with layer subscripts, e.g. Subscripted(c, l, m) printed c_{l,m}."""
-
-    @property
-    def symbol(self) -> sp.Symbol:
-        return self.args[0]
 
 
 class Transposed(sp.Function):
@@ -90,14 +86,10 @@ class Covariance(sp.Function):
     nargs = 2
 
 
-class OrderedProduct(sp.Function):
+class OrderedProduct(_OfSymbol, sp.Function):
     """T^{high} T^{high-1} ... T^{low}: a product of one layer quantity over consecutive layers,
     latest first (matrices do not commute, so sympy.Product, which is unordered, cannot say it)."""
     nargs = 3
-
-    @property
-    def symbol(self) -> sp.Symbol:
-        return self.args[0]
 
 
 class DisplayStyle(sp.Function):
