@@ -148,7 +148,7 @@ class FieldgenLatexPrinter(LatexPrinter):
             return super()._print_matrix_contents(expr)
         rows = [" & ".join(self._print(DisplayStyle(e)) for e in expr[i, :])
                 for i in range(expr.rows)]
-        return r"\begin{matrix}%s\end{matrix}" % r"\\[1.5ex]".join(rows)
+        return r"\begin{matrix}%s\end{matrix}" % r"\\[3ex]".join(rows)
 
     def _print_Mean(self, expr, exp=None):
         tex = r"\mathbb{E}\left[%s\right]" % self._print(expr.args[0])
