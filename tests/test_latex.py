@@ -247,6 +247,30 @@ def test_round_trip_rejects_the_self_feedback_printed_as_the_four_point_covarian
                         _walk_points(), "F as A")
 
 
+def _quad(integral, point) -> float:
+    from scipy.integrate import quad
+    (var, lo, hi), = integral.limits
+    f = sp.lambdify(var, integral.function.subs(point), "math")
+    return quad(f, float(lo), float(hi), epsabs=1e-13, epsrel=1e-12)[0]
+
+
+def test_erf_four_point_path_integral_parses_back(rows):
+    """A^{km} of erf as printed (integrand rewritten through D(s)) against the derived integral,
+    both integrated numerically over s in [0, 1]."""
+    names, layered = _walk_names()
+    s = sp.Symbol("s")
+    _, d_rhs = sides(rows["eq:one-loop:D"])
+    D = to_model(parse(d_rhs), dict(names, s=s), layered)
+    _, rhs = sides(rows["eq:one-loop:A-erf"])
+    assert r"\int\limits_{0}^{1}" in rhs and rhs.endswith(r"\, ds")
+    # The parser reads D{\left(s \right)} as the product D s.
+    printed = to_model(parse(rhs), dict(names, s=s, D=D / s), layered)
+    source = one_loop.four_point("erf", 1)[0, 0]
+    for point in _walk_points(n=3):
+        got, want = _quad(printed, point), _quad(source, point)
+        assert abs(got - want) <= 1e-10 * (1 + abs(want)), (point, got, want)
+
+
 def test_sampling_noise_parses_back_entry_by_entry(rows):
     X = one_loop.sampling_noise(2)
     entries = matrix_entries(rows["eq:one-loop:X-pair"])
