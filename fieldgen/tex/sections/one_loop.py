@@ -8,6 +8,8 @@ pair-space matrices (``nodes.py``) from the same transfer matrix T = 1 + r^2 sig
 """
 from __future__ import annotations
 
+from functools import lru_cache
+
 import sympy as sp
 
 from ...derivations import continuum, gauss, model, one_loop, response
@@ -25,6 +27,7 @@ RHO = sp.Symbol("rho_km", positive=True)  # the walk's correlation, rho_{km}
 DEPTH = 3  # layers of the action whose Hessian is inverted
 
 
+@lru_cache(maxsize=None)
 def _step() -> sp.Expr:
     """r^2 sigma_w^2, read off the full block's layer Jacobian T = 1 + step * dP/dK (erf)."""
     T = response.layer_jacobian("full", "erf", 1).matrix[0, 0]
@@ -98,10 +101,6 @@ def _hessian_rows():
 # ---- the derived coefficients --------------------------------------------------------------------
 
 
-def _pair_labels(n_inputs: int):
-    return [sp.Integer(p) for p in model.PAIRS[: 1 if n_inputs == 1 else 3]]
-
-
 def _noise_rows() -> list:
     """X = Cov(h h, h' h') for two inputs (a pair-space matrix) and one input."""
     X = sp.Symbol("X")
@@ -114,7 +113,7 @@ def _cross_rows() -> list:
     B, J = sp.Symbol("B"), sp.Symbol("J")
     rows = [("B-single", eq(B, one_loop.response_cross(1)[0, 0].xreplace(
         {one_loop.JACOBIAN[0, 0]: J})))]
-    labels = _pair_labels(2)
+    labels = [sp.Integer(p) for p in model.PAIRS]
     shown = {one_loop.JACOBIAN[i, j]: Subscripted(J, labels[i], labels[j])
              for i in range(3) for j in range(3)}
     cross = one_loop.response_cross(2)
@@ -129,7 +128,7 @@ def _walk() -> sp.Expr:
 
 
 def _relu_rows() -> list:
-    """rho^{km}, A^{km} and F^{mk} of relu, one input, with the walk's correlation named rho."""
+    """rho_{km}, A^{km} and F^{mk} of relu, one input, with the walk's correlation named."""
     corr = Correlation(_KE, _KL, _KE)
     named = {corr: RHO}
     A = one_loop.four_point("relu", 1)[0, 0]
