@@ -12,6 +12,9 @@ import sympy as sp
 from sympy.core.function import AppliedUndef
 
 _LAYOUT = (r"\nonumber", r"\\", "&", r"\qquad", r"\left.", r"\right.", "{}")
+# The parser silently drops what follows ^{*} (e^{u^{*}} reads as e): optimum values x^{*} are
+# read back as x.
+_DECORATIONS = ("^{*}",)
 
 
 def equation_rows(document: str) -> dict[str, str]:
@@ -34,21 +37,32 @@ def sides(row: str) -> tuple[str, str]:
 
 def parse(tex: str) -> sp.Expr:
     from sympy.parsing.latex import parse_latex
+    for token in _DECORATIONS:
+        tex = tex.replace(token, "")
     return parse_latex(tex, backend="antlr")
+
+
+def matrix_entries(row: str) -> list[list[str]]:
+    """The entries of the one matrix in an equation row (display-style markers removed)."""
+    body = re.search(r"\\begin\{matrix\}(.*)\\end\{matrix\}", row, re.S).group(1)
+    lines = re.split(r"\\\\(?:\[[^]]*\])?", body)
+    return [[entry.replace(r"\displaystyle", " ").strip() for entry in line.split("&")]
+            for line in lines]
 
 
 def to_model(expr: sp.Expr, names: dict, layered: dict) -> sp.Expr:
     """Replace parsed symbols by model expressions.
 
     ``names`` maps plain symbol names; ``layered`` maps (name, layer) for symbols printed with a
-    layer superscript, which the parser reads as a power. Anything else is an error. The
-    replacement walks the tree bottom-up, so a layered symbol is mapped before any power of it is
-    formed.
+    layer superscript, which the parser reads as a power (K^{k} K^{m} as two powers of K, K^{0}
+    as an unevaluated power). Any power in the layer l that is not listed is an error, as is any
+    other symbol. The replacement walks the tree bottom-up, so a layered symbol is mapped before
+    any power of it is formed.
     """
     layer = sp.Symbol("l")
 
     def is_layered(e):
-        return e.is_Pow and e.exp.has(layer)
+        return e.is_Pow and (e.exp.has(layer) or (str(e.base), e.exp.doit()) in layered)
 
     placeholders = {}
 

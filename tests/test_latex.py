@@ -15,12 +15,14 @@ import sympy as sp
 
 import fieldgen
 from fieldgen.codegen.writer import unified_diff
-from fieldgen.derivations import action, closed_forms, gauss, meanfield, model
+from fieldgen.derivations import (action, closed_forms, continuum, gauss, meanfield, model,
+                                   one_loop, saturated)
+from fieldgen.derivations.expectation import explicit_correlation
 from fieldgen.tex import document, pdf
 from fieldgen.tex.nodes import AtLayer
 from fieldgen.tex.printer import latex_expr
 from fieldgen.tex.sections import SECTIONS
-from latex_parse import equation_rows, parse, sides, to_model
+from latex_parse import equation_rows, matrix_entries, parse, sides, to_model
 
 BIN = Path(sys.executable).parent
 GOLDEN = Path(__file__).parent / "golden" / "derivations.tex"
@@ -200,6 +202,118 @@ def test_round_trip_catches_a_misprinted_symbol(rows):
     lm = meanfield.layer_map("full", "relu", 2)
     with pytest.raises(AssertionError):
         _check_layer_row({label: swapped}, label, K12, lm.update[2])
+
+
+def _assert_same_at(printed, source, points, what):
+    for point in points:
+        got, want = complex(printed.subs(point).evalf()), complex(source.subs(point).evalf())
+        assert want.imag == 0 and abs(got - want) <= 1e-10 * (1 + abs(want)), (what, got, want)
+
+
+def _walk_points(n=4, seed=1):
+    """Early and late kernels of one neuron's walk: the kernel grows, K^m >= K^k."""
+    rng = random.Random(seed)
+    (ke,), (kl,) = one_loop.early_late_symbols(1)
+    for _ in range(n):
+        early = rng.uniform(0.2, 2.5)
+        yield {ke: early, kl: early + rng.uniform(0.0, 2.5)}
+
+
+def _walk_names():
+    (ke,), (kl,) = one_loop.early_late_symbols(1)
+    names = dict(SCALARS, **{"rho_{k*m}": sp.sqrt(ke / kl)})  # the parser reads rho_{km} so
+    return names, {("K", sp.Symbol("k")): ke, ("K", sp.Symbol("m")): kl}
+
+
+@pytest.mark.parametrize("tag, source", [
+    ("A-relu", lambda: one_loop.four_point("relu", 1)[0, 0]),
+    ("F-relu", lambda: one_loop.self_feedback("relu", 1)[0][0][0]),
+])
+def test_relu_four_point_and_self_feedback_parse_back(rows, tag, source):
+    """The relu one-input closed forms of A^{km} and F^{mk} as printed (through rho_{km})."""
+    names, layered = _walk_names()
+    _, rhs = sides(rows[f"eq:one-loop:{tag}"])
+    printed = to_model(parse(rhs), names, layered)
+    _assert_same_at(printed, explicit_correlation(source()), _walk_points(), tag)
+
+
+def test_round_trip_rejects_the_self_feedback_printed_as_the_four_point_covariance(rows):
+    """Negative control: the F row compared with A must fail."""
+    names, layered = _walk_names()
+    _, rhs = sides(rows["eq:one-loop:F-relu"])
+    with pytest.raises(AssertionError):
+        _assert_same_at(to_model(parse(rhs), names, layered),
+                        explicit_correlation(one_loop.four_point("relu", 1)[0, 0]),
+                        _walk_points(), "F as A")
+
+
+def _quad(integral, point) -> float:
+    from scipy.integrate import quad
+    (var, lo, hi), = integral.limits
+    f = sp.lambdify(var, integral.function.subs(point), "math")
+    return quad(f, float(lo), float(hi), epsabs=1e-13, epsrel=1e-12)[0]
+
+
+def test_erf_four_point_path_integral_parses_back(rows):
+    """A^{km} of erf as printed (integrand rewritten through D(s)) against the derived integral,
+    both integrated numerically over s in [0, 1]."""
+    names, layered = _walk_names()
+    s = sp.Symbol("s")
+    _, d_rhs = sides(rows["eq:one-loop:D"])
+    D = to_model(parse(d_rhs), dict(names, s=s), layered)
+    _, rhs = sides(rows["eq:one-loop:A-erf"])
+    assert r"\int\limits_{0}^{1}" in rhs and rhs.endswith(r"\, ds")
+    # The parser reads D{\left(s \right)} as the product D s.
+    printed = to_model(parse(rhs), dict(names, s=s, D=D / s), layered)
+    source = one_loop.four_point("erf", 1)[0, 0]
+    for point in _walk_points(n=3):
+        got, want = _quad(printed, point), _quad(source, point)
+        assert abs(got - want) <= 1e-10 * (1 + abs(want)), (point, got, want)
+
+
+def test_sampling_noise_parses_back_entry_by_entry(rows):
+    X = one_loop.sampling_noise(2)
+    entries = matrix_entries(rows["eq:one-loop:X-pair"])
+    assert len(entries) == 3 and all(len(row) == 3 for row in entries)
+    for i, row in enumerate(entries):
+        for j, tex in enumerate(row):
+            _assert_same(to_model(parse(tex), CLOSED, {}), X[i, j], f"X[{i}, {j}]")
+    _, rhs = sides(rows["eq:one-loop:X-single"])
+    _assert_same(to_model(parse(rhs), CLOSED, {}), one_loop.sampling_noise(1)[0, 0], "X")
+
+
+def _output_points(n=4, seed=2):
+    """Output kernels of two inputs of equal norm K: |K12| < K."""
+    rng = random.Random(seed)
+    for _ in range(n):
+        K = rng.uniform(0.2, 3.0)
+        yield {K11: K, K12: rng.uniform(-0.95, 0.95) * K, sw2: rng.uniform(0.5, 2.0),
+               sb2: rng.uniform(0.0, 0.5)}
+
+
+def test_continuum_optimum_condition_parses_back(rows):
+    """Both sides of d ln S/dtau = 0 (erf, times sigma_w^2), printed simplified, against the
+    condition continuum.optimum_condition derives; the equal norm K11 is printed K."""
+    condition = continuum.optimum_condition(continuum.flow("full", "erf"))
+    names = dict(SCALARS, **{"K": K11, "K_{12}": K12})
+    lhs, rhs = sides(rows["eq:response:optimum"])
+    for printed, source, side in ((lhs, condition.lhs, "lhs"), (rhs, condition.rhs, "rhs")):
+        _assert_same_at(to_model(parse(printed), names, {}), source, _output_points(), side)
+
+
+@pytest.mark.parametrize("block", model.BLOCKS)
+@pytest.mark.parametrize("mode", model.INPUT_MODES)
+def test_saturated_optimal_r_parses_back(rows, block, mode):
+    depth, u, K0 = saturated.depth, saturated.u, sp.Symbol("K0", positive=True)
+    G = sp.Symbol("G", positive=True)
+    names = dict(SCALARS, L=depth, u=u, G=G, e=sp.E)
+    lhs, rhs = sides(rows[f"eq:response:sign-r-{block}-{mode}"])
+    assert lhs == "r^{*}"
+    printed = to_model(parse(rhs), names, {("K", 0): K0})
+    rng = random.Random(3)
+    points = [{depth: rng.uniform(10, 1000), u: rng.uniform(0.1, 3.0), K0: rng.uniform(0.2, 3.0),
+               G: rng.uniform(0.2, 3.0), sw2: rng.uniform(0.5, 2.0)} for _ in range(4)]
+    _assert_same_at(printed, saturated.optimal_r(block, mode), points, (block, mode))
 
 
 # ---- printer and API ----------------------------------------------------------------------------

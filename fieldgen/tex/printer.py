@@ -11,6 +11,9 @@ Like the Numba printer (``fieldgen/codegen/printer.py``), every project construc
 - ``Correlation``: ``\\rho`` for the kernel K, ``\\rho_{C}`` for another pair matrix;
 - ``Equality`` with ``break_width`` set: rows of an amsmath ``align`` environment, the right-hand
   side broken at top-level signs (``linebreak.py``);
+- one-loop and response notation (``nodes.py``): two-layer superscripts ``A^{km}``, layer
+  subscripts ``c_{l,m}``, transposes, contractions ``H : X``, ``Cov``, ordered matrix products
+  ``T^{L-1} \\cdots T^{0}``; sums with several limits as nested sums;
 - the code generator's helper nodes (``SqrtProduct``, ``CopySign``) should they ever appear.
 """
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sympy.printing.precedence import PRECEDENCE
 
 from ..derivations.expectation import GaussianExpectation
 from .linebreak import pack, visible_width
-from .nodes import AtLayer
+from .nodes import AtLayer, DisplayStyle
 
 # Symbols whose LaTeX name is not the one SymPy would derive from the Python name.
 PINNED = {
@@ -31,6 +34,11 @@ PINNED = {
     "sigma_b2": r"\sigma_b^2",
     "rho": r"\rho",
     "Ct": r"\tilde{C}",
+    "dK_C": r"\delta K_{C}",
+    # Optimum values: the parser reads x^{*} back as x.
+    "tau_star": r"\tau^{*}",
+    "u_star": r"u^{*}",
+    "r_star": r"r^{*}",
 }
 # Stems of indexed symbols (stem + digits): the digits are a pair or input index, a subscript.
 STEMS = {"K": "K", "C": "C", "Ct": r"\tilde{C}", "G": "G", "m": "m", "x": "x", "h": "h",
@@ -59,6 +67,7 @@ class FieldgenLatexPrinter(LatexPrinter):
     _default_settings = dict(
         LatexPrinter._default_settings,
         inv_trig_style="full",   # \arcsin: standard notation, and SymPy's LaTeX parser reads it
+        ln_notation=True,        # \ln, as the derivations' natural logarithms read on paper
         break_width=None,        # None: "lhs = rhs" on one line; a number: align rows
         lhs_width=None,          # width of the align's left column (default: this row's lhs)
     )
@@ -91,6 +100,55 @@ class FieldgenLatexPrinter(LatexPrinter):
     def _print_AtLayer(self, expr, exp=None):
         tex = f"{self._print(expr.symbol)}^{{{self._print(expr.layer)}}}"
         return self._with_exp(tex, exp)
+
+    def _layers(self, layers) -> str:
+        """Layer indices side by side when all are single letters (km, ll'), else separated
+        (0, 1 and L, 0 and l - 1, m)."""
+        shown = [self._print(x) for x in layers]
+        if all(len(x.rstrip("'")) == 1 and x[0].isalpha() for x in shown):
+            return "".join(shown)
+        return ", ".join(shown)
+
+    def _print_AtLayers(self, expr, exp=None):
+        tex = f"{self._print(expr.symbol)}^{{{self._layers(expr.layers)}}}"
+        return self._with_exp(tex, exp)
+
+    def _print_Subscripted(self, expr, exp=None):
+        indices = ",".join(self._print(x) for x in expr.args[1:])
+        return self._with_exp(f"{self._print(expr.symbol)}_{{{indices}}}", exp)
+
+    def _print_Transposed(self, expr, exp=None):
+        tex = self.parenthesize_super(self._print(expr.args[0]))
+        return self._with_exp(f"{tex}^{{\\top}}", exp)
+
+    def _print_Contraction(self, expr, exp=None):
+        a, b = (self.parenthesize(x, PRECEDENCE["Mul"], strict=True) for x in expr.args)
+        return self._bracketed_power(f"{a} : {b}", exp)
+
+    def _print_Covariance(self, expr, exp=None):
+        args = ", ".join(self._print(a) for a in expr.args)
+        return self._with_exp(r"\operatorname{Cov}\left(%s\right)" % args, exp)
+
+    def _print_OrderedProduct(self, expr, exp=None):
+        symbol, high, low = expr.args
+        factors = [AtLayer(symbol, high), AtLayer(symbol, high - 1), AtLayer(symbol, low)]
+        return self._bracketed_power(r"{} {} \cdots {}".format(*map(self._print, factors)), exp)
+
+    @staticmethod
+    def _bracketed_power(tex: str, exp) -> str:
+        return tex if exp is None else r"\left(%s\right)^{%s}" % (tex, exp)
+
+    def _print_DisplayStyle(self, expr):
+        return r"\displaystyle " + self._print(expr.args[0])
+
+    def _print_matrix_contents(self, expr):
+        # Matrix entries are set in text style, where a fraction shrinks to script size: entries
+        # with fractions are set in display style instead, with room between the rows.
+        if not any(p.exp.is_negative for entry in expr for p in entry.atoms(sp.Pow)):
+            return super()._print_matrix_contents(expr)
+        rows = [" & ".join(self._print(DisplayStyle(e)) for e in expr[i, :])
+                for i in range(expr.rows)]
+        return r"\begin{matrix}%s\end{matrix}" % r"\\[3ex]".join(rows)
 
     def _print_Mean(self, expr, exp=None):
         tex = r"\mathbb{E}\left[%s\right]" % self._print(expr.args[0])
@@ -150,6 +208,27 @@ class FieldgenLatexPrinter(LatexPrinter):
             return super()._print_Derivative(expr)
         finally:
             self._settings["diff_operator_latex"] = own
+
+    def _print_Integral(self, expr):
+        # An integrand c(x) f(x) prints as \frac{c}{d} f, not \frac{c f}{d}: the argument of
+        # f keeps its size instead of shrinking inside a fraction.
+        own = self._settings["long_frac_ratio"]
+        self._settings["long_frac_ratio"] = 2
+        try:
+            return super()._print_Integral(expr)
+        finally:
+            self._settings["long_frac_ratio"] = own
+
+    def _print_Sum(self, expr):
+        # Several limits as nested sums, outermost first, instead of one sum over a \\substack.
+        if len(expr.limits) == 1:
+            return super()._print_Sum(expr)
+        heads = [r"\sum_{%s=%s}^{%s}" % tuple(self._print(x) for x in limit)
+                 for limit in reversed(expr.limits)]
+        body = self._print(expr.function)
+        if expr.function.is_Add:
+            body = r"\left(%s\right)" % body
+        return " ".join(heads) + " " + body
 
     def _print_Subs(self, expr):
         # x = y = 0 on one line instead of a stack of conditions, when all values agree.

@@ -25,6 +25,8 @@ phi = sp.Function("phi", real=True)
 ACTION = sp.Symbol("S")
 # The off-diagonal expectation P12 = <phi(h_1) phi(h_2)>_K, named to keep derivative rows short.
 PAIR_SYMBOL = sp.Symbol("P12")
+# The conjugate field of one input (the auxiliary field is field_symbols(1)).
+ONE_INPUT_CONJUGATE = sp.Symbol("Ct", real=True)
 
 
 def eq(lhs, rhs) -> sp.Eq:
@@ -104,7 +106,16 @@ def _layered_fields(expr, n_inputs: int):
 
 
 def action_equation(saddle: action.SaddlePoint, n_inputs: int) -> sp.Eq:
-    return eq(AtLayer(ACTION, LAYER), _layered_fields(saddle.action, n_inputs))
+    return layer_action_equation(saddle.action, n_inputs)
+
+
+def layer_action_equation(S: sp.Expr, n_inputs: int) -> sp.Eq:
+    """S^l = S[C^l, C~^l; K^{l-1}]; one input's C11, C~11 shown as C, C~ (as field_symbols)."""
+    if n_inputs == 1:
+        S = S.xreplace({model.C[0]: field_symbols(1)[0], model.Ct[0]: ONE_INPUT_CONJUGATE})
+        return eq(AtLayer(ACTION, LAYER), at_layer(
+            at_layer(S, (field_symbols(1)[0], ONE_INPUT_CONJUGATE), LAYER), (model.K1,), PREVIOUS))
+    return eq(AtLayer(ACTION, LAYER), _layered_fields(S, n_inputs))
 
 
 def saddle_point_equations(saddle: action.SaddlePoint, n_inputs: int) -> list[sp.Eq]:
