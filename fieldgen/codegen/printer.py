@@ -58,6 +58,13 @@ class NumbaPrinter(PythonCodePrinter):
             out = f"{name}({out}, {a})"
         return out
 
+    def _print_Pow(self, expr, rational=False):
+        # Numba raises ZeroDivisionError for 0.0 ** -n with an integer n, whatever the error
+        # model; 1/x**n gives inf there like every other division, so the API can diagnose it.
+        if expr.exp.is_Integer and expr.exp < -1:
+            return "(1/{})".format(self._print(sp.Pow(expr.base, -expr.exp)))
+        return super()._print_Pow(expr, rational=rational)
+
     # ---- functions -------------------------------------------------------------------------
 
     def _print_asin(self, expr):
