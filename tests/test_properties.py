@@ -284,8 +284,8 @@ def test_invalid_sensitivity_and_optimum_arguments(param, data):
         value = data.draw(st.one_of(st.floats(1.0001, 10), st.floats(-10, -1.0001), not_finite, not_numbers))
     elif param == "K0":
         value = data.draw(st.one_of(st.floats(-5, 0.0), not_finite, not_numbers))   # > 0 here
-    elif param == "sigma_w2":
-        value = data.draw(st.one_of(st.floats(-5, 0.0), not_finite, not_numbers))  # > 0 here
+    elif param == "sigma_w2":   # >= 0 for sensitivity, > 0 for optimal_r (tested below)
+        value = data.draw(st.one_of(negative, not_finite, not_numbers))
     elif param == "method":
         value = data.draw(st.text(max_size=6).filter(lambda t: t not in ("numeric", "analytic")))
     elif param == "width":
@@ -298,7 +298,7 @@ def test_invalid_sensitivity_and_optimum_arguments(param, data):
     if param != "method":
         with pytest.raises(ValueError, match=rf"^{param}\b"):
             fieldgen.sensitivity("erf", r=0.3, **{**good, param: value})
-    if param == "depth":   # optimal_r needs depth >= 1
-        value = data.draw(st.sampled_from([0, -1, 2.5]))
+    if param in ("depth", "sigma_w2"):   # optimal_r also rejects 0 (no network, no scale)
+        value = data.draw(st.sampled_from([0, value]))
     with pytest.raises(ValueError, match=rf"^{param}\b"):
         fieldgen.optimal_r("erf", **{**good, param: value})
