@@ -36,8 +36,8 @@ BOUNDARY = {"identical": [[1.0, 1.0], [1.0, 1.0]],
             "over by round-off": [[2.0, 2.0 * (1 + 4e-13)], [2.0 * (1 + 4e-13), 2.0]]}
 
 
-@pytest.mark.parametrize("activation,block,sigma_b2", itertools.product(
-    ALL, ("full", "reduced"), (0.0, 0.3)))
+@pytest.mark.parametrize("activation,block,sigma_b2", list(itertools.product(
+    ALL, ("full", "reduced"), (0.0, 0.3))))
 def test_kernel_keeps_correlations_inside_minus_one_one(activation, block, sigma_b2):
     for K0 in BOUNDARY.values():
         K = fieldgen.kernel(activation, r=[0.3, 1.5], sigma_w2=2.0, sigma_b2=sigma_b2, depth=12,
@@ -46,7 +46,7 @@ def test_kernel_keeps_correlations_inside_minus_one_one(activation, block, sigma
         assert np.all(np.isfinite(K)) and np.all(np.abs(c) <= 1.0), (K0, c)
 
 
-@pytest.mark.parametrize("activation,block", itertools.product(ALL, ("full", "reduced")))
+@pytest.mark.parametrize("activation,block", list(itertools.product(ALL, ("full", "reduced"))))
 def test_response_and_sensitivity_are_finite_at_full_correlation(activation, block):
     """relu's arc-cosine kernel has a square-root singularity at rho = 1 in its derivative; the
     response there is the one-sided limit, finite, and for identical inputs S = 1 exactly up to
@@ -66,11 +66,12 @@ def test_response_and_sensitivity_are_finite_at_full_correlation(activation, blo
 @pytest.mark.parametrize("activation", ["erf", "linear", "tanh"])
 def test_one_loop_of_identical_inputs_is_the_one_input_result_in_every_pair_entry(activation):
     """h_1 = h_2 in every network: Khat_11 = Khat_22 = Khat_12, so all nine covariance entries
-    and all three shift entries equal the one-input values (tanh: quadrature, 1e-6)."""
+    and all three shift entries equal the one-input values (tanh's pair moments use tensor
+    Gauss-Hermite quadrature in 3-D/4-D, about 1e-3 relative; its one-input ones a graded rule)."""
     kw = dict(r=0.4, sigma_w2=1.5, depth=3)
     one = fieldgen.kernel_covariance(activation, K0=1.3, **kw)
     pair = fieldgen.kernel_covariance(activation, K0=[[1.3, 1.3], [1.3, 1.3]], **kw)
-    tol = 1e-6 if activation == "tanh" else 1e-9
+    tol = 2e-3 if activation == "tanh" else 1e-9
     np.testing.assert_allclose(pair, np.broadcast_to(one[..., None, None], pair.shape),
                                rtol=tol, atol=tol * np.abs(one).max())
     one_shift = fieldgen.kernel_mean_shift(activation, K0=1.3, **kw)
