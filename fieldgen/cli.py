@@ -31,7 +31,9 @@ def _summary(args) -> int:
     import numpy as np
 
     from . import kernel
+    from . import validation as check
 
+    check.correlation("c0", args.c0)
     K0 = np.array([[args.K0, args.c0 * args.K0], [args.c0 * args.K0, args.K0]])
     results = {name: kernel(name, r=np.array(args.r), sigma_w2=args.sigma_w2,
                             sigma_b2=args.sigma_b2, depth=args.depth, K0=K0, block=args.block)

@@ -16,9 +16,12 @@ def _raise_if_not_finite(out: np.ndarray, what: str, network: dict, k0: np.ndarr
     if np.all(np.isfinite(out)):
         return
     bad = ~np.all(np.isfinite(out.reshape(out.shape[0], -1)), axis=1)
-    # The kernel at the failing grid points: raises OverflowError naming the layer if it overflows.
-    kernel(**{**network, **{name: np.broadcast_to(network[name], bad.shape)[bad]
-                            for name in ("r", "sigma_w2", "sigma_b2")}})
+    # The kernel at the failing grid points: if it overflows, say where.
+    try:
+        kernel(**{**network, **{name: np.broadcast_to(network[name], bad.shape)[bad]
+                                for name in ("r", "sigma_w2", "sigma_b2")}})
+    except OverflowError as exc:
+        raise OverflowError(f"{what} is not finite: {exc}") from None
     domain.raise_not_finite(what, network["activation"], k0[bad],
                             f"{what} leaves the float64 range within {network['depth']} layers "
                             "(reduce depth or r)")

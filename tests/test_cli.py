@@ -93,7 +93,7 @@ BAD = [
     (["summary", "--activations", "gelu"], "fieldgen summary: error: activation must be one of"),
     (["summary", "--r", "nan"], "fieldgen summary: error: r must be finite"),
     (["summary", "--block", "pre"], "fieldgen summary: error: argument --block: invalid choice: 'pre'"),
-    (["summary", "--c0", "1.5"], "fieldgen summary: error: K0 must be positive semi-definite"),
+    (["summary", "--c0", "1.5"], "fieldgen summary: error: c0 must be a correlation in [-1, 1]"),
     (["summary", "--r", "10", "--sigma-w2", "100", "--depth", "300", "--activations", "relu"],
      "fieldgen summary: error: the mean-field kernel leaves the float64 range at layer"),
     (["latex", "--pdf"], "fieldgen latex: error: --pdf needs -o FILE.tex"),

@@ -178,9 +178,12 @@ def test_every_function_raises_overflow_error_where_the_kernel_overflows(activat
             pytest.fail(f"{name} returned instead of raising")
 
 
-def test_simulation_of_a_huge_input_kernel_names_layer_zero():
-    with pytest.raises(OverflowError, match="at layer 0"):
-        fieldgen.simulate("erf", r=0.3, sigma_w2=1.0, depth=3, K0=1e308, width=4, samples=2)
+def test_simulation_names_the_first_layer_that_overflows():
+    # h^1 ~ 1e160 h^0: its square leaves the float64 range in the first layer.
+    for method in fieldgen.METHODS:
+        with pytest.raises(OverflowError, match="simulated kernel leaves the float64 range at layer 1"):
+            fieldgen.simulate("linear", r=1e160, sigma_w2=1.0, depth=3, K0=1.0, width=8, samples=2,
+                              seed=1, method=method)
 
 
 def test_bounded_activations_do_not_overflow():

@@ -302,3 +302,17 @@ def test_invalid_sensitivity_and_optimum_arguments(param, data):
         value = data.draw(st.sampled_from([0, value]))
     with pytest.raises(ValueError, match=rf"^{param}\b"):
         fieldgen.optimal_r("erf", **{**good, param: value})
+
+
+@settings(max_examples=25)
+@given(activations, st.floats(0.05, 1.0), st.floats(0.2, 3.0), sigma_b2s, st.integers(1, 8),
+       st.integers(1, 8), kernels(lo=0.3, c_max=0.9))
+def test_response_is_a_product_over_layers(activation, r, sigma_w2, sigma_b2, first, second, K0):
+    """chi^{L,0} = chi^{L,M} chi^{M,0}: the response of the whole network is the product of the
+    responses of its two parts (the second part starting from K^M)."""
+    kw = dict(r=r, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
+    KM = fieldgen.kernel(activation, depth=first, K0=K0, **kw)[-1]
+    whole = np.atleast_2d(fieldgen.response(activation, depth=first + second, K0=K0, **kw))
+    lower = np.atleast_2d(fieldgen.response(activation, depth=first, K0=K0, **kw))
+    upper = np.atleast_2d(fieldgen.response(activation, depth=second, K0=KM, **kw))
+    np.testing.assert_allclose(whole, upper @ lower, rtol=1e-9, atol=1e-12 * np.abs(whole).max())
