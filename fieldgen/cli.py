@@ -1,11 +1,25 @@
 """Command line: `fieldgen regenerate`, `summary`, `latex`, `optimal-r`, `scan`.
 
-`regenerate-formulas` is the same as `fieldgen regenerate`.
+`regenerate-formulas` is the same as `fieldgen regenerate`. Every error is one line
+`fieldgen <command>: error: ...` on standard error with exit code 2 (bad arguments, including
+values the API rejects) or 1 (the file system); `--debug` shows the traceback instead.
 """
 from __future__ import annotations
 
 import argparse
 import sys
+
+from . import __version__
+
+# Errors that the user's arguments or environment cause: reported in one line, not a traceback.
+ARGUMENT_ERRORS = (ValueError, OverflowError, NotImplementedError)
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: `fieldgen <command>: error: ...`, exit code 2."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def _regenerate(args) -> int:
@@ -17,7 +31,9 @@ def _summary(args) -> int:
     import numpy as np
 
     from . import kernel
+    from . import validation as check
 
+    check.correlation("c0", args.c0)
     K0 = np.array([[args.K0, args.c0 * args.K0], [args.c0 * args.K0, args.K0]])
     results = {name: kernel(name, r=np.array(args.r), sigma_w2=args.sigma_w2,
                             sigma_b2=args.sigma_b2, depth=args.depth, K0=K0, block=args.block)
@@ -140,9 +156,16 @@ def _network_options(p, *, sigma_w2_many=False) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="fieldgen", description="Finite-size field theory of residual networks.")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    # --debug is accepted before and after the command; SUPPRESS keeps a subcommand's default
+    # from overwriting a --debug given before it.
+    debug = Parser(add_help=False)
+    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                       help="show the full traceback of an error")
+    parser = Parser(prog="fieldgen", description="Finite-size field theory of residual networks.",
+                    parents=[debug])
+    parser.add_argument("--version", action="version", version=f"fieldgen {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command",
+                                parser_class=lambda **kw: Parser(parents=[debug], **kw))
 
     p = sub.add_parser("regenerate", help="write generated/ from the SymPy derivations",
                        description="Regenerate the Numba evaluators in generated/ from the "
@@ -203,11 +226,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if getattr(args, "debug", False):
+        return args.run(args)
     try:
         return args.run(args)
-    except ValueError as exc:
-        print(f"fieldgen {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+    except ARGUMENT_ERRORS as exc:
+        return _error(args.command, exc, 2)
+    except OSError as exc:
+        return _error(args.command, exc, 1)
+
+
+def _error(command: str, exc: Exception, code: int) -> int:
+    message = " ".join(str(exc).split()) or type(exc).__name__   # one line, whatever exc says
+    print(f"fieldgen {command}: error: {message} (--debug shows the traceback)", file=sys.stderr)
+    return code
 
 
 def regenerate_main(argv=None) -> int:

@@ -89,7 +89,7 @@ def _follow(flow: _Flow, z0, grid, log_k0):
         if end < window.size:
             break
         r, ls = np.concatenate(rate), np.concatenate(log_s)
-        down = np.flatnonzero((r[:-1] > 0) & (r[1:] <= 0))
+        down = _maxima(r)
         if down.size:
             best = max(best, ls[down].max())
             half = math.log1p(0.5 * math.expm1(best))
@@ -112,7 +112,7 @@ def optimum(activation: str, block: str, *, sigma_w2: float, sigma_b2: float, k0
     flow = _Flow(activation, block, sigma_w2, sigma_b2)
     grid = tau_grid(1.0 + k0, growth)
     times, states, rate, log_s = _follow(flow, [k0, k12, 0.0, 0.0, 0.0, 0.0], grid, math.log(k0))
-    down = np.flatnonzero((rate[:-1] > 0) & (rate[1:] <= 0))
+    down = _maxima(rate)
     if not down.size or log_s[down].max() <= TINY:
         if not np.any(rate > TINY):
             why = "d ln S/dtau <= 0 everywhere: S never rises above S(0) = 1"
@@ -132,6 +132,15 @@ def optimum(activation: str, block: str, *, sigma_w2: float, sigma_b2: float, k0
     lo = _half_point(flow, times, states, log_s, half, math.log(k0), range(k, -1, -1))
     hi = _half_point(flow, times, states, log_s, half, math.log(k0), range(k + 1, times.size - 1))
     return ContinuumOptimum(t_star, terms["l0"], log_s_max, lo, hi, "")
+
+
+def _maxima(rate: np.ndarray) -> np.ndarray:
+    """Grid intervals where d ln S/dtau falls from above TINY to <= 0: the maxima of S.
+
+    A rate within round-off of zero (relu at c0 = +-1, where S = 1 exactly) changes sign at
+    random and is not a maximum.
+    """
+    return np.flatnonzero((rate[:-1] > TINY) & (rate[1:] <= 0))
 
 
 def _half_point(flow, times, states, log_s, level, log_k0, ks):

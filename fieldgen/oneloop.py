@@ -5,6 +5,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import domain
 from . import validation as check
 from .generated import module
 from .meanfield import kernel
@@ -44,7 +45,9 @@ def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covari
     shift = np.empty((depth + 1, 3, D))
     getattr(module("oneloop", activation), f"one_loop_{which}")(r, sigma_w2, path, cov, shift)
     if not (np.all(np.isfinite(shift)) and np.all(np.isfinite(cov))):
-        raise OverflowError("the one-loop corrections leave the float64 range (reduce depth or r)")
+        # The kernel path is finite (kernel() raised otherwise): a singular input or overflow.
+        domain.raise_not_finite("the one-loop corrections", activation, path[:1],
+                                "the one-loop corrections leave the float64 range (reduce depth or r)")
     if D == 1:
         return cov[:, :, 0, 0], shift[:, :, 0]
     return cov, shift

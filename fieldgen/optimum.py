@@ -23,6 +23,7 @@ METHODS = ("numeric", "analytic")
 TAU_LO, TAU_HI, GRID, EXTEND, MAX_EXTENSIONS = 1e-2, 1e3, 24, 1e2, 2
 XTOL = 1e-9        # relative tolerance in r of the maximum and the half-maximum points
 GAIN = 1e-12       # S(r) - S(0) below this is no gain (round-off; linear: S = 1 exactly)
+ROUNDOFF_PER_LAYER = 1e-14   # ~50 ulp per layer: the noise floor of S after many layers
 TYPICAL = (0.1, 0.3)
 
 
@@ -85,16 +86,20 @@ def _numeric(kw, k0, s0) -> OptimalR:
     r = np.sqrt(scale * np.geomspace(TAU_LO, top, GRID))
     values = _safe(S, r)
     for _ in range(MAX_EXTENSIONS):
-        if np.nanargmax(values) != _last_finite(values):
+        if not np.any(np.isfinite(values)) or np.nanargmax(values) != _last_finite(values):
             break
         more = np.sqrt(scale * np.geomspace(top, top * EXTEND, GRID // 2 + 1)[1:])
         top *= EXTEND
         r, values = np.concatenate([r, more]), np.concatenate([values, _safe(S, more)])
+    if not np.any(np.isfinite(values)):
+        raise OverflowError(f"the kernel leaves the float64 range for every r scanned (r >= "
+                            f"{r[0]:.3g}): reduce depth or sigma_w2")
     r, values = np.concatenate([[0.0], r]), np.concatenate([[s0], values])
     finite = np.isfinite(values)
     r, values = r[finite], values[finite]
     i = int(np.argmax(values))
-    if values[i] - s0 <= GAIN:
+    # Round-off in S grows like depth x machine epsilon; a gain below that is noise.
+    if values[i] - s0 <= max(GAIN, ROUNDOFF_PER_LAYER * kw["depth"]):
         return OptimalR(None, None, None, None, "numeric",
                         f"no interior maximum: S(r) <= S(0) = {s0:g} for every r scanned up to "
                         f"r = {r[-1]:.3g}")
@@ -144,8 +149,13 @@ def _analytic(kw, k0, k12) -> OptimalR:
     if opt.tau_star is None:
         return OptimalR(None, None, None, None, "analytic", opt.message)
     depth, sw2 = kw["depth"], kw["sigma_w2"]
-    effective = depth - opt.l0
-    if effective > 0:
+    if not math.isfinite(opt.l0):
+        # The correction needs the flow's curvature, infinite where the closed forms are singular.
+        effective = depth
+        approximation = (f"continuum limit tau* = {opt.tau_star:.6g} at leading order (the "
+                         "first-order correction L0 is not finite here): r* = sqrt(tau*/(sigma_w^2 depth))")
+    elif depth - opt.l0 > 0:
+        effective = depth - opt.l0
         approximation = (f"continuum limit tau* = {opt.tau_star:.6g} (d ln S/dtau = 0 on the flow) "
                          f"with the first-order Euler correction L0 = {opt.l0:.4g}: "
                          "r* = sqrt(tau*/(sigma_w^2 (depth - L0)))")
@@ -159,4 +169,5 @@ def _analytic(kw, k0, k12) -> OptimalR:
         return None if t is None else math.sqrt(t / (sw2 * effective))
     return OptimalR(to_r(opt.tau_star), math.exp(opt.log_s_max), to_r(opt.tau_lo), to_r(opt.tau_hi),
                     "analytic", f"r* = {to_r(opt.tau_star):.6g} ({approximation})",
-                    tau_star=float(opt.tau_star), L0=float(opt.l0), approximation=approximation)
+                    tau_star=float(opt.tau_star),
+                    L0=float(opt.l0) if math.isfinite(opt.l0) else None, approximation=approximation)

@@ -4,15 +4,27 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import domain
 from . import validation as check
 from .generated import module
-from .meanfield import _grid, input_jacobian_grid, input_kernel_grid, run_on_grid
+from .meanfield import _grid, input_jacobian_grid, input_kernel_grid, kernel, run_on_grid
 
 
-def _raise_if_not_finite(out: np.ndarray, what: str, depth: int) -> None:
-    if not np.all(np.isfinite(out)):
-        raise OverflowError(f"{what} leaves the float64 range within {depth} layers: the kernel "
-                            "grows too fast for this depth and r (reduce depth or r)")
+def _raise_if_not_finite(out: np.ndarray, what: str, network: dict, k0: np.ndarray) -> None:
+    """An OverflowError naming the layer if the kernel overflows, a ValueError naming K0 if the
+    input sits on a singularity of the layer map's derivative, never a NaN."""
+    if np.all(np.isfinite(out)):
+        return
+    bad = ~np.all(np.isfinite(out.reshape(out.shape[0], -1)), axis=1)
+    # The kernel at the failing grid points: if it overflows, say where.
+    try:
+        kernel(**{**network, **{name: np.broadcast_to(network[name], bad.shape)[bad]
+                                for name in ("r", "sigma_w2", "sigma_b2")}})
+    except OverflowError as exc:
+        raise OverflowError(f"{what} is not finite: {exc}") from None
+    domain.raise_not_finite(what, network["activation"], k0[bad],
+                            f"{what} leaves the float64 range within {network['depth']} layers "
+                            "(reduce depth or r)")
 
 
 def response(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", input="kernel",
@@ -43,7 +55,9 @@ def response(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", 
     v0 = np.ascontiguousarray(np.stack([jac[:, a, b] for a, b in seeds], axis=1))
     fn = getattr(generated, f"response_{which}_{block}")
     out = run_on_grid(fn, grids, (k0, v0), np.empty((grids[0].shape[0], p * p)), depth)
-    _raise_if_not_finite(out, "the kernel response", depth)
+    network = dict(activation=activation, r=grids[0], sigma_w2=grids[1], sigma_b2=grids[2],
+                   depth=depth, K0=K0, block=block, input=input)
+    _raise_if_not_finite(out, "the kernel response", network, k0)
     if n_inputs == 1:
         return float(out[0, 0]) if shape == () else out.reshape(shape)
     return out.reshape(shape + (3, 3))
@@ -74,9 +88,16 @@ def sensitivity(activation, *, r, sigma_w2, depth, c0, K0=1.0, sigma_b2=0.0, blo
     K0 = check.positive("K0", K0, scalar=True)
     shape, grids = _grid(r, sigma_w2, sigma_b2)
     k0, v0 = sensitivity_inputs(c0=c0, K0=K0, sigma_w2=grids[1], sigma_b2=grids[2], input=input)
+    if np.any(k0[:, 0] <= 0):
+        # Only an input layer with sigma_w2 = sigma_b2 = 0 gets here: K^0 = 0, c^0 undefined.
+        raise ValueError("sigma_w2 and sigma_b2: with input='layer' the input kernel "
+                         "K^0 = sigma_w2 K0 + sigma_b2 must be > 0 for the correlation to exist; "
+                         "got sigma_w2 = sigma_b2 = 0")
     fn = getattr(module("response", activation), f"sensitivity_{block}")
     out = run_on_grid(fn, grids, (k0, v0), np.empty((grids[0].shape[0], 1)), depth)
-    _raise_if_not_finite(out, "the sensitivity", depth)
+    network = dict(activation=activation, r=grids[0], sigma_w2=grids[1], sigma_b2=grids[2],
+                   depth=depth, K0=[[K0, c0 * K0], [c0 * K0, K0]], block=block, input=input)
+    _raise_if_not_finite(out, "the sensitivity", network, k0[:, [0, 0, 1]])
     return float(out[0, 0]) if shape == () else out.reshape(shape)
 
 

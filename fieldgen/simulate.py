@@ -83,6 +83,15 @@ def _layer(rng, h, phi, block, method, r, sigma_w2, sigma_b2):
     return h + r * phi(W @ h + b)
 
 
+def _finite(K: np.ndarray, layer: int, bar) -> np.ndarray:
+    """K, or an OverflowError naming the layer (like fieldgen.kernel) instead of inf or NaN."""
+    if not np.all(np.isfinite(K)):
+        bar.close()
+        raise OverflowError(f"the simulated kernel leaves the float64 range at layer {layer}: it "
+                            "grows too fast for this depth and r (reduce depth or r)")
+    return K
+
+
 def simulate(activation, *, r, sigma_w2, depth, K0, width, samples, sigma_b2=0.0, block="full",
              seed=None, method="weights", input="kernel", progress=None):
     """Empirical kernels Khat^l (l = 0..depth) of `samples` independent networks of `width`.
@@ -120,10 +129,10 @@ def simulate(activation, *, r, sigma_w2, depth, K0, width, samples, sigma_b2=0.0
         rng = np.random.default_rng(stream)
         S = min(chunk, samples - start)
         h = _input_layer(rng, K0mat, gram, (sigma_w2, sigma_b2), S, width, method)
-        out[start:start + S, 0] = _gram(h)
+        out[start:start + S, 0] = _finite(_gram(h), 0, bar)
         for l in range(1, depth + 1):
             h = _layer(rng, h, phi, block, method, r, sigma_w2, sigma_b2)
-            out[start:start + S, l] = _gram(h)
+            out[start:start + S, l] = _finite(_gram(h), l, bar)
             bar.update(S)
     bar.close()
     return out[:, :, 0, 0] if P == 1 else out

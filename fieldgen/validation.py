@@ -105,10 +105,17 @@ def kernel_matrix(param: str, value) -> tuple[np.ndarray, int]:
     if abs(arr[0, 1] - arr[1, 0]) > 1e-12 * scale:
         raise ValueError(f"{param} must be symmetric; got {arr.tolist()}")
     k11, k22, k12 = arr[0, 0], arr[1, 1], 0.5 * (arr[0, 1] + arr[1, 0])
-    if k11 < 0 or k22 < 0 or k12 * k12 > k11 * k22 * (1 + 1e-12) + 1e-300:
+    # sqrt(K11 K22) as the generated code computes it (so c0 = K12/sqrt(K11 K22) is at most 1
+    # exactly), sqrt(K11) sqrt(K22) where the product would overflow.
+    with np.errstate(over="ignore", invalid="ignore"):
+        bound = np.sqrt(k11 * k22)
+    if not np.isfinite(bound):
+        bound = np.sqrt(max(k11, 0.0)) * np.sqrt(max(k22, 0.0))
+    if k11 < 0 or k22 < 0 or abs(k12) > bound * (1 + 5e-13) + 1e-150:
         raise ValueError(f"{param} must be positive semi-definite (K11, K22 >= 0 and "
                          f"K12^2 <= K11 K22); got {arr.tolist()}")
-    return np.array([k11, k22, k12]), 2
+    # Within round-off of full correlation: put it on the boundary, so |c0| <= 1 exactly.
+    return np.array([k11, k22, min(max(k12, -bound), bound)]), 2
 
 
 def pair_to_matrix(entries: np.ndarray) -> np.ndarray:

@@ -60,3 +60,73 @@ def test_help(command):
     out = subprocess.run([str(BIN / "fieldgen"), command, "--help"], capture_output=True, text=True,
                          timeout=120)
     assert out.returncode == 0 and "usage: fieldgen " + command in out.stdout
+
+
+# ---- every subcommand: --help, one-line errors, --version, --debug ---------------------------
+
+COMMANDS = ["regenerate", "summary", "latex", "optimal-r", "scan"]
+
+
+def _run(*argv):
+    return subprocess.run([str(BIN / "fieldgen"), *argv], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_subcommand_has_help(command):
+    out = _run(command, "--help")
+    assert out.returncode == 0 and f"usage: fieldgen {command}" in out.stdout and "--debug" in out.stdout
+
+
+def test_version():
+    out = _run("--version")
+    assert out.returncode == 0 and out.stdout.strip() == f"fieldgen {fieldgen.__version__}"
+
+
+BAD = [
+    ([], "fieldgen: error: the following arguments are required: command"),
+    (["frobnicate"], "fieldgen: error: argument command: invalid choice: 'frobnicate'"),
+    (["--bogus"], "fieldgen: error:"),
+    (["regenerate", "--check", "extra"], "fieldgen: error: unrecognized arguments: extra"),
+    (["summary", "--depth", "ten"], "fieldgen summary: error: argument --depth: invalid int value: 'ten'"),
+    (["summary", "--depth", "-1"], "fieldgen summary: error: depth must be an integer >= 0"),
+    (["summary", "--activations", "gelu"], "fieldgen summary: error: activation must be one of"),
+    (["summary", "--r", "nan"], "fieldgen summary: error: r must be finite"),
+    (["summary", "--block", "pre"], "fieldgen summary: error: argument --block: invalid choice: 'pre'"),
+    (["summary", "--c0", "1.5"], "fieldgen summary: error: c0 must be a correlation in [-1, 1]"),
+    (["summary", "--r", "10", "--sigma-w2", "100", "--depth", "300", "--activations", "relu"],
+     "fieldgen summary: error: the mean-field kernel leaves the float64 range at layer"),
+    (["latex", "--pdf"], "fieldgen latex: error: --pdf needs -o FILE.tex"),
+    (["latex", "--section", "nonsense"], "fieldgen latex: error:"),
+    (["optimal-r"], "fieldgen optimal-r: error: the following arguments are required: activation"),
+    (["optimal-r", "erf", "--K0", "-1"], "fieldgen optimal-r: error: K0 must be > 0"),
+    (["optimal-r", "erf", "--input", "image"], "fieldgen optimal-r: error: argument --input: invalid choice"),
+    (["scan"], "fieldgen scan: error: the following arguments are required: activations"),
+    (["scan", "erf", "--depths", "x"], "fieldgen scan: error: argument --depths: invalid int value: 'x'"),
+    (["scan", "erf", "--depths", "10", "--sigma-w2", "-2"], "fieldgen scan: error: sigma_w2 must be > 0"),
+]
+
+
+@pytest.mark.parametrize("argv,message", BAD, ids=[" ".join(a) or "(none)" for a, _ in BAD])
+def test_bad_arguments_exit_2_with_one_line_and_no_traceback(argv, message):
+    out = _run(*argv)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
+    assert out.stderr.startswith(message), out.stderr
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_debug_shows_the_traceback(where):
+    argv = ["summary", "--depth", "-1"]
+    out = _run(*(["--debug", *argv] if where == "before" else [*argv, "--debug"]))
+    assert out.returncode != 0
+    assert "Traceback" in out.stderr and "ValueError: depth must be an integer >= 0" in out.stderr
+
+
+def test_main_reports_in_process_too(capsys):
+    assert main(["summary", "--depth", "-1"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("fieldgen summary: error: depth must be")
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"fieldgen {fieldgen.__version__}"

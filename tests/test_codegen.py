@@ -13,19 +13,6 @@ from fieldgen.codegen import regenerate, writer
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    """A full rebuild in a fresh process with another hash seed, written to a temporary folder."""
-    folder = tmp_path_factory.mktemp("rebuilt")
-    code = ("import sys, pathlib; from fieldgen.codegen.regenerate import build; "
-            "[pathlib.Path(sys.argv[1], n).write_text(t) for n, t in build().items()]")
-    env = dict(os.environ, PYTHONHASHSEED="12345")
-    out = subprocess.run([sys.executable, "-c", code, str(folder)], env=env, capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
-    return {p.name: p.read_text() for p in folder.glob("*.py")}
-
-
 @pytest.fixture
 def tree(tmp_path, built):
     folder = tmp_path / "generated"

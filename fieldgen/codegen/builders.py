@@ -98,6 +98,11 @@ def recursion_function(name: str, *, params, state, update, initial, n_kernel: i
 
     assignments, reduced = cse_block(update, library)
     nxt = [sp.Symbol(f"next_{s.name}", real=True) for s in state]
+    if not single:
+        # |K12| <= sqrt(K11 K22) holds exactly for a Gram matrix; keep round-off from breaking
+        # it, so that every layer's correlation lies in [-1, 1] (identical inputs: c^l = 1).
+        reduced = list(reduced)
+        reduced[2] = helper_call("_cauchy_schwarz", nxt[0], nxt[1], reduced[2])
     step = ([point] + load_params + [Assignment(s, work[k, j]) for k, s in enumerate(state)]
             + assignments + [Assignment(x, e) for x, e in zip(nxt, reduced)]
             + [Assignment(work[k, j], x) for k, x in enumerate(nxt)]

@@ -1,4 +1,5 @@
-"""Small generated math helpers: a vectorisable arcsin and the clamped correlation.
+"""Small generated math helpers: a vectorisable arcsin, the clamped correlation and the
+Cauchy-Schwarz clamp of a kernel's off-diagonal entry.
 
 arcsin on [-1/2, 1/2] is y + y^3 Q(y^2) with Q a Chebyshev fit (mpmath, 40 digits) of
 (asin(sqrt(z)) - sqrt(z)) / z^{3/2} on z in [0, 1/4]; outside, asin(x) = pi/2 - 2 asin(sqrt((1-x)/2))
@@ -66,4 +67,13 @@ def _correlation() -> JitFunction:
         inline=True)
 
 
-BUILTIN = {"_asin": _asin, "_correlation": _correlation}
+def _cauchy_schwarz() -> JitFunction:
+    bound = sp.sqrt(_k11 * _k22)
+    return JitFunction(
+        "_cauchy_schwarz", (_k11, _k22, _k12), "float64(float64, float64, float64)",
+        (Return(sp.Min(sp.Max(_k12, -bound), bound)),),
+        "k12 kept in [-sqrt(k11 k22), sqrt(k11 k22)]: a kernel is a Gram matrix, round-off is not.",
+        inline=True)
+
+
+BUILTIN = {"_asin": _asin, "_correlation": _correlation, "_cauchy_schwarz": _cauchy_schwarz}

@@ -24,6 +24,7 @@ class ModuleSpec:
     raw_text: str | None = None                     # a verbatim module (the quadrature rule)
     tail_text: str = ""                             # template code appended after the functions
     tail_names: list = field(default_factory=list)  # public names defined by tail_text
+    integrity_check: bool = True                    # call the package's checker at import
 
     @property
     def filename(self) -> str:
@@ -38,7 +39,26 @@ def _print(printer: NumbaPrinter, node) -> str:
     return text
 
 
+# Runs first in every generated module (before Numba compiles anything, so an edit that breaks
+# compilation still gets the warning that says how to repair it).
+INTEGRITY_CHECK = "from . import check_integrity as _check_integrity\n\n_check_integrity(__file__)\n\n"
+
+
 def render(spec: ModuleSpec) -> str:
+    text = _render_body(spec)
+    return _after_docstring(text, INTEGRITY_CHECK) if spec.integrity_check else text
+
+
+def _after_docstring(text: str, code: str) -> str:
+    """Insert `code` after the module docstring (or at the top if there is none)."""
+    if text.startswith('"""'):
+        end = text.index('"""', 3) + 3
+        end = text.index("\n", end) + 1
+        return text[:end] + code + text[end:]
+    return code + text
+
+
+def _render_body(spec: ModuleSpec) -> str:
     if spec.raw_text is not None:
         return spec.raw_text
     printer = NumbaPrinter()

@@ -58,6 +58,19 @@ class NumbaPrinter(PythonCodePrinter):
             out = f"{name}({out}, {a})"
         return out
 
+    def _print_Pow(self, expr, rational=False):
+        # Numba raises ZeroDivisionError for 0.0 ** -n with an integer n, whatever the error
+        # model; 1/x**n gives inf there like every other division, so the API can diagnose it.
+        if expr.exp.is_Integer and expr.exp < -1:
+            return "(1/{})".format(self._print(sp.Pow(expr.base, -expr.exp)))
+        # Every radicand the derivations produce is a variance, a conditional variance or a
+        # determinant (>= 0 on the domain); round-off can make one slightly negative, e.g.
+        # Ke (1 - Ke/Kl) when two layers have the same kernel (r = 0). Clamp it at 0, not NaN.
+        if expr.exp in (sp.S.Half, -sp.S.Half) and not expr.base.is_nonnegative:
+            root = "math.sqrt(max(0.0, {}))".format(self._print(expr.base))
+            return root if expr.exp > 0 else f"(1/{root})"
+        return super()._print_Pow(expr, rational=rational)
+
     # ---- functions -------------------------------------------------------------------------
 
     def _print_asin(self, expr):

@@ -5,6 +5,7 @@ import importlib.util
 import multiprocessing
 import os
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -91,6 +92,21 @@ def _leftovers(folder: Path, expected) -> list[Path]:
     return out
 
 
+# A temporary file this old belongs to a run that was killed (live ones exist for milliseconds).
+STALE_TEMPORARY_SECONDS = 600
+
+
+def _remove_stale_temporaries(folder: Path) -> None:
+    """Delete temporary files left by an interrupted run (never a live run's: see the age)."""
+    now = time.time()
+    for path in folder.glob(writer.TEMPORARY_GLOB):
+        try:
+            if now - path.stat().st_mtime > STALE_TEMPORARY_SECONDS:
+                path.unlink()
+        except FileNotFoundError:
+            pass
+
+
 def regenerate(check: bool = False, stream=None, *, files=None, folder=None, full=False) -> int:
     """Write (or with check=True compare) generated/; return a process exit code.
 
@@ -119,12 +135,15 @@ def regenerate(check: bool = False, stream=None, *, files=None, folder=None, ful
         stream.write(f"generated/ is up to date ({len(files)} files)\n")
         return 0
     try:
+        _remove_stale_temporaries(folder)
         changed = [name for name in sorted(files) if writer.write_if_changed(folder / name, files[name])]
         for path in leftovers:
-            path.unlink()
-    except PermissionError as exc:
-        stream.write(f"cannot write generated files into {folder}: {exc.strerror}. Regenerate in a "
-                     "writable source checkout (pip install -e .), not an installed copy.\n")
+            path.unlink(missing_ok=True)   # another regenerate may have removed it first
+    except OSError as exc:
+        # A read-only install (or file system): one line naming the folder, no traceback.
+        print(f"fieldgen regenerate: error: cannot write generated files into {folder}: "
+              f"{exc.strerror or exc}; regenerate in a writable source checkout (pip install -e .)",
+              file=sys.stderr)
         return 1
     for name in changed:
         stream.write(f"wrote generated/{name}\n")

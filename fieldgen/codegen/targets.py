@@ -10,6 +10,7 @@ from ..derivations import (activations, closed_forms, continuum, gauss, meanfiel
                            response)
 from .builders import (array_function, grid_map_function, ode_path_function, packed_function,
                        recursion_function, scalar_function, tangent_recursion_function)
+from . import writer
 from .module import ModuleSpec
 from .nodes import JitFunction
 from sympy.codegen.ast import Return
@@ -238,22 +239,13 @@ def quadrature_module() -> ModuleSpec:
 def package_init() -> ModuleSpec:
     names = tuple(sorted(activations.ACTIVATIONS))
     closed = tuple(n for n in names if closed_forms.has_closed_form(n))
-    text = (
-        '"""Generated evaluators (Numba). Import them through the public API or load a module:\n\n'
-        '    from fieldgen.generated import module\n'
-        '    module("meanfield", "erf").kernel_pair_full(...)\n"""\n'
-        "import importlib\n\n"
-        f"ACTIVATIONS = {names!r}\n"
-        f"CLOSED_FORMS = {closed!r}\n"
-        f"BLOCKS = {model.BLOCKS!r}\n"
-        f"INPUT_MODES = {model.INPUT_MODES!r}\n"
-        'KINDS = ("gauss", "meanfield", "oneloop", "response")\n\n\n'
-        "def module(kind, activation):\n"
-        '    """The generated module of a kind for an activation (imported on first use)."""\n'
-        "    if kind not in KINDS or activation not in ACTIVATIONS:\n"
-        '        raise ValueError(f"no generated module {kind}_{activation}")\n'
-        '    return importlib.import_module(f"{__name__}.{kind}_{activation}")\n')
-    return ModuleSpec("__init__", "", raw_text=text)
+    template = string.Template(
+        resources.files("fieldgen.codegen").joinpath("templates/package_init.tmpl").read_text())
+    text = template.substitute(ACTIVATIONS=repr(names), CLOSED_FORMS=repr(closed),
+                               BLOCKS=repr(model.BLOCKS), INPUT_MODES=repr(model.INPUT_MODES),
+                               CONTENT_KEY=writer.CONTENT_KEY)
+    # The package checks itself; the other modules call its checker (module.INTEGRITY_CHECK).
+    return ModuleSpec("__init__", "", raw_text=text, integrity_check=False)
 
 
 BUILDERS = {"gauss": gauss_module, "meanfield": meanfield_module, "oneloop": oneloop_module,
