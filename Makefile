@@ -1,11 +1,12 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both create .venv when missing.
+# `make run` writes the report (figures and report.md) into out/; `make quick` is its short version.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: run test test-slow regenerate check bench clean tex latex
+.PHONY: run quick summary test test-slow regenerate check bench clean tex latex
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,6 +16,13 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/fieldgen regenerate
+	$(BIN)/fieldgen report --no-regenerate --out out
+
+quick: $(STAMP)
+	$(BIN)/fieldgen regenerate
+	$(BIN)/fieldgen report --no-regenerate --quick --out out
+
+summary: $(STAMP)
 	$(BIN)/fieldgen summary
 
 test: $(STAMP) tex

@@ -1,4 +1,4 @@
-"""Command line: `fieldgen regenerate`, `summary`, `latex`, `optimal-r`, `scan`.
+"""Command line: `fieldgen report`, `regenerate`, `summary`, `latex`, `optimal-r`, `scan`.
 
 `regenerate-formulas` is the same as `fieldgen regenerate`. Every error is one line
 `fieldgen <command>: error: ...` on standard error with exit code 2 (bad arguments, including
@@ -141,6 +141,24 @@ def _scan(args) -> int:
     return 0
 
 
+def _report(args) -> int:
+    from .codegen.regenerate import regenerate
+
+    # Stale formulas first: the analyses import the generated modules only after this.
+    if not args.no_regenerate and regenerate() != 0:
+        return 1
+    from .report import run
+
+    command = "fieldgen report" + (" --quick" if args.quick else "")
+    try:
+        run(args.out, quick=args.quick, progress=args.progress, command=command)
+    except OSError as exc:
+        print(f"fieldgen report: error: cannot write the report into {args.out}: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def _network_options(p, *, sigma_w2_many=False) -> None:
     if sigma_w2_many:
         p.add_argument("--sigma-w2", nargs="+", type=float, default=[1.0, 2.0],
@@ -166,6 +184,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"fieldgen {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="command",
                                 parser_class=lambda **kw: Parser(parents=[debug], **kw))
+
+    p = sub.add_parser("report", help="reproduce the paper's analyses as figures and report.md",
+                       description="Regenerate stale formulas, run the analyses (theory and "
+                                   "cached simulations) and write five figures (PNG and PDF) "
+                                   "and report.md with every parameter used.")
+    p.add_argument("--out", default="out", metavar="DIR",
+                   help="output folder (default out/); simulations are cached in DIR/.cache")
+    p.add_argument("--quick", action="store_true",
+                   help="fewer samples, depths and grid points (same figures, about 2 minutes)")
+    p.add_argument("--no-regenerate", action="store_true",
+                   help="do not check generated/ against the derivations first")
+    bars = p.add_mutually_exclusive_group()
+    bars.add_argument("--progress", dest="progress", action="store_true", default=None,
+                      help="always show progress bars (default: when stderr is a terminal)")
+    bars.add_argument("--no-progress", dest="progress", action="store_false")
+    p.set_defaults(run=_report)
 
     p = sub.add_parser("regenerate", help="write generated/ from the SymPy derivations",
                        description="Regenerate the Numba evaluators in generated/ from the "

@@ -10,6 +10,7 @@ by Brent's method on single RK4 steps from the grid point before them, and the c
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -99,6 +100,8 @@ def _follow(flow: _Flow, z0, grid, log_k0):
             np.concatenate(log_s))
 
 
+# tau*, L0 and the half points do not depend on depth: r* at many depths reuses one flow.
+@functools.lru_cache(maxsize=256)
 def optimum(activation: str, block: str, *, sigma_w2: float, sigma_b2: float, k0: float,
             k12: float, growth: float = GROWTH) -> ContinuumOptimum:
     """The maximum of the continuum S(tau) = chi_12 K^0/K over tau > 0, if it is interior.

@@ -3,11 +3,8 @@ import zlib
 
 import numpy as np
 
-
-def mean_and_se(samples: np.ndarray, axis: int = 0):
-    """Sample mean and its standard error along `axis`."""
-    n = samples.shape[axis]
-    return samples.mean(axis), samples.std(axis, ddof=1) / np.sqrt(n)
+# The sample statistics are shared with the report's error bars.
+from fieldgen.stats import covariance_and_se, mean_and_se, variance_and_se  # noqa: F401
 
 
 def max_abs_z(samples: np.ndarray, expected: np.ndarray) -> float:
@@ -29,21 +26,6 @@ def extrapolate_in_inverse_width(widths, values, errors):
     cov = np.linalg.inv(design.T @ (w[:, None] * design))
     beta = cov @ design.T @ (w * np.asarray(values, dtype=float))
     return float(beta[0]), float(np.sqrt(cov[0, 0]))
-
-
-def variance_and_se(x):
-    """Sample variance along axis 0 and its standard error (from the fourth central moment)."""
-    n = x.shape[0]
-    centred = x - x.mean(0)
-    var = (centred**2).sum(0) / (n - 1)
-    fourth = (centred**4).mean(0)
-    return var, np.sqrt(np.maximum(fourth - var**2, 0) / n)
-
-
-def covariance_and_se(x, y):
-    n = x.shape[0]
-    prod = (x - x.mean(0)) * (y - y.mean(0))
-    return prod.sum(0) / (n - 1), prod.std(0, ddof=1) / np.sqrt(n)
 
 
 def one_loop_by_direct_sums(activation, r, sigma_w2, path, cross_layer=True, self_feedback=True):
