@@ -59,7 +59,9 @@ def kernel_section(data: dict, p: dict) -> str:
         "it for erf and tanh, faster for larger r.",
         "",
         f"Agreement: largest |simulation - theory|/s.e. = {np.max(np.abs(z)):.2f} over "
-        f"{z.size} simulated points (finite-width corrections are O(1/N)).",
+        f"{z.size} simulated points (finite-width corrections are O(1/N)). The points of one "
+        "curve come from the same networks, so their deviations are correlated: a curve lying "
+        "one to three s.e. off over many layers is one fluctuation, not many.",
         "", parameter_table(p), ""])
 
 
