@@ -26,7 +26,7 @@ summary: $(STAMP)
 	$(BIN)/fieldgen summary
 
 test: $(STAMP) tex
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n $(JOBS) --dist loadfile
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
