@@ -37,13 +37,13 @@ def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covari
     K = kernel(activation, r=r, sigma_w2=sigma_w2, sigma_b2=sigma_b2, depth=depth, K0=K0,
                block=block, input=input)
     if K.ndim == 1:
-        path, which, D = np.ascontiguousarray(K[:, None]), "single", 1
+        path, D = np.ascontiguousarray(K[:, None]), 1
     else:
         path = np.ascontiguousarray(np.stack([K[:, 0, 0], K[:, 1, 1], K[:, 0, 1]], axis=-1))
-        which, D = "pair", 3
+        D = 3
     cov = np.zeros((depth + 1, depth + 1, D, D) if covariance else (1, 1, D, D))
     shift = np.empty((depth + 1, 3, D))
-    getattr(module("oneloop", activation), f"one_loop_{which}")(r, sigma_w2, path, cov, shift)
+    module("oneloop", activation).one_loop(r, sigma_w2, path, cov, shift)
     if not (np.all(np.isfinite(shift)) and np.all(np.isfinite(cov))):
         # The kernel path is finite (kernel() raised otherwise): a singular input or overflow.
         domain.raise_not_finite("the one-loop corrections", activation, path[:1],

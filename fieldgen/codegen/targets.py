@@ -205,10 +205,8 @@ def oneloop_module(name: str) -> ModuleSpec:
                             library=lib, entries={ij: X[ij] for ij in grid2},
                             doc="out[p, q] = Cov(h h_p, h' h'_q), Cov(h, h') = kc."),
         ]
-    template = string.Template(
-        resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text())
-    spec.tail_text = "".join(template.substitute(WHICH=w) for w in ("single", "pair"))
-    spec.tail_names = ["one_loop_single", "one_loop_pair"]
+    spec.tail_text = resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text()
+    spec.tail_names = ["one_loop"]
     return spec
 
 
