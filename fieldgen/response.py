@@ -102,7 +102,8 @@ def sensitivity(activation, *, r, sigma_w2, depth, c0, K0=1.0, sigma_b2=0.0, blo
 
 
 def _one_loop_response(activation, *, r, sigma_w2, depth, K0, sigma_b2, block, input, width):
-    """chi + (1/N) d shift^depth / dK0 with the shift's derivative by central differences."""
+    """chi + (1/N) d shift^depth / dK0 with the shift's derivative by central differences
+    (one-sided where a step would leave the positive semi-definite cone: c0 = +-1, K0 = 0)."""
     from .oneloop import kernel_mean_shift
 
     for name, value in (("r", r), ("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2)):
@@ -110,36 +111,26 @@ def _one_loop_response(activation, *, r, sigma_w2, depth, K0, sigma_b2, block, i
     kw = dict(r=r, sigma_w2=sigma_w2, depth=depth, sigma_b2=sigma_b2, block=block, input=input)
     chi = response(activation, K0=K0, **kw)
     entries, n_inputs = check.kernel_matrix("K0", K0)
-    scale = max(float(np.max(np.abs(entries))), 1e-12)
-    h = 1e-4 * scale
+    h = 1e-4 * max(float(np.max(np.abs(entries))), 1e-12)
+
+    def shift(moved):
+        """N shift^depth at pair entries `moved`, or None outside the cone."""
+        k11, k22, k12 = (moved[0], moved[0], 0.0) if n_inputs == 1 else moved
+        if k11 < 0 or k22 < 0 or k12 * k12 > k11 * k22:
+            return None
+        arg = float(moved[0]) if n_inputs == 1 else check.pair_to_matrix(moved)
+        return np.atleast_1d(kernel_mean_shift(activation, K0=arg, **kw)[-1])
+
     derivative = np.empty((len(entries), len(entries)))
-    for s in range(len(entries)):
-        shifted = []
-        for sign in (1.0, -1.0):
-            moved = entries.copy()
-            moved[s] += sign * h
-            shifted.append(_valid_kernel(moved, n_inputs))
-        up, down = shifted
+    for s, step in enumerate(h * np.eye(len(entries))):
+        up, down = shift(entries + step), shift(entries - step)
         if up is None and down is None:
             raise ValueError("K0 is too close to singular to differentiate the one-loop shift")
-        # One-sided at the boundary of the positive semi-definite cone (c0 = +-1, K0 = 0).
-        f = lambda k: np.atleast_1d(kernel_mean_shift(activation, K0=k, **kw)[-1])
-        centre = entries if up is None or down is None else None
-        if centre is None:
-            derivative[:, s] = (f(up) - f(down)) / (2 * h)
-        elif up is not None:
-            derivative[:, s] = (f(up) - f(_valid_kernel(entries, n_inputs))) / h
+        if up is None:
+            derivative[:, s] = (shift(entries) - down) / h
+        elif down is None:
+            derivative[:, s] = (up - shift(entries)) / h
         else:
-            derivative[:, s] = (f(_valid_kernel(entries, n_inputs)) - f(down)) / h
+            derivative[:, s] = (up - down) / (2 * h)
     correction = derivative / width
     return chi + (correction[0, 0] if n_inputs == 1 else correction)
-
-
-def _valid_kernel(entries, n_inputs):
-    """K0 argument from pair entries, or None if it is not positive semi-definite."""
-    if n_inputs == 1:
-        return float(entries[0]) if entries[0] >= 0 else None
-    k11, k22, k12 = entries
-    if k11 < 0 or k22 < 0 or k12 * k12 > k11 * k22:
-        return None
-    return np.array([[k11, k12], [k12, k22]])

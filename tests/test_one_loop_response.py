@@ -50,3 +50,19 @@ def test_one_loop_response_matches_simulated_finite_differences():
         errors.append(N * fd.std(ddof=1) / np.sqrt(S))
     est, se = extrapolate_in_inverse_width(widths, values, errors)
     assert abs(est - theory) < 4 * se, (est, se, theory)
+
+
+def test_one_loop_response_at_the_boundary_of_the_cone_is_continuous():
+    """At c0 = 1 a central step in K12 leaves the positive semi-definite cone, so the shift's
+    derivative is one-sided there; it must join the central value just inside the cone."""
+    kw = dict(r=0.3, sigma_w2=1.0, depth=5)
+    N = 100
+
+    def one_loop_part(c):
+        K0 = [[1.0, c], [c, 1.0]]
+        return N * (fieldgen.response("erf", K0=K0, width=N, **kw) - fieldgen.response("erf", K0=K0, **kw))
+    edge, inside = one_loop_part(1.0), one_loop_part(0.9999)
+    assert np.min(np.abs(edge[2])) > 1e-3          # the correction is resolved, not zero
+    np.testing.assert_allclose(edge, inside, rtol=1e-2, atol=1e-6)
+    # Far enough inside, the K12 column moves: the check can tell points apart.
+    assert abs(one_loop_part(0.99)[2, 2] - edge[2, 2]) > 0.2 * abs(edge[2, 2])
