@@ -36,7 +36,8 @@ def _summary(args) -> int:
     check.correlation("c0", args.c0)
     K0 = np.array([[args.K0, args.c0 * args.K0], [args.c0 * args.K0, args.K0]])
     results = {name: kernel(name, r=np.array(args.r), sigma_w2=args.sigma_w2,
-                            sigma_b2=args.sigma_b2, depth=args.depth, K0=K0, block=args.block)
+                            sigma_b2=args.sigma_b2, depth=args.depth, K0=K0, block=args.block,
+                            input=args.input)
                for name in args.activations}
     print(f"Mean-field kernel of a {args.block}-block ResNet after L = {args.depth} layers "
           f"(sigma_w^2 = {args.sigma_w2:g}, sigma_b^2 = {args.sigma_b2:g}, K^0 = {args.K0:g}, "
@@ -74,8 +75,10 @@ def _latex(args) -> int:
         try:
             done = compile_pdf(path)
         except TexError as exc:
-            print(f"fieldgen latex: error: {exc}", file=sys.stderr)
-            return 2
+            # Not caught by main(): importing TexError there would import SymPy for every command.
+            if getattr(args, "debug", False):
+                raise
+            return _error(args.command, exc, 2)
         print(f"wrote {done.pdf} ({done.pages} pages)")
     return 0
 
@@ -152,10 +155,8 @@ def _report(args) -> int:
     command = "fieldgen report" + (" --quick" if args.quick else "")
     try:
         run(args.out, quick=args.quick, progress=args.progress, command=command)
-    except OSError as exc:
-        print(f"fieldgen report: error: cannot write the report into {args.out}: "
-              f"{exc.strerror or exc}", file=sys.stderr)
-        return 2
+    except OSError as exc:   # main() reports it (exit 1, the file system); say where
+        raise OSError(f"cannot write the report into {args.out}: {exc.strerror or exc}") from exc
     return 0
 
 
@@ -215,11 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--activations", nargs="+", default=["relu", "erf", "tanh"])
     p.add_argument("--r", nargs="+", type=float, default=[0.1, 0.3, 1.0])
     p.add_argument("--depth", type=int, default=100)
-    p.add_argument("--sigma-w2", type=float, default=1.0)
-    p.add_argument("--sigma-b2", type=float, default=0.0)
-    p.add_argument("--K0", type=float, default=1.0, help="input variance of both inputs")
-    p.add_argument("--c0", type=float, default=0.9, help="input correlation")
-    p.add_argument("--block", default="full", choices=["full", "reduced"])
+    _network_options(p)
     p.set_defaults(run=_summary)
 
     p = sub.add_parser("latex", help="export the derivations as a LaTeX document",

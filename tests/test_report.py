@@ -97,10 +97,10 @@ def test_cache_stores_atomically_and_recomputes_unreadable_entries(tmp_path):
     assert np.array_equal(store.call("f", fn, x=2), first) and calls == [2, 2]
 
 
-def test_report_errors_are_one_line_with_exit_code_2(tmp_path, capsys):
+def test_report_file_system_errors_are_one_line_with_exit_code_1(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    assert main(["report", "--quick", "--no-regenerate", "--out", str(blocker / "out")]) == 2
+    assert main(["report", "--quick", "--no-regenerate", "--out", str(blocker / "out")]) == 1
     err = capsys.readouterr().err
     assert err.startswith("fieldgen report: error: cannot write") and err.count("\n") == 1
 
