@@ -87,17 +87,17 @@ def depth_window(activation, *, sigma_w2, c0, K0=1.0, sigma_b2=0.0, block="full"
     if not ref:
         return None
 
-    def guess(depth):
-        return math.sqrt(ref.tau_star / (sigma_w2 * max(depth - ref.L0, 1.0)))
-
     def inside(depth):
-        return inside_at(depth, lo=lo, hi=hi, guess=guess(depth), **kw)
+        guess = optimal_r(depth=depth, method="analytic", **kw).r_star
+        return inside_at(depth, lo=lo, hi=hi, guess=guess, **kw)
     # The continuum range scales with r*: [lo, hi] fits while r* is between hi/(r_hi/r*) and
     # lo/(r_lo/r*). Those depths predict the window's ends; the bisection brackets start near them.
-    def depth_for(r_star):
-        return ref.tau_star / (sigma_w2 * r_star**2) + ref.L0
-    predicted_first = depth_for(lo * ref.r_star / ref.r_lo)
-    predicted_last = depth_for(hi * ref.r_star / ref.r_hi)
+    # (The inverse of r* = sqrt(tau*/(sigma_w^2 (depth - L0))); a range without an end, r_lo or
+    # r_hi None, predicts the extreme depth.)
+    def depth_for(r_star, missing):
+        return missing if r_star is None else ref.tau_star / (sigma_w2 * r_star**2) + (ref.L0 or 0.0)
+    predicted_first = depth_for(ref.r_lo and lo * ref.r_star / ref.r_lo, 1)
+    predicted_last = depth_for(ref.r_hi and hi * ref.r_star / ref.r_hi, max_depth)
     if predicted_first > predicted_last:
         return None
     middle = int(round(math.sqrt(predicted_first * predicted_last)))
