@@ -27,13 +27,12 @@ class MeanShiftTerms(NamedTuple):
 
 
 def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covariance: bool):
-    activation = check.activation(activation)
-    if check.block(block) != "full":
+    activation, block, input, depth = check.network(activation, block, input, depth)
+    if block != "full":
         raise NotImplementedError(_REDUCED)
-    r = check.nonnegative("r", r, scalar=True)
-    sigma_w2 = check.nonnegative("sigma_w2", sigma_w2, scalar=True)
-    sigma_b2 = check.nonnegative("sigma_b2", sigma_b2, scalar=True)
-    depth = check.depth(depth)
+    # Scalars only (kernel() checks the values; the one-loop evaluators take one network).
+    r, sigma_w2, sigma_b2 = (check.nonnegative(name, value, scalar=True) for name, value in
+                             (("r", r), ("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2)))
     K = kernel(activation, r=r, sigma_w2=sigma_w2, sigma_b2=sigma_b2, depth=depth, K0=K0,
                block=block, input=input)
     if K.ndim == 1:
