@@ -29,10 +29,6 @@ def pair_fields(n_inputs: int):
     return model.C, model.Ct
 
 
-def _matrix(entries, n_inputs: int) -> sp.Matrix:
-    return sp.Matrix([[entries[0]]]) if n_inputs == 1 else model.pair_matrix(entries)
-
-
 def source_symbols(n_inputs: int) -> tuple[sp.Symbol, ...]:
     """g_a: the per-neuron quantity whose products define C (phi(h) or h of the layer below)."""
     return tuple(sp.Symbol(f"g{a + 1}", real=True) for a in range(n_inputs))
@@ -63,7 +59,7 @@ def layer_action(n_inputs: int, source_moment, order: int = 1) -> sp.Expr:
     """S_l[C, C~] of one layer, ln Omega expanded to `order` in C~."""
     C, Ct = pair_fields(n_inputs)
     g = sp.Matrix(source_symbols(n_inputs))
-    exponent = model.sigma_w2 * (g.T * _matrix(Ct, n_inputs) * g)[0, 0]
+    exponent = model.sigma_w2 * (g.T * model.kernel_matrix(Ct, n_inputs) * g)[0, 0]
     average = moment_map(source_moment, source_symbols(n_inputs))
     ln_omega = cumulant_expansion(sp.expand(exponent), average, order)
     weights = model.PAIR_TRACE_WEIGHTS[: len(C)]
@@ -144,13 +140,13 @@ class Increment:
 def full_block_increment(C, n_inputs: int) -> Increment:
     """Increment r xi with cumulant generating function W(j) = (r^2/2) j.C j (response field)."""
     j = sp.symbols(f"j1:{n_inputs + 1}", real=True)
-    Cmat = _matrix(C, n_inputs)
+    Cmat = model.kernel_matrix(C, n_inputs)
     jvec = sp.Matrix(j)
     W = model.r**2 / 2 * (jvec.T * Cmat * jvec)[0, 0]
     at_zero = {ja: 0 for ja in j}
     mean = tuple(sp.diff(W, ja).xreplace(at_zero) for ja in j)
     cov = [[sp.diff(W, ja, jb).xreplace(at_zero) for jb in j] for ja in j]
-    second = [cov[a][b] + mean[a] * mean[b] for a, b in _pair_positions(n_inputs)]
+    second = [cov[a][b] + mean[a] * mean[b] for a, b in model.pair_positions(n_inputs)]
     return Increment(mean, tuple(second))
 
 
@@ -160,10 +156,6 @@ def reduced_block_increment(phi, C, n_inputs: int, pair_expectation, mean_of) ->
                  for a in range(n_inputs))
     second = tuple(model.r**2 * p for p in pair_expectation)
     return Increment(mean, second)
-
-
-def _pair_positions(n_inputs: int):
-    return ((0, 0),) if n_inputs == 1 else ((0, 0), (1, 1), (0, 1))
 
 
 @lru_cache(maxsize=None)

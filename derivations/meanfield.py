@@ -48,10 +48,6 @@ def mean_symbols(n_inputs: int) -> tuple:
     return (model.m1,) if n_inputs == 1 else model.m
 
 
-def _pair_positions(n_inputs: int):
-    return ((0, 0),) if n_inputs == 1 else ((0, 0), (1, 1), (0, 1))
-
-
 def evaluate_expectations(expr: sp.Expr, name: str) -> sp.Expr:
     """Replace the saddle point's <phi phi> nodes by the activation's expectations."""
     x1, x2 = variables(2)
@@ -71,7 +67,7 @@ def _propagate(kernel, means, increment: action.Increment, n_inputs: int):
     """E[(h_a + D_a)(h_b + D_b)] and E[h_a + D_a] with D independent of h."""
     new_kernel = tuple(
         kernel[p] + means[a] * increment.mean[b] + increment.mean[a] * means[b] + increment.second[p]
-        for p, (a, b) in enumerate(_pair_positions(n_inputs)))
+        for p, (a, b) in enumerate(model.pair_positions(n_inputs)))
     new_means = tuple(means[a] + increment.mean[a] for a in range(n_inputs))
     return new_kernel, new_means
 

@@ -39,6 +39,16 @@ def pair_matrix(entries) -> sp.Matrix:
     return sp.Matrix([[e11, e12], [e12, e22]])
 
 
+def pair_positions(n_inputs: int) -> tuple:
+    """Matrix positions of the kernel entries in pair order: (0, 0) for one input; 11, 22, 12."""
+    return ((0, 0),) if n_inputs == 1 else ((0, 0), (1, 1), (0, 1))
+
+
+def kernel_matrix(entries, n_inputs: int) -> sp.Matrix:
+    """The kernel as a matrix: 1x1 for one input, the symmetric 2x2 from pair entries."""
+    return sp.Matrix([[entries[0]]]) if n_inputs == 1 else pair_matrix(entries)
+
+
 def pair_entries(matrix: sp.Matrix) -> tuple:
     """Pair-space entries (11, 22, 12) of a symmetric 2x2 matrix."""
     return (matrix[0, 0], matrix[1, 1], matrix[0, 1])

@@ -38,12 +38,9 @@ from functools import lru_cache
 import sympy as sp
 
 from . import activations, closed_forms, gauss, model
+from .meanfield import kernel_symbols
 from .distributions import derivative
 from .expectation import GaussianExpectation, entry_positions, variables
-
-def _pairs(n_inputs: int):
-    return ((0, 0),) if n_inputs == 1 else ((0, 0), (1, 1), (0, 1))
-
 
 def early_late_symbols(n_inputs: int):
     """Kernel entries of the early layer (Ke) and the late layer (Kl), pair order."""
@@ -52,13 +49,9 @@ def early_late_symbols(n_inputs: int):
     return model.pair_symbols("Ke", positive=True), model.pair_symbols("Kl", positive=True)
 
 
-def _matrix(entries, n_inputs):
-    return sp.Matrix([[entries[0]]]) if n_inputs == 1 else model.pair_matrix(entries)
-
-
 def walk_covariance(early, late, n_inputs: int) -> sp.Matrix:
     """Joint covariance of (h^early, h^late) along one neuron: [[Ke, Ke], [Ke, Kl]]."""
-    Ke, Kl = _matrix(early, n_inputs), _matrix(late, n_inputs)
+    Ke, Kl = model.kernel_matrix(early, n_inputs), model.kernel_matrix(late, n_inputs)
     return sp.Matrix(sp.BlockMatrix([[Ke, Ke], [Ke, Kl]]))
 
 
@@ -92,7 +85,7 @@ def _two_time(body_early, body_late, early, late, n_inputs):
     direct = node(f * g, 1)
     if not direct.has(GaussianExpectation):
         return direct
-    Kc = _matrix(early, n_inputs)
+    Kc = model.kernel_matrix(early, n_inputs)
     inner = sp.Add(*[Kc[i, j] * node(derivative(f, x[i], 1, x) * derivative(g, y[j], 1, y), PATH)
                      for i in range(n_inputs) for j in range(n_inputs)])
     boundary = node(f * g, 0)
@@ -113,7 +106,7 @@ def four_point(name: str, n_inputs: int) -> sp.Matrix:
     early, late = early_late_symbols(n_inputs)
     P_early = _pair_expectation(name, early, n_inputs)
     P_late = _pair_expectation(name, late, n_inputs)
-    pairs = _pairs(n_inputs)
+    pairs = model.pair_positions(n_inputs)
     return sp.Matrix(len(pairs), len(pairs), lambda i, j: _two_time(
         _phiphi(phi, pairs[i]), _phiphi(phi, pairs[j]), early, late, n_inputs)
         - P_early[i] * P_late[j])
@@ -142,7 +135,7 @@ def self_feedback(name: str, n_inputs: int) -> tuple:
     """
     phi = activations.get(name)
     early, late = early_late_symbols(n_inputs)
-    pairs = _pairs(n_inputs)
+    pairs = model.pair_positions(n_inputs)
     P_early = _pair_expectation(name, early, n_inputs)
     late_kernel = dict(zip(model.K if n_inputs == 2 else (model.K1,), late))
     jac = _jacobian(name, n_inputs).xreplace(late_kernel)
@@ -169,7 +162,7 @@ def _jacobian(name: str, n_inputs: int) -> sp.Matrix:
 @lru_cache(maxsize=None)
 def hessian(name: str, n_inputs: int) -> tuple:
     """H[p][q][s] = d2 P_p / dK_q dK_s."""
-    K = (model.K1,) if n_inputs == 1 else model.K
+    K = kernel_symbols(n_inputs)
     jac = _jacobian(name, n_inputs)
     n = len(K)
     return tuple(tuple(tuple(sp.diff(jac[p, s], K[q]) for s in range(n)) for q in range(n))
@@ -190,9 +183,9 @@ def _moment(cov: sp.Matrix, indices) -> sp.Expr:
 @lru_cache(maxsize=None)
 def sampling_noise(n_inputs: int) -> sp.Matrix:
     """X_{pq} = Cov(h_a h_b, h'_g h'_d) for Cov(h, h') = Kc (symbols model.K / model.K1)."""
-    Kc = (model.K1,) if n_inputs == 1 else model.K
+    Kc = kernel_symbols(n_inputs)
     cov = walk_covariance(Kc, Kc, n_inputs)
-    pairs = _pairs(n_inputs)
+    pairs = model.pair_positions(n_inputs)
     off = n_inputs
     return sp.Matrix(len(pairs), len(pairs), lambda i, j: sp.expand(
         _moment(cov, (pairs[i][0], pairs[i][1], off + pairs[j][0], off + pairs[j][1]))
@@ -216,8 +209,8 @@ def response_cross(n_inputs: int) -> sp.Matrix:
     Stein's lemma twice, E[h'_g h'_d f(h)] = Kc'_gd E f + sum_jk Kc_gj Kc_dk E[d_j d_k f], and
     Price's theorem, E[d_j d_k f] = (2 - delta_jk) dP/dK_jk. For the walk Kc = K^min.
     """
-    Kc = _matrix((model.K1,) if n_inputs == 1 else model.K, n_inputs)
-    pairs = _pairs(n_inputs)
+    Kc = model.kernel_matrix(kernel_symbols(n_inputs), n_inputs)
+    pairs = model.pair_positions(n_inputs)
     index = {pr: i for i, pr in enumerate(pairs)}
 
     def d2(p_i, j, k):
@@ -271,7 +264,7 @@ def layer_action_second_order(n_inputs: int = 1):
     """The layer action with ln Omega to second order in C~ (its C~C~ block is sigma_w^4 Cov)."""
     from . import action
     phi = sp.Function("phi")
-    K = (model.K1,) if n_inputs == 1 else model.K
+    K = kernel_symbols(n_inputs)
     return action.layer_action(n_inputs, action.phi_source(phi, K, n_inputs), order=2)
 
 

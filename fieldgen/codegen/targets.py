@@ -173,7 +173,7 @@ def oneloop_module(name: str) -> ModuleSpec:
         "  sampling_noise[p, q]   = Cov(h h_p, h' h'_q), Cov(h, h') = kc")
     lib = spec.library
     for n_inputs, which in ((1, "single"), (2, "pair")):
-        K = (model.K1,) if n_inputs == 1 else model.K
+        K = meanfield.kernel_symbols(n_inputs)
         d = len(K)
         early, late = one_loop.early_late_symbols(n_inputs)
         jac = one_loop._jacobian(name, n_inputs)
@@ -205,9 +205,31 @@ def oneloop_module(name: str) -> ModuleSpec:
                             library=lib, entries={ij: X[ij] for ij in grid2},
                             doc="out[p, q] = Cov(h h_p, h' h'_q), Cov(h, h') = kc."),
         ]
-    spec.tail_text = resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text()
+    template = string.Template(
+        resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text())
+    spec.tail_text = template.substitute(DISPATCHERS=_dispatchers(spec.functions))
     spec.tail_names = ["one_loop"]
     return spec
+
+
+def _dispatchers(functions) -> str:
+    """`_<stem>(args)`: `<stem>_single` for one input (first argument of length 1), else
+    `<stem>_pair`; same signature as the coefficient functions it picks from."""
+    by_name = {fn.name: fn for fn in functions}
+    out = []
+    for fn in functions:
+        if not fn.name.endswith("_single"):
+            continue
+        stem = fn.name[: -len("_single")]
+        assert by_name[f"{stem}_pair"].signature == fn.signature, stem
+        args = ", ".join(str(p) for p in fn.params)
+        out.append(f'@njit("{fn.signature}", cache=True, nogil=True, inline="always")\n'
+                   f"def _{stem}({args}):\n"
+                   f"    if {fn.params[0]}.shape[0] == 1:\n"
+                   f"        {stem}_single({args})\n"
+                   f"    else:\n"
+                   f"        {stem}_pair({args})\n")
+    return "\n\n".join(out)
 
 
 def inputs_module() -> ModuleSpec:
@@ -241,7 +263,7 @@ def package_init() -> ModuleSpec:
         resources.files("fieldgen.codegen").joinpath("templates/package_init.tmpl").read_text())
     text = template.substitute(ACTIVATIONS=repr(names), CLOSED_FORMS=repr(closed),
                                BLOCKS=repr(model.BLOCKS), INPUT_MODES=repr(model.INPUT_MODES),
-                               CONTENT_KEY=writer.CONTENT_KEY)
+                               KINDS=repr(tuple(BUILDERS)), CONTENT_KEY=writer.CONTENT_KEY)
     # The package checks itself; the other modules call its checker (module.INTEGRITY_CHECK).
     return ModuleSpec("__init__", "", raw_text=text, integrity_check=False)
 
