@@ -40,7 +40,7 @@ import sympy as sp
 from . import activations, closed_forms, gauss, model
 from .meanfield import kernel_symbols
 from .distributions import derivative
-from .expectation import GaussianExpectation, entry_positions, variables
+from .expectation import GaussianExpectation, entry_positions, price_operator, variables
 
 def early_late_symbols(n_inputs: int):
     """Kernel entries of the early layer (Ke) and the late layer (Kl), pair order."""
@@ -118,14 +118,6 @@ def _pair_expectation(name, entries, n_inputs):
     return gauss.pair(name, entries)
 
 
-def price(body, h, s):
-    """D_s acting on body(h): (1/2) d^2 on a diagonal entry, d_a d_b off it, for the pair s."""
-    a, b = s
-    if a == b:
-        return derivative(body, h[a], 2, h) / 2
-    return derivative(derivative(body, h[a], 1, h), h[b], 1, h)
-
-
 @lru_cache(maxsize=None)
 def self_feedback(name: str, n_inputs: int) -> tuple:
     """F[s][p][q] = Cov(D_s[phi phi_p](h^late), phi phi_q(h^early)), functions of (Ke, Kl).
@@ -137,14 +129,14 @@ def self_feedback(name: str, n_inputs: int) -> tuple:
     early, late = early_late_symbols(n_inputs)
     pairs = model.pair_positions(n_inputs)
     P_early = _pair_expectation(name, early, n_inputs)
-    late_kernel = dict(zip(model.K if n_inputs == 2 else (model.K1,), late))
+    late_kernel = dict(zip(kernel_symbols(n_inputs), late))
     jac = _jacobian(name, n_inputs).xreplace(late_kernel)
     out = []
     for si, s in enumerate(pairs):
         rows = []
         for pi, p in enumerate(pairs):
             def late_body(h, p=p, s=s):
-                return price(_phiphi(phi, p)(h), h, s)
+                return price_operator(sp.Lambda(h, _phiphi(phi, p)(h)), *s).expr
             rows.append([_two_time(_phiphi(phi, q), late_body, early, late, n_inputs)
                          - jac[pi, si] * P_early[qi] for qi, q in enumerate(pairs)])
         out.append(rows)
