@@ -84,13 +84,13 @@ def _numeric(kw, k0, s0) -> OptimalR:
     scale = (1.0 + k0) / (kw["sigma_w2"] * kw["depth"])
     top = TAU_HI
     r = np.sqrt(scale * np.geomspace(TAU_LO, top, GRID))
-    values = _safe(S, r)
+    values = finite_or_nan(S, r)
     for _ in range(MAX_EXTENSIONS):
         if not np.any(np.isfinite(values)) or np.nanargmax(values) != _last_finite(values):
             break
         more = np.sqrt(scale * np.geomspace(top, top * EXTEND, GRID // 2 + 1)[1:])
         top *= EXTEND
-        r, values = np.concatenate([r, more]), np.concatenate([values, _safe(S, more)])
+        r, values = np.concatenate([r, more]), np.concatenate([values, finite_or_nan(S, more)])
     if not np.any(np.isfinite(values)):
         raise OverflowError(f"the kernel leaves the float64 range for every r scanned (r >= "
                             f"{r[0]:.3g}): reduce depth or sigma_w2")
@@ -121,7 +121,7 @@ def _numeric(kw, k0, s0) -> OptimalR:
                     "numeric", message)
 
 
-def _safe(S, r):
+def finite_or_nan(S, r):
     """S on a grid, NaN where the kernel leaves the float64 range."""
     try:
         return np.asarray(S(r), dtype=float)
