@@ -1,4 +1,6 @@
 """The generated mean-field recursion against exact solutions and an independent recursion."""
+import math
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,56 @@ def test_kernel_is_symmetric_and_positive_semidefinite():
                         sigma_b2=0.1, block="reduced")
     np.testing.assert_array_equal(K[..., 0, 1], K[..., 1, 0])
     assert np.all(np.linalg.eigvalsh(K) > -1e-12)
+
+
+def _relu_pair_path(r, sigma_w2, K0, depth):
+    """The relu recursion in plain Python (libm arccos), one grid point."""
+    k11, k22, k12 = K0[0, 0], K0[1, 1], K0[0, 1]
+    path = [(k11, k22, k12)]
+    for _ in range(depth):
+        s = math.sqrt(k11 * k22)
+        c = max(-1.0, min(1.0, k12 / s))
+        p12 = s / (2 * math.pi) * (math.sqrt(1 - c * c) + (math.pi - math.acos(c)) * c)
+        a = r * r * sigma_w2
+        k11, k22, k12 = k11 + a * k11 / 2, k22 + a * k22 / 2, k12 + a * p12
+        path.append((k11, k22, k12))
+    return np.array(path)
+
+
+@pytest.mark.parametrize("points", [1, 15, 16, 17, 33])
+@pytest.mark.parametrize("depth", [0, 1, 15, 16, 17, 40])
+def test_every_point_and_layer_lands_in_its_place(points, depth):
+    """The generated loop computes blocks of grid points and chunks of layers into a buffer and
+    writes the previous chunk while computing the next: grid sizes and depths on both sides of
+    the block and chunk sizes (16) must still put every K^l_i at out[i, l]."""
+    r = np.linspace(0.05, 0.9, points)
+    K = fieldgen.kernel("relu", r=r, sigma_w2=1.7, depth=depth, K0=K0_PAIR)
+    single = fieldgen.kernel("relu", r=r, sigma_w2=1.7, depth=depth, K0=0.9)
+    assert K.shape == (points, depth + 1, 2, 2) and single.shape == (points, depth + 1)
+    for i, x in enumerate(r):
+        want = _relu_pair_path(x, 1.7, K0_PAIR, depth)
+        np.testing.assert_allclose(K[i, :, 0, 0], want[:, 0], rtol=1e-13)
+        np.testing.assert_allclose(K[i, :, 1, 1], want[:, 1], rtol=1e-13)
+        np.testing.assert_allclose(K[i, :, 0, 1], want[:, 2], rtol=1e-13)
+        np.testing.assert_array_equal(K[i, :, 1, 0], K[i, :, 0, 1])
+        np.testing.assert_allclose(single[i], 0.9 * (1 + x * x * 1.7 / 2) ** np.arange(depth + 1),
+                                   rtol=1e-13)
+
+
+@pytest.mark.parametrize("offset", [0, 1, 2, 3])
+def test_generated_path_does_not_depend_on_the_alignment_of_out(offset):
+    """Two-input paths go out as one 32-byte streaming store per 2x2 kernel where out is 32-byte
+    aligned and element by element where it is not (kernel() allocates it aligned): an out that
+    starts 8, 16 or 24 bytes past a boundary must get the same path."""
+    from fieldgen.generated import module
+    from fieldgen.meanfield import aligned_empty
+
+    r = np.linspace(0.05, 0.9, 21)
+    sw2, sb2 = np.full_like(r, 1.3), np.full_like(r, 0.1)
+    k0 = np.tile([1.0, 1.5, 0.6], (r.size, 1))
+    want = fieldgen.kernel("erf", r=r, sigma_w2=1.3, sigma_b2=0.1, depth=37, K0=K0_PAIR)
+    raw = aligned_empty((want.size + 4,))
+    out = raw[offset:offset + want.size].reshape(want.shape)
+    assert out.ctypes.data % 32 == 8 * offset
+    module("meanfield", "erf").kernel_pair_full(r, sw2, sb2, k0, out)
+    np.testing.assert_array_equal(out, want)

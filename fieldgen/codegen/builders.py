@@ -10,7 +10,8 @@ from sympy.codegen.ast import Assignment, For, Return
 
 from dataclasses import replace
 
-from .nodes import Allocate, ArrayShape, JitFunction, TupleAssign, TupleReturn, combine_roots, helper_call
+from .nodes import (Allocate, ArrayShape, JitFunction, StoreFence, StreamStore, TupleAssign,
+                    TupleReturn, combine_roots, helper_call)
 from .quadrature import HelperLibrary, lower_expectations
 
 FLOAT = "float64"
@@ -50,10 +51,15 @@ def array_function(name: str, params, entries: dict, shape: tuple, doc: str,
 # Grid points advanced together through all layers: large enough to vectorise, small enough
 # that their state stays in L1.
 BLOCK = 128
-# The kernel path (recursion_function) is buffered for LAYER_CHUNK layers of PATH_BLOCK points and
-# then written out point by point, so every point's rows of the output are written in contiguous
-# runs. The buffer (16 x 3 x 16 doubles, 6 KiB) must stay in L1 while it is transposed: with
-# 32 x 3 x 128 (96 KiB) the copy ran from L2, and 16/16 measured 1.2-1.35x faster (bench_kernel).
+# The kernel path (recursion_function) is computed for LAYER_CHUNK layers of PATH_BLOCK points into
+# a buffer, then written to `out` point by point in contiguous runs. The buffer (16 x 3 x 16
+# doubles, 6 KiB) stays in L1 while it is transposed; with 32 x 3 x 128 (96 KiB) the copy ran from
+# L2 (bench_kernel: 16 x 16 1.2-1.35x faster). Two inputs write a 32-byte 2x2 kernel per layer step:
+# there the buffer is double, the previous chunk is written while the next is computed (one point
+# per layer step, so the stores run under the arithmetic), and with streaming stores, which do not
+# read `out` into the cache first: the path is written once and is far larger than any cache
+# (bench_kernel: 1.25x for erf and relu). One input writes 8 bytes per layer step; ordinary stores
+# after each chunk were faster there (scalar streaming stores: relu 0.8x).
 PATH_BLOCK = 16
 LAYER_CHUNK = 16
 
@@ -67,38 +73,45 @@ def recursion_function(name: str, *, params, state, update, initial, n_kernel: i
     kernel path in the layout the public API returns: (n, depth + 1) or (n, depth + 1, 2, 2).
     Blocks of PATH_BLOCK grid points go through the layers together; within a layer the update is a
     loop over the block (vectorised by LLVM, state in one small array). Kernels are buffered for
-    LAYER_CHUNK layers, then copied to ``out`` point by point in contiguous runs. Any grid slice
-    is an independent call, so callers can use threads.
+    LAYER_CHUNK layers and written to ``out`` in contiguous runs per point: after each chunk (one
+    input), or while the next chunk is computed, with streaming stores (two inputs; a 2x2 kernel
+    goes out as one 32-byte store when ``out`` is 32-byte aligned). Any grid slice is an
+    independent call, so callers can use threads.
     """
     n = sp.Symbol("n", integer=True)
     depth = sp.Symbol("depth", integer=True)
     start, size, first, count = (sp.Symbol(x, integer=True) for x in ("start", "size", "first", "count"))
-    i, j, t = (sp.Symbol(x, integer=True) for x in "ijt")
+    # two inputs: first layer and number of layers of the buffered chunk (0: none); buffer half
+    done_first, done_count, half = (sp.Symbol(x, integer=True) for x in ("done_first", "done_count", "half"))
+    i, j, t, u = (sp.Symbol(x, integer=True) for x in "ijtu")
     single = n_kernel == 1
     grids = [sp.IndexedBase(f"{q.name}_grid", shape=(n,)) for q in params]
     k0 = sp.IndexedBase("k0", shape=(n,) if single else (n, n_kernel))
     out = sp.IndexedBase("out", shape=(n, depth + 1) if single else (n, depth + 1, 2, 2))
     work = sp.IndexedBase("state", shape=(len(state), PATH_BLOCK))
-    buf = sp.IndexedBase("buffer", shape=(LAYER_CHUNK, n_kernel, PATH_BLOCK))
+    buffer_shape = (LAYER_CHUNK, n_kernel, PATH_BLOCK) if single else (2, LAYER_CHUNK, n_kernel, PATH_BLOCK)
+    buf = sp.IndexedBase("buffer", shape=buffer_shape)
 
     def k0_at(q):
         return k0[i] if single else k0[i, q]
 
+    def kernel_entries(source):
+        """The entries of K (source(q) in pair order q) in the memory order of out[i, layer]."""
+        return (source(0),) if single else (source(0), source(2), source(2), source(1))
+
     def store(layer, source):
-        """out[i, layer] = kernel entries source(q), in the memory order of out."""
+        """out[i, layer] = K with ordinary stores."""
         if single:
             return [Assignment(out[i, layer], source(0))]
-        entry = {(0, 0): 0, (1, 1): 1, (0, 1): 2, (1, 0): 2}
-        return [Assignment(out[i, layer, a, b], source(entry[a, b]))
-                for a, b in ((0, 0), (0, 1), (1, 0), (1, 1))]
+        return [Assignment(out[i, layer, a, b], value) for (a, b), value in
+                zip(((0, 0), (0, 1), (1, 0), (1, 1)), kernel_entries(source))]
 
     point = Assignment(i, start + j)
     load_params = [Assignment(q, g[i]) for q, g in zip(params, grids)]
     init_values = [initial(s, k0_at) for s in state]
     used = set().union(*(sp.sympify(v).free_symbols for v in init_values))
     init_loop = For(j, sp.Range(0, size), [point] + [a for a in load_params if a.lhs in used] + [
-        Assignment(work[k, j], v) for k, v in enumerate(init_values)]
-        + store(0, lambda q: work[q, j]))
+        Assignment(work[k, j], v) for k, v in enumerate(init_values)] + store(0, lambda q: work[q, j]))
 
     assignments, reduced = cse_block(update, library)
     nxt = [sp.Symbol(f"next_{s.name}", real=True) for s in state]
@@ -107,23 +120,44 @@ def recursion_function(name: str, *, params, state, update, initial, n_kernel: i
         # it, so that every layer's correlation lies in [-1, 1] (identical inputs: c^l = 1).
         reduced = list(reduced)
         reduced[2] = helper_call("_cauchy_schwarz", nxt[0], nxt[1], reduced[2])
+    slot = (t,) if single else (half, t)
     step = ([point] + load_params + [Assignment(s, work[k, j]) for k, s in enumerate(state)]
             + assignments + [Assignment(x, e) for x, e in zip(nxt, reduced)]
             + [Assignment(work[k, j], x) for k, x in enumerate(nxt)]
-            + [Assignment(buf[t, q, j], nxt[q]) for q in range(n_kernel)])
-    chunk_loop = For(first, sp.Range(1, depth + 1, LAYER_CHUNK), [
-        Assignment(count, sp.Min(LAYER_CHUNK, depth + 1 - first)),
-        For(t, sp.Range(0, count), [For(j, sp.Range(0, size), step)]),
-        For(j, sp.Range(0, size), [point, For(t, sp.Range(0, count),
-                                              store(first + t, lambda q: buf[t, q, j]))])])
+            + [Assignment(buf[slot + (q, j)], nxt[q]) for q in range(n_kernel)])
+
+    if single:
+        chunk_loop = For(first, sp.Range(1, depth + 1, LAYER_CHUNK), [
+            Assignment(count, sp.Min(LAYER_CHUNK, depth + 1 - first)),
+            For(t, sp.Range(0, count), [For(j, sp.Range(0, size), step)]),
+            For(j, sp.Range(0, size), [point, For(t, sp.Range(0, count),
+                                                  store(first + t, lambda q: buf[t, q, j]))])])
+        block = [chunk_loop]
+        finish = []
+    else:
+        # Point j's run of the buffered chunk: done_count layers from done_first, half 1 - half.
+        write_done = [point, For(u, sp.Range(0, done_count), [StreamStore(
+            out[i, done_first + u, 0, 0], kernel_entries(lambda q: buf[1 - half, u, q, j]))])]
+        chunk_loop = For(first, sp.Range(1, depth + 1, LAYER_CHUNK), [
+            Assignment(count, sp.Min(LAYER_CHUNK, depth + 1 - first)),
+            For(t, sp.Range(0, count), [
+                For(j, sp.Range(0, size), step),
+                For(j, sp.Range(t, sp.Min(t + 1, size)), write_done)]),
+            # a last chunk shorter than the block has not passed every point yet
+            For(j, sp.Range(count, size), write_done),
+            Assignment(done_first, first), Assignment(done_count, count), Assignment(half, 1 - half)])
+        # after the last chunk, half has flipped once more: 1 - half is the last chunk's
+        block = [Assignment(done_first, 0), Assignment(done_count, 0), Assignment(half, 0),
+                 chunk_loop, For(j, sp.Range(0, size), write_done)]
+        finish = [StoreFence()]
     block_loop = For(start, sp.Range(0, n, PATH_BLOCK), [
-        Assignment(size, sp.Min(PATH_BLOCK, n - start)), init_loop, chunk_loop])
+        Assignment(size, sp.Min(PATH_BLOCK, n - start)), init_loop] + block)
 
     body = [Assignment(n, ArrayShape(grids[0], 0)),
             Assignment(depth, ArrayShape(out, 1) - 1),
             Allocate(work, (len(state), PATH_BLOCK)),
-            Allocate(buf, (LAYER_CHUNK, n_kernel, PATH_BLOCK)),
-            block_loop]
+            Allocate(buf, buffer_shape),
+            block_loop] + finish
     grid_sig = ", ".join([f"{FLOAT}[::1]"] * len(params))
     k0_sig = f"{FLOAT}[::1]" if single else f"{FLOAT}[:, ::1]"
     out_sig = f"{FLOAT}[:, ::1]" if single else f"{FLOAT}[:, :, :, ::1]"

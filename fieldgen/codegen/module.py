@@ -10,7 +10,9 @@ from .quadrature import HelperLibrary
 
 # Helpers that live in another generated module, with the import that provides them.
 EXTERNAL_HELPERS = {"graded_rule": "from .quadrature import graded_rule",
-                    "cholesky_psd": "from .quadrature import cholesky_psd"}
+                    "cholesky_psd": "from .quadrature import cholesky_psd",
+                    "stream_store": "from .streaming import stream_store",
+                    "store_fence": "from .streaming import store_fence"}
 
 
 @dataclass

@@ -31,6 +31,19 @@ class Allocate:
 
 
 @dataclass(frozen=True)
+class StreamStore:
+    """target and the elements after it along the last axis = values, with a non-temporal hint
+    (generated/streaming.py): for large outputs written once, so they bypass the cache."""
+    target: sp.Indexed
+    values: tuple
+
+
+@dataclass(frozen=True)
+class StoreFence:
+    """Make earlier streaming stores visible to other threads; ends a function that issued any."""
+
+
+@dataclass(frozen=True)
 class Comment:
     text: str
 

@@ -10,7 +10,8 @@ string surgery on printed code:
 - calls to generated helpers (undefined SymPy functions) are recorded in
   ``required`` so the module writer can emit their definitions;
 - statements: ``For`` over ranges, ``JitFunction`` (decorated definitions), ``Allocate``,
-  ``Comment``, ``TupleReturn``, ``TupleAssign``, ``ArrayShape``.
+  ``Comment``, ``TupleReturn``, ``TupleAssign``, ``ArrayShape``, ``StreamStore`` and
+  ``StoreFence`` (calls of generated/streaming.py).
 """
 from __future__ import annotations
 
@@ -126,6 +127,18 @@ class NumbaPrinter(PythonCodePrinter):
         if len(node.shape) > 1:
             shape = f"({shape})"
         return f"{self._print(node.target)} = np.empty({shape})"
+
+    def _print_StreamStore(self, node):
+        self.required.add("stream_store")
+        def tuple_text(items):
+            texts = [self._print(x) for x in items]
+            return "({},)".format(texts[0]) if len(texts) == 1 else "({})".format(", ".join(texts))
+        return "stream_store({}, {}, {})".format(self._print(node.target.base),
+                                                 tuple_text(node.target.indices), tuple_text(node.values))
+
+    def _print_StoreFence(self, node):
+        self.required.add("store_fence")
+        return "store_fence()"
 
     def _print_Comment(self, node):
         return f"# {node.text}"

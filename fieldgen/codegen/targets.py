@@ -256,6 +256,11 @@ def quadrature_module() -> ModuleSpec:
     return ModuleSpec("quadrature", "", raw_text=rule_module_source())
 
 
+def streaming_module() -> ModuleSpec:
+    text = resources.files("fieldgen.codegen").joinpath("templates/streaming.tmpl").read_text()
+    return ModuleSpec("streaming", "", raw_text=text)
+
+
 def package_init() -> ModuleSpec:
     names = tuple(sorted(activations.ACTIVATIONS))
     closed = tuple(n for n in names if closed_forms.has_closed_form(n))
@@ -274,7 +279,7 @@ BUILDERS = {"gauss": gauss_module, "meanfield": meanfield_module, "oneloop": one
 
 def target_names() -> list[tuple[str, str | None]]:
     """(builder, activation) of every generated module, in a fixed order."""
-    names = [("package_init", None), ("quadrature", None), ("inputs", None)]
+    names = [("package_init", None), ("quadrature", None), ("streaming", None), ("inputs", None)]
     for name in sorted(activations.ACTIVATIONS):
         names += [(kind, name) for kind in BUILDERS]
     return names
@@ -284,7 +289,7 @@ def build_target(target: tuple[str, str | None]) -> ModuleSpec:
     kind, activation = target
     if activation is None:
         return {"package_init": package_init, "quadrature": quadrature_module,
-                "inputs": inputs_module}[kind]()
+                "streaming": streaming_module, "inputs": inputs_module}[kind]()
     return BUILDERS[kind](activation)
 
 
