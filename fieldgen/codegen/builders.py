@@ -10,8 +10,8 @@ from sympy.codegen.ast import Assignment, For, Return
 
 from dataclasses import replace
 
-from .nodes import (Allocate, ArrayShape, JitFunction, StoreFence, StreamStore, TupleAssign,
-                    TupleReturn, combine_roots, helper_call)
+from .nodes import (Allocate, ArrayShape, Evaluate, JitFunction, StoreFence, StreamStore,
+                    TupleAssign, TupleReturn, combine_roots, helper_call)
 from .quadrature import HelperLibrary, lower_expectations
 
 FLOAT = "float64"
@@ -62,6 +62,8 @@ BLOCK = 128
 # after each chunk were faster there (scalar streaming stores: relu 0.8x).
 PATH_BLOCK = 16
 LAYER_CHUNK = 16
+# Pair-order entry (11, 22, 12) behind each element of a 2x2 kernel out[..., a, b], row-major.
+OUT_ORDER = (0, 2, 2, 1)
 
 
 def recursion_function(name: str, *, params, state, update, initial, n_kernel: int, doc: str,
@@ -95,16 +97,12 @@ def recursion_function(name: str, *, params, state, update, initial, n_kernel: i
     def k0_at(q):
         return k0[i] if single else k0[i, q]
 
-    def kernel_entries(source):
-        """The entries of K (source(q) in pair order q) in the memory order of out[i, layer]."""
-        return (source(0),) if single else (source(0), source(2), source(2), source(1))
-
     def store(layer, source):
-        """out[i, layer] = K with ordinary stores."""
+        """out[i, layer] = K (entry q of pair order is source(q)) with ordinary stores."""
         if single:
             return [Assignment(out[i, layer], source(0))]
-        return [Assignment(out[i, layer, a, b], value) for (a, b), value in
-                zip(((0, 0), (0, 1), (1, 0), (1, 1)), kernel_entries(source))]
+        return [Assignment(out[i, layer, a, b], source(q)) for (a, b), q in
+                zip(((0, 0), (0, 1), (1, 0), (1, 1)), OUT_ORDER)]
 
     point = Assignment(i, start + j)
     load_params = [Assignment(q, g[i]) for q, g in zip(params, grids)]
@@ -136,8 +134,8 @@ def recursion_function(name: str, *, params, state, update, initial, n_kernel: i
         finish = []
     else:
         # Point j's run of the buffered chunk: done_count layers from done_first, half 1 - half.
-        write_done = [point, For(u, sp.Range(0, done_count), [StreamStore(
-            out[i, done_first + u, 0, 0], kernel_entries(lambda q: buf[1 - half, u, q, j]))])]
+        write_done = [point, Evaluate(helper_call(PAIR_RUN_WRITER, out, buf, 1 - half, j, i,
+                                                  done_first, done_count))]
         chunk_loop = For(first, sp.Range(1, depth + 1, LAYER_CHUNK), [
             Assignment(count, sp.Min(LAYER_CHUNK, depth + 1 - first)),
             For(t, sp.Range(0, count), [
@@ -163,6 +161,26 @@ def recursion_function(name: str, *, params, state, update, initial, n_kernel: i
     out_sig = f"{FLOAT}[:, ::1]" if single else f"{FLOAT}[:, :, :, ::1]"
     sig = f"void({grid_sig}, {k0_sig}, {out_sig})"
     return JitFunction(name, tuple(grids) + (k0, out), sig, tuple(body), doc)
+
+
+PAIR_RUN_WRITER = "_write_pair_run"
+
+
+def pair_run_writer() -> JitFunction:
+    """The helper that writes one point's run of a buffered two-input chunk (recursion_function).
+
+    out[i, first + u] = K of buffer[half, u, :, j] for u < count, each 2x2 kernel (pair order 11,
+    22, 12 in the buffer) one streaming store. One definition shared by every generated module.
+    """
+    n, depth = sp.Symbol("n", integer=True), sp.Symbol("depth", integer=True)
+    half, j, i, first, count, u = (sp.Symbol(x, integer=True) for x in ("half", "j", "i", "first", "count", "u"))
+    out = sp.IndexedBase("out", shape=(n, depth + 1, 2, 2))
+    buf = sp.IndexedBase("buffer", shape=(2, LAYER_CHUNK, 3, PATH_BLOCK))
+    body = (For(u, sp.Range(0, count), [StreamStore(
+        out[i, first + u, 0, 0], tuple(buf[half, u, q, j] for q in OUT_ORDER))]),)
+    sig = f"void({FLOAT}[:, :, :, ::1], {FLOAT}[:, :, :, ::1], int64, int64, int64, int64, int64)"
+    return JitFunction(PAIR_RUN_WRITER, (out, buf, half, j, i, first, count), sig, body,
+                       pair_run_writer.__doc__.split("\n")[0], inline=True)
 
 
 def grid_map_function(name: str, *, params, inputs, exprs, doc: str,

@@ -3,16 +3,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from . import mathlib
+from . import builders, mathlib
 from .nodes import JitFunction
 from .printer import FASTMATH, NumbaPrinter
 from .quadrature import HelperLibrary
 
+# Helpers every activation's modules may call, defined once in generated/shared.py.
+SHARED_HELPERS = {**mathlib.BUILTIN, builders.PAIR_RUN_WRITER: builders.pair_run_writer}
 # Helpers that live in another generated module, with the import that provides them.
 EXTERNAL_HELPERS = {"graded_rule": "from .quadrature import graded_rule",
                     "cholesky_psd": "from .quadrature import cholesky_psd",
                     "stream_store": "from .streaming import stream_store",
-                    "store_fence": "from .streaming import store_fence"}
+                    "store_fence": "from .streaming import store_fence",
+                    **{name: f"from .shared import {name}" for name in SHARED_HELPERS}}
 
 
 @dataclass
@@ -68,7 +71,8 @@ def _render_body(spec: ModuleSpec) -> str:
     helpers: dict[str, str] = {}
     depends: dict[str, set] = {}
     imports: set[str] = set()
-    pending = set(printer.required)
+    defined = {fn.name for fn in spec.functions}
+    pending = set(printer.required) - defined
     while pending:
         name = pending.pop()
         if name in helpers:
@@ -76,7 +80,7 @@ def _render_body(spec: ModuleSpec) -> str:
         if name in EXTERNAL_HELPERS:
             imports.add(EXTERNAL_HELPERS[name])
             continue
-        fn: JitFunction = spec.library.functions.get(name) or mathlib.BUILTIN[name]()
+        fn: JitFunction = spec.library.functions[name]
         outer, printer.required = printer.required, set()
         helpers[name] = _print(printer, fn)
         depends[name] = set(printer.required) - set(EXTERNAL_HELPERS)

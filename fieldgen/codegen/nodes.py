@@ -39,6 +39,12 @@ class StreamStore:
 
 
 @dataclass(frozen=True)
+class Evaluate:
+    """A call evaluated for its effect (a void helper), as a statement."""
+    value: sp.Basic
+
+
+@dataclass(frozen=True)
 class StoreFence:
     """Make earlier streaming stores visible to other threads; ends a function that issued any."""
 

@@ -10,8 +10,8 @@ string surgery on printed code:
 - calls to generated helpers (undefined SymPy functions) are recorded in
   ``required`` so the module writer can emit their definitions;
 - statements: ``For`` over ranges, ``JitFunction`` (decorated definitions), ``Allocate``,
-  ``Comment``, ``TupleReturn``, ``TupleAssign``, ``ArrayShape``, ``StreamStore`` and
-  ``StoreFence`` (calls of generated/streaming.py).
+  ``Comment``, ``TupleReturn``, ``TupleAssign``, ``ArrayShape``, ``Evaluate`` (a void call),
+  ``StreamStore`` and ``StoreFence`` (calls of generated/streaming.py).
 """
 from __future__ import annotations
 
@@ -135,6 +135,9 @@ class NumbaPrinter(PythonCodePrinter):
             return "({},)".format(texts[0]) if len(texts) == 1 else "({})".format(", ".join(texts))
         return "stream_store({}, {}, {})".format(self._print(node.target.base),
                                                  tuple_text(node.target.indices), tuple_text(node.values))
+
+    def _print_Evaluate(self, node):
+        return self._print(node.value)
 
     def _print_StoreFence(self, node):
         self.required.add("store_fence")

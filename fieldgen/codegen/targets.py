@@ -11,7 +11,7 @@ from ..derivations import (activations, closed_forms, continuum, gauss, meanfiel
 from .builders import (array_function, grid_map_function, ode_path_function, packed_function,
                        recursion_function, scalar_function, tangent_recursion_function)
 from . import writer
-from .module import ModuleSpec
+from .module import SHARED_HELPERS, ModuleSpec
 from .nodes import JitFunction
 from sympy.codegen.ast import Return
 from .quadrature import rule_module_source
@@ -256,6 +256,14 @@ def quadrature_module() -> ModuleSpec:
     return ModuleSpec("quadrature", "", raw_text=rule_module_source())
 
 
+def shared_module() -> ModuleSpec:
+    return ModuleSpec(
+        "shared",
+        "Helpers the other generated modules import: a vectorisable arcsin, the clamped\n"
+        "correlation, the Cauchy-Schwarz clamp and the writer of two-input kernel paths.",
+        functions=[SHARED_HELPERS[name]() for name in sorted(SHARED_HELPERS)])
+
+
 def streaming_module() -> ModuleSpec:
     text = resources.files("fieldgen.codegen").joinpath("templates/streaming.tmpl").read_text()
     return ModuleSpec("streaming", "", raw_text=text)
@@ -279,7 +287,8 @@ BUILDERS = {"gauss": gauss_module, "meanfield": meanfield_module, "oneloop": one
 
 def target_names() -> list[tuple[str, str | None]]:
     """(builder, activation) of every generated module, in a fixed order."""
-    names = [("package_init", None), ("quadrature", None), ("streaming", None), ("inputs", None)]
+    names = [("package_init", None), ("quadrature", None), ("streaming", None), ("shared", None),
+             ("inputs", None)]
     for name in sorted(activations.ACTIVATIONS):
         names += [(kind, name) for kind in BUILDERS]
     return names
@@ -289,7 +298,8 @@ def build_target(target: tuple[str, str | None]) -> ModuleSpec:
     kind, activation = target
     if activation is None:
         return {"package_init": package_init, "quadrature": quadrature_module,
-                "streaming": streaming_module, "inputs": inputs_module}[kind]()
+                "streaming": streaming_module, "shared": shared_module,
+                "inputs": inputs_module}[kind]()
     return BUILDERS[kind](activation)
 
 
