@@ -45,7 +45,9 @@ def _closable_1d(body: sp.Expr, x: sp.Symbol) -> bool:
 
 
 def _split_exponentials(body: sp.Expr, xs):
-    """(D, rest) with body = exp(-x.D.x) rest for a symmetric matrix D, or None."""
+    """(D, rest) with body = exp(-x.D.x) rest for a symmetric matrix D != 0, or None.
+
+    Exponents linear in x stay in `rest` (``shift`` removes them)."""
     body = sp.powsimp(body, combine="exp")
     exponent, rest = sp.S.Zero, sp.S.One
     for factor in sp.Mul.make_args(body):
@@ -59,11 +61,12 @@ def _split_exponentials(body: sp.Expr, xs):
         poly = sp.Poly(sp.expand(exponent), *xs)
     except sp.PolynomialError:
         return None
-    if any(sum(m) != 2 for m in poly.monoms()):
+    if any(sum(m) > 2 for m in poly.monoms()) or not any(sum(m) == 2 for m in poly.monoms()):
         return None
     n = len(xs)
     D = sp.Matrix(n, n, lambda i, j: -poly.coeff_monomial(xs[i] * xs[j]) * (1 if i == j else sp.S.Half))
-    return D, rest
+    linear = sum(poly.coeff_monomial(x) * x for x in xs) + poly.coeff_monomial(1)
+    return D, rest * sp.exp(linear)
 
 
 def factorize(node: GaussianExpectation) -> sp.Expr | None:
@@ -136,6 +139,63 @@ def tilt(node: GaussianExpectation) -> sp.Expr | None:
     return GaussianExpectation(sp.Lambda(xs, rest), *entries) / sp.sqrt(sp.factor(M.det()))
 
 
+def _linear_exponent(body: sp.Expr, xs):
+    """(l, rest) with body = exp(l.x) rest, l constant (possibly complex), rest polynomial in x;
+    or None."""
+    body = sp.powsimp(body, combine="exp")
+    exponent, rest = sp.S.Zero, sp.S.One
+    for factor in sp.Mul.make_args(body):
+        if isinstance(factor, sp.exp) and factor.args[0].has(*xs):
+            exponent += factor.args[0]
+        else:
+            rest *= factor
+    if exponent == 0 or not rest.is_polynomial(*xs):
+        return None
+    try:
+        poly = sp.Poly(sp.expand(exponent), *xs)
+    except sp.PolynomialError:
+        return None
+    if poly.total_degree() != 1:
+        return None
+    return [poly.coeff_monomial(x) for x in xs], rest * sp.exp(poly.coeff_monomial(1))
+
+
+def shift(node: GaussianExpectation) -> sp.Expr | None:
+    """<exp(l.x) P(x)>_K = exp(l.K.l / 2) <P(x + K l)>_K for a polynomial P (Cameron-Martin).
+
+    sin and cos of linear arguments are first written as complex exponentials; the sum of the
+    resulting terms is real again (``real_form``).
+    """
+    xs = node.integrand.variables
+    body = node.integrand.expr
+    if body.has(sp.Heaviside, sp.DiracDelta):
+        return None
+    if body.has(sp.sin, sp.cos):
+        if any(not sp.Poly(f.args[0], *xs).is_linear for f in body.atoms(sp.sin, sp.cos)
+               if f.has(*xs)):
+            return None
+        rewritten = sp.expand(body.rewrite(sp.exp))
+        return sp.Add(*[GaussianExpectation(sp.Lambda(xs, t), *node.entries)
+                        for t in sp.Add.make_args(rewritten)])
+    found = _linear_exponent(body, xs)
+    if found is None:
+        return None
+    l, rest = found
+    K = covariance_matrix(len(xs), node.entries)
+    lv = sp.Matrix(l)
+    moved = K * lv
+    shifted = sp.expand(rest.xreplace({x: x + moved[i] for i, x in enumerate(xs)}))
+    return sp.exp(sp.expand((lv.T * K * lv)[0, 0] / 2)) * GaussianExpectation(
+        sp.Lambda(xs, shifted), *node.entries)
+
+
+def real_form(expr: sp.Expr) -> sp.Expr:
+    """A real expression written with complex exponentials -> exp, cosh, sinh, cos, sin."""
+    if not expr.has(sp.I):
+        return expr
+    return sp.simplify(sp.expand_complex(sp.expand(expr)).rewrite(sp.cosh))
+
+
 def stein(node: GaussianExpectation) -> sp.Expr | None:
     """<x_a R(x)> = sum_b K_ab <d_b R(x)> (Gaussian integration by parts) for a polynomial factor.
 
@@ -177,7 +237,7 @@ def _close_node(node: GaussianExpectation, chains: bool) -> sp.Expr:
     node = GaussianExpectation(sp.Lambda(xs, body), *node.entries)
     if not isinstance(node, GaussianExpectation):
         return close(node, chains)
-    for rule in (factorize, tilt, stein):
+    for rule in (factorize, tilt, shift, stein):
         reduced = rule(node)
         if reduced is not None:
             return close(reduced, chains)
@@ -349,13 +409,62 @@ class PairClosedForms:
         return self.chain[1]
 
 
+def closable(expr: sp.Expr, x: sp.Symbol) -> bool:
+    """Whether the rules above can reach <phi phi>: polynomials times steps at 0 (relu, abs,
+    sign), or, without steps, polynomials with erf of linear arguments, exponentials of
+    polynomials of degree <= 2, sin and cos of linear arguments.
+
+    A cheap structural test, so that an activation outside these families (tanh, softplus, a
+    user's expression) goes to the generic path at once instead of SymPy searching for minutes.
+    """
+    expr = simplify_distributions(expr, (x,))
+    steps = expr.has(sp.Heaviside)
+    for f in expr.atoms(sp.Function):
+        if not f.has(x) or isinstance(f, sp.Heaviside):
+            continue
+        if steps or len(f.args) != 1:
+            return False
+        try:
+            degree = sp.Poly(f.args[0], x).degree()
+        except sp.PolynomialError:
+            return False
+        if isinstance(f, (sp.erf, sp.sin, sp.cos)) and degree == 1:
+            continue
+        if isinstance(f, sp.exp) and degree <= 2:
+            continue
+        return False
+    return all(p.exp.is_Integer and p.exp > 0 for p in expr.atoms(sp.Pow) if p.base.has(x))
+
+
+def _finish(level: sp.Expr) -> tuple:
+    level = tidy_roots(sp.powsimp(sp.expand(real_form(level)), combine="exp"))
+    return (in_correlation(level),) if singular_at_full_correlation(level) else (level,)
+
+
 @lru_cache(maxsize=None)
 def pair_chain(name: str) -> PairClosedForms | None:
-    """The Price chain of <phi phi>, or None if phi has no closed form."""
+    """The Price chain of <phi phi>, or None if phi has no closed form.
+
+    Integrands that close without a chain (polynomials, exponentials, sin, cos) give a chain of
+    one level; then the Price chain (steps, erf); last the rules with inner chains (GELU: Stein's
+    lemma leaves expectations of erf products, each closed by its own chain).
+    """
     phi = activations.get(name).phi
     (x,) = variables(1)
+    if not closable(phi(x), x):
+        return None
+    x1, x2 = variables(2)
+    pair = expect(phi(x1) * phi(x2), model.K)
+    direct = close(pair, chains=False)
+    if not direct.has(GaussianExpectation):
+        return PairClosedForms(name, _finish(direct))
     levels = price_chain(sp.Lambda(x, phi(x)), sp.Lambda(x, phi(x)))
-    return None if levels is None else PairClosedForms(name, levels)
+    if levels is not None:
+        return PairClosedForms(name, levels)
+    nested = close(pair, chains=True)
+    if not nested.has(GaussianExpectation):
+        return PairClosedForms(name, _finish(nested))
+    return None
 
 
 @lru_cache(maxsize=None)

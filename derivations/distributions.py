@@ -10,14 +10,73 @@ from __future__ import annotations
 import sympy as sp
 
 
+def _step(u: sp.Expr) -> sp.Expr:
+    """Theta(u) for an argument u(x) that changes sign only at x = 0: Theta(x) or 1 - Theta(x).
+
+    Price's theorem and the sifting below work with steps and deltas at the origin; a kink or step
+    elsewhere (relu6, a shifted step) is not supported and raises.
+    """
+    symbols = sorted(u.free_symbols, key=sp.default_sort_key)
+    if len(symbols) != 1:
+        return sp.Heaviside(u)
+    (x,) = symbols
+    if u == x:
+        return sp.Heaviside(x)
+    slope = sp.diff(u, x).subs(x, 0)
+    at_zero = u.subs(x, 0)
+    try:
+        roots = sp.solve(u, x)
+    except NotImplementedError:
+        roots = None
+    if at_zero != 0 or roots is None or any(sp.simplify(r) != 0 for r in roots) \
+            or not slope.is_number or slope == 0:
+        raise ValueError(f"steps and kinks are supported at x = 0 only; {sp.sstr(u)} changes sign "
+                         "elsewhere or is not monotone there")
+    return sp.Heaviside(x) if slope > 0 else 1 - sp.Heaviside(x)
+
+
 def _as_step_form(expr: sp.Expr) -> sp.Expr:
-    """Max(0, x) -> x Theta(x), so derivatives stay products of steps and polynomials."""
-    def to_step(*args):
-        if len(args) == 2 and sp.S.Zero in args:
+    """Max, Min, Abs, sign -> products of steps, so derivatives stay steps and deltas:
+    Max(a, b) = b + (a - b) Theta(a - b), Min(a, b) = a - (a - b) Theta(a - b), |u| = u (2 Theta(u) - 1),
+    sign(u) = 2 Theta(u) - 1; steps of an argument that crosses zero at x = 0 become Theta(+-x)."""
+    def max_to_step(*args):
+        if len(args) != 2:
+            return sp.Max(*args)
+        if sp.S.Zero in args:   # relu's form, x Theta(x)
             (other,) = [a for a in args if a != 0]
             return other * sp.Heaviside(other)
-        return sp.Max(*args)
-    return expr.replace(sp.Max, to_step)
+        a, b = args
+        return b + (a - b) * sp.Heaviside(a - b)
+
+    def min_to_step(*args):
+        if len(args) != 2:
+            return sp.Min(*args)
+        a, b = args
+        return a - (a - b) * sp.Heaviside(a - b)
+    expr = expr.replace(sp.Max, max_to_step).replace(sp.Min, min_to_step)
+    expr = expr.replace(sp.Abs, lambda u: u * (2 * sp.Heaviside(u) - 1))
+    expr = expr.replace(sp.sign, lambda u: 2 * sp.Heaviside(u) - 1)
+    return expr.replace(sp.Heaviside, lambda u, *h0: _step(u))
+
+
+def piecewise_form(expr: sp.Expr, variables) -> sp.Expr:
+    """A + B Theta(x) -> Piecewise((A + B, x > 0), (A, True)) for each variable x in turn.
+
+    The same function, but printed code then evaluates only the branch that applies, so a factor
+    that overflows on the other side (ELU's exp(x) times Theta(-x)) never meets a zero.
+    """
+    for x in variables:
+        step = sp.Heaviside(x)
+        if not expr.has(step):
+            continue
+        expanded = sp.expand(expr)
+        with_step = sp.expand(expanded.xreplace({step: 1}))
+        without = sp.expand(expanded.xreplace({step: 0}))
+        if with_step.has(step) or without.has(step):
+            continue
+        expr = sp.Piecewise((piecewise_form(with_step, variables), x > 0),
+                            (piecewise_form(without, variables), True))
+    return expr
 
 
 def _sift(term: sp.Expr, x: sp.Symbol) -> sp.Expr:

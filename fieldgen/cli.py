@@ -35,10 +35,10 @@ def _summary(args) -> int:
 
     check.correlation("c0", args.c0)
     K0 = np.array([[args.K0, args.c0 * args.K0], [args.c0 * args.K0, args.K0]])
-    results = {name: kernel(name, r=np.array(args.r), sigma_w2=args.sigma_w2,
-                            sigma_b2=args.sigma_b2, depth=args.depth, K0=K0, block=args.block,
-                            input=args.input)
-               for name in args.activations}
+    results = {str(a): kernel(a, r=np.array(args.r), sigma_w2=args.sigma_w2,
+                              sigma_b2=args.sigma_b2, depth=args.depth, K0=K0, block=args.block,
+                              input=args.input)
+               for a in _activations(args, args.activations)}
     print(f"Mean-field kernel of a {args.block}-block ResNet after L = {args.depth} layers "
           f"(sigma_w^2 = {args.sigma_w2:g}, sigma_b^2 = {args.sigma_b2:g}, K^0 = {args.K0:g}, "
           f"c^0 = {args.c0:g})")
@@ -88,9 +88,10 @@ def _optimal_r(args) -> int:
 
     kw = dict(sigma_w2=args.sigma_w2, depth=args.depth, c0=args.c0, K0=args.K0,
               sigma_b2=args.sigma_b2, block=args.block, input=args.input)
-    numeric = optimal_r(args.activation, **kw)
-    analytic = optimal_r(args.activation, method="analytic", **kw)
-    print(f"Optimal residual scale r* = argmax_r S(r), S = dc^L/dc^0: {args.activation}, "
+    (activation,) = _activations(args, [args.activation] if args.activation else [])
+    numeric = optimal_r(activation, **kw)
+    analytic = optimal_r(activation, method="analytic", **kw)
+    print(f"Optimal residual scale r* = argmax_r S(r), S = dc^L/dc^0: {activation}, "
           f"{args.block} block, depth L = {args.depth}, sigma_w^2 = {args.sigma_w2:g}, "
           f"sigma_b^2 = {args.sigma_b2:g}, K^0 = {args.K0:g}, c^0 = {args.c0:g}, input {args.input}")
     if not numeric:
@@ -126,21 +127,46 @@ def _scan(args) -> int:
     def show(group):
         for row in group:
             print(format_row(row), flush=True)
-    rows = scan(args.activations, args.depths, args.sigma_w2, c0=args.c0, K0=args.K0,
+    activations = _activations(args, args.activations)
+    rows = scan(activations, args.depths, args.sigma_w2, c0=args.c0, K0=args.K0,
                 sigma_b2=args.sigma_b2, block=args.block, input=args.input,
                 analytic=not args.no_analytic, on_group=show)
     if args.window:
         lo, hi = TYPICAL
         print(f"Depths at which {lo:g}-{hi:g} lies inside the range of maximal sensitivity:")
-        for activation in args.activations:
+        for activation in activations:
             for s in args.sigma_w2:
                 window = depth_window(activation, sigma_w2=s, c0=args.c0, K0=args.K0,
                                       sigma_b2=args.sigma_b2, block=args.block, input=args.input)
                 where = "none" if window is None else f"L = {window[0]} to {window[1]}"
-                print(f"  {activation:<10} sigma_w2 = {s:<6g} {where}", flush=True)
+                print(f"  {str(activation):<10} sigma_w2 = {s:<6g} {where}", flush=True)
     if args.csv:
         write_csv(rows, args.csv)
         print(f"wrote {args.csv}")
+    return 0
+
+
+def _activations(args, names) -> list:
+    """The activations a command runs on: built-in names, names defined with --activation
+    NAME=EXPR, or NAME=EXPR in place of a name. With no name, the ones --activation defined."""
+    from .activation import parse_definition
+    defined = [parse_definition(d) for d in (getattr(args, "define", None) or [])]
+    chosen = [parse_definition(n) for n in names]
+    if not chosen:
+        if not defined:
+            raise ValueError("name an activation (e.g. erf) or define one with --activation NAME=EXPR")
+        chosen = defined
+    return chosen
+
+
+def _list_activations(args) -> int:
+    from .activation import listing
+
+    rows = listing()
+    print(f"{'name':<12} {'closed form':<12} {'modules':<36} expression")
+    for row in rows:
+        closed = {True: "yes", False: "no (generic)", None: "?"}[row["closed_form"]]
+        print(f"{row['name']:<12} {closed:<12} {row['where']:<36} {row['expression']}")
     return 0
 
 
@@ -172,6 +198,9 @@ def _network_options(p, *, sigma_w2_many=False) -> None:
     p.add_argument("--block", default="full", choices=["full", "reduced"])
     p.add_argument("--input", default="kernel", choices=["kernel", "layer"],
                    help="K0, c0 describe the input kernel, or the input Gram matrix of an input layer")
+    p.add_argument("--activation", dest="define", action="append", metavar="NAME=EXPR",
+                   help="define an activation from an expression in x, e.g. "
+                        "'silu2=x/(1+exp(-x))', and use it by NAME (repeatable)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,7 +242,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("summary", help="print a short mean-field summary",
                        description="Mean-field kernel norm and correlation at the output layer.")
-    p.add_argument("--activations", nargs="+", default=["relu", "erf", "tanh"])
+    p.add_argument("--activations", nargs="+", default=["relu", "erf", "tanh"],
+                   help="built-in names or NAME=EXPR (default relu erf tanh)")
     p.add_argument("--r", nargs="+", type=float, default=[0.1, 0.3, 1.0])
     p.add_argument("--depth", type=int, default=100)
     _network_options(p)
@@ -236,7 +266,9 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Numeric r* = argmax_r S(r) of the sensitivity S = dc^L/dc^0, the "
                                    "range where S/S(0) - 1 is at least half its maximum, the analytic "
                                    "(continuum) r*, and whether 0.1-0.3 lies inside the range.")
-    p.add_argument("activation", help="relu, erf, tanh or linear")
+    p.add_argument("activation", nargs="?",
+                   help="a built-in name (see fieldgen activations) or NAME=EXPR; default: the "
+                        "one defined with --activation")
     p.add_argument("--depth", type=int, default=100, help="number of residual blocks L (default 100)")
     _network_options(p)
     p.set_defaults(run=_optimal_r)
@@ -244,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("scan", help="table of r* over depths and sigma_w^2",
                        description="r* (numeric and analytic), the range of maximal sensitivity and "
                                    "the exponent d ln r*/d ln sigma_w^2 over depths and weight variances.")
-    p.add_argument("activations", nargs="+", help="activations, e.g. erf tanh")
+    p.add_argument("activations", nargs="*",
+                   help="activations, e.g. erf tanh gelu, or NAME=EXPR (default: --activation's)")
     p.add_argument("--depths", nargs="+", type=int, default=[30, 100, 300, 1000])
     _network_options(p, sigma_w2_many=True)
     p.add_argument("--no-analytic", action="store_true", help="skip the continuum r*")
@@ -252,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also find the depths at which 0.1-0.3 lies inside the range")
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
     p.set_defaults(run=_scan)
+
+    p = sub.add_parser("activations", help="list the built-in and cached activations",
+                       description="Built-in activations (generated into the package or on first "
+                                   "use) and those defined by users in the cache, with their "
+                                   "expression and whether their Gaussian expectations have "
+                                   "closed forms.")
+    p.set_defaults(run=_list_activations)
     return parser
 
 

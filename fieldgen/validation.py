@@ -9,10 +9,11 @@ import numpy as np
 from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES
 
 
-def activation(name) -> str:
-    if not isinstance(name, str) or name not in ACTIVATIONS:
-        raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS)}; got {name!r}")
-    return name
+def activation(name):
+    """A built-in name generated into the package (str), or a fieldgen.activation object (preset
+    names become one)."""
+    from .activation import resolve
+    return resolve(name)
 
 
 def choice(param: str, value, allowed) -> str:

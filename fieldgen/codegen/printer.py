@@ -88,6 +88,34 @@ class NumbaPrinter(PythonCodePrinter):
     def _print_CopySign(self, expr):
         return "math.copysign({}, {})".format(*(self._print(a) for a in expr.args))
 
+    def _print_Softplus(self, expr):
+        # log(1 + exp(u)) without overflow for large u and without log(1) round-off for small.
+        u = self._print(expr.args[0])
+        return f"(max({u}, 0.0) + math.log1p(math.exp(-abs({u}))))"
+
+    def _print_Heaviside(self, expr):
+        u = self._print(expr.args[0])
+        return f"(1.0 if {u} > 0 else (0.5 if {u} == 0 else 0.0))"
+
+    def _print_Add(self, expr, order=None):
+        branched = self._branches(expr)
+        return self._print(branched) if branched is not None else super()._print_Add(expr, order)
+
+    def _print_Mul(self, expr):
+        branched = self._branches(expr)
+        return self._print(branched) if branched is not None else super()._print_Mul(expr)
+
+    @staticmethod
+    def _branches(expr):
+        """A + B Theta(x) as a conditional on x, so that only the branch that applies is
+        evaluated (ELU's exp(x) Theta(-x) would otherwise give inf * 0 = NaN at large x)."""
+        steps = [h.args[0] for h in expr.atoms(sp.Heaviside) if h.args[0].is_Symbol]
+        if not steps:
+            return None
+        from ..derivations.distributions import piecewise_form
+        branched = piecewise_form(expr, sorted(set(steps), key=sp.default_sort_key))
+        return branched if isinstance(branched, sp.Piecewise) else None
+
     def _print_Function(self, expr):
         if isinstance(expr, sp.core.function.AppliedUndef):
             # A call of another generated function (helper or quadrature rule).

@@ -275,6 +275,7 @@ def package_init() -> ModuleSpec:
     template = string.Template(
         resources.files("fieldgen.codegen").joinpath("templates/package_init.tmpl").read_text())
     text = template.substitute(ACTIVATIONS=repr(names), CLOSED_FORMS=repr(closed),
+                               PRESETS=repr(tuple(activations.PRESETS)),
                                BLOCKS=repr(model.BLOCKS), INPUT_MODES=repr(model.INPUT_MODES),
                                KINDS=repr(tuple(BUILDERS)), CONTENT_KEY=writer.CONTENT_KEY)
     # The package checks itself; the other modules call its checker (module.INTEGRITY_CHECK).

@@ -1,0 +1,186 @@
+"""The per-user cache of generated modules for activations that are not generated into the package.
+
+Layout: ``<cache>/activations/<name>-<digest>/<kind>.py`` with the digest a SHA-256 over the
+activation's expression and over the generator's sources, so a changed generator or a changed
+expression gets a new folder and nothing stale is ever served. Modules are derived and written
+only when a call needs their kind (``meanfield`` for ``kernel``, ``response`` for ``sensitivity``,
+...), under a file lock so that concurrent processes derive each module once, and written
+atomically with the same banner as generated/ (a damaged file is detected and rewritten).
+
+The cache folder is ``$FIELDGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/fieldgen``, else
+``~/.cache/fieldgen``; if none of them is writable (a service account without a home), a folder
+in the system's temporary directory that only this user can write.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import getpass
+import hashlib
+import json
+import importlib.util
+import os
+import sys
+import tempfile
+import threading
+import warnings
+from functools import lru_cache
+from pathlib import Path
+
+_LOCK = threading.Lock()   # one derivation at a time in this process (SymPy caches are global)
+
+
+def _writable(folder: Path) -> bool:
+    try:
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+@lru_cache(maxsize=None)
+def cache_root() -> Path:
+    """The user's fieldgen cache folder (created on first use)."""
+    candidates = []
+    if os.environ.get("FIELDGEN_CACHE_DIR"):
+        candidates.append(Path(os.environ["FIELDGEN_CACHE_DIR"]))
+    if os.environ.get("XDG_CACHE_HOME"):
+        candidates.append(Path(os.environ["XDG_CACHE_HOME"]) / "fieldgen")
+    home = os.environ.get("HOME")
+    if home:
+        candidates.append(Path(home) / ".cache" / "fieldgen")
+    for folder in candidates:
+        if _writable(folder):
+            return folder
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    folder = Path(tempfile.gettempdir()) / f"fieldgen-{user}"
+    if _writable(folder) and folder.stat().st_uid == os.getuid():
+        return folder
+    raise OSError(f"no writable cache folder for generated modules (tried "
+                  f"{', '.join(map(str, candidates + [folder]))}); set FIELDGEN_CACHE_DIR")
+
+
+@lru_cache(maxsize=None)
+def generator_digest() -> str:
+    """SHA-256 of the derivations and the code generator: part of every cache key."""
+    from .codegen.regenerate import source_roots
+    from .codegen.writer import sources_digest
+    return sources_digest(source_roots())
+
+
+def activation_digest(srepr_text: str) -> str:
+    return hashlib.sha256(f"{srepr_text}\0{generator_digest()}".encode()).hexdigest()
+
+
+def activation_folder(name: str, digest: str) -> Path:
+    return cache_root() / "activations" / f"{name}-{digest[:16]}"
+
+
+@contextlib.contextmanager
+def _file_lock(folder: Path):
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / ".lock", "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _absolute_imports(text: str) -> str:
+    """Generated modules import their helpers relatively (from .shared import ...); a cached
+    module lives outside the package and imports them from fieldgen.generated."""
+    lines = []
+    for line in text.split("\n"):
+        if line.startswith("from . import "):
+            line = "from fieldgen.generated import " + line[len("from . import "):]
+        elif line.startswith("from ."):
+            line = "from fieldgen.generated." + line[len("from ."):]
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def _valid(path: Path) -> bool:
+    from .codegen.writer import content_intact, split_banner
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError):
+        return False
+    parsed = split_banner(text)
+    return parsed is not None and parsed[0].get("sources") == generator_digest() \
+        and content_intact(text)
+
+
+def _derive(kind: str, name: str) -> str:
+    from .codegen.module import render
+    from .codegen.targets import build_target
+    from .codegen.writer import with_banner
+    body = _absolute_imports(render(build_target((kind, name))))
+    return with_banner(body, generator_digest())
+
+
+def module_path(kind: str, activation) -> Path:
+    """The cached module of `kind` for `activation` (an ``fieldgen.activation`` object), derived
+    and written first if it is missing or damaged."""
+    from .codegen.writer import write_atomic
+    folder = activation_folder(activation.name, activation.digest)
+    path = folder / f"{kind}.py"
+    if _valid(path):
+        return path
+    with _file_lock(folder):
+        if _valid(path):          # another process wrote it while we waited
+            return path
+        if path.exists():
+            warnings.warn(f"cached module {path} is damaged or from another generator; "
+                          "deriving it again", RuntimeWarning, stacklevel=3)
+        with _LOCK:
+            activation.register()
+            text = _derive(kind, activation.name)
+        write_atomic(path, text)
+        write_atomic(folder / "activation.json", json.dumps(
+            {"name": activation.name, "expression": activation.expression,
+             "closed_form": activation.closed_form}, indent=1) + "\n")
+    return path
+
+
+_MODULES: dict[tuple[str, str], object] = {}
+
+
+def load(kind: str, activation):
+    """Import (once per process) the cached module of `kind` for `activation`."""
+    key = (kind, activation.digest)
+    if key in _MODULES:
+        return _MODULES[key]
+    path = module_path(kind, activation)
+    module_name = f"fieldgen_cache_{activation.name}_{activation.digest[:16]}_{kind}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = mod
+    try:
+        spec.loader.exec_module(mod)
+    except BaseException:
+        del sys.modules[module_name]
+        raise
+    _MODULES[key] = mod
+    return mod
+
+
+def cached_activations() -> list[dict]:
+    """name, expression, closed_form and the kinds present, of every cached activation of this
+    generator version."""
+    root = cache_root() / "activations"
+    out = []
+    if not root.is_dir():
+        return out
+    for folder in sorted(root.iterdir()):
+        try:
+            meta = json.loads((folder / "activation.json").read_text())
+        except (OSError, ValueError):
+            continue
+        kinds = sorted(p.stem for p in folder.glob("*.py") if _valid(p))
+        if kinds:
+            out.append(dict(meta, kinds=kinds))
+    return out
