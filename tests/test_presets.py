@@ -1,0 +1,188 @@
+"""The built-in activations beyond the package's four: derived closed forms against adaptive
+quadrature, their derivatives against finite differences, and the mean-field kernel against
+simulations of wide networks (one and two inputs, with bias).
+
+Every closed form here was found by the derivation rules (Price chains, the Gaussian tilt,
+Stein's lemma, the Cameron-Martin shift), none typed in; the references are numeric.
+"""
+import math
+
+import mpmath
+import numpy as np
+import pytest
+import sympy as sp
+from scipy import integrate
+
+import fieldgen
+from fieldgen.derivations import activations, closed_forms, model
+from fieldgen.derivations.expectation import explicit_correlation, variables
+from helpers import max_abs_z, seed_of
+
+CLOSED = ["gelu", "leaky_relu", "abrelu", "abs", "sign", "step", "sin", "cos", "exp", "gaussian",
+          "quadratic", "cubic", "quartic", "erf2"]
+GENERIC = ["silu", "softplus", "sigmoid", "elu", "mish"]
+# (K11, K22, c): unequal norms, every sign of the correlation, full correlation
+POINTS = [(1.0, 1.0, 0.0), (0.7, 1.9, 0.5), (2.5, 0.4, -0.9), (1.3, 1.3, 1.0), (0.2, 3.0, 0.99),
+          (1.1, 0.6, -1.0)]
+
+
+def test_presets_are_classified_as_derived():
+    assert [n for n in CLOSED if closed_forms.pair_chain(n) is None] == []
+    assert [n for n in GENERIC if closed_forms.pair_chain(n) is not None] == []
+
+
+def _phi(name):
+    (x,) = variables(1)
+    expr = activations.get(name).expr.rewrite(sp.log)
+    return sp.lambdify(x, expr, modules=["math", {"Heaviside": lambda u, h0=0.5: 1.0 if u > 0 else (h0 if u == 0 else 0.0),
+                                                  "sign": lambda u: math.copysign(1.0, u) if u else 0.0}])
+
+
+def _kinks(name):
+    return [0.0] if activations.get(name).expr.has(sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside) \
+        else None
+
+
+def _quad(f, points=None):
+    """int f(z) N(z) dz over the line, adaptively, split at the given points."""
+    edges = [-40.0] + sorted(p for p in points or [] if -40.0 < p < 40.0) + [40.0]
+    total = 0.0
+    for a, b in zip(edges[:-1], edges[1:]):
+        total += integrate.quad(lambda z: f(z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi),
+                                a, b, epsabs=1e-15, epsrel=1e-13, limit=400)[0]
+    return total
+
+
+def pair_by_quadrature(name, k11, k22, k12):
+    f = _phi(name)
+    kinks = _kinks(name)
+    s1 = math.sqrt(k11)
+    c = k12 / s1
+    s2 = math.sqrt(max(k22 - c * c, 0.0))
+
+    def inner(z):
+        m = c * z
+        if s2 < 1e-12:
+            return f(m)
+        return _quad(lambda w: f(m + s2 * w), None if kinks is None else [-m / s2])
+    return _quad(lambda z: f(s1 * z) * inner(z), kinks)
+
+
+def _closed(name):
+    forms = closed_forms.pair_chain(name)
+    expr = explicit_correlation(forms.phiphi)
+    return sp.lambdify(model.K, expr, modules="mpmath"), expr
+
+
+@pytest.mark.parametrize("name", CLOSED)
+def test_closed_form_pair_expectation_against_adaptive_quadrature(name):
+    value, _ = _closed(name)
+    for k11, k22, c in POINTS:
+        k12 = c * math.sqrt(k11 * k22)
+        with mpmath.workdps(30):
+            exact = float(mpmath.re(value(mpmath.mpf(k11), mpmath.mpf(k22),
+                                          mpmath.mpf(c) * mpmath.sqrt(mpmath.mpf(k11) * k22))))
+        numeric = pair_by_quadrature(name, k11, k22, k12)
+        f, kinks = _phi(name), _kinks(name)
+        scale = math.sqrt(_quad(lambda z: f(math.sqrt(k11) * z) ** 2, kinks)
+                          * _quad(lambda z: f(math.sqrt(k22) * z) ** 2, kinks))
+        assert abs(exact - numeric) <= 1e-10 * scale, (k11, k22, c, exact, numeric)
+
+
+@pytest.mark.parametrize("name", CLOSED)
+def test_closed_form_single_and_mean_against_adaptive_quadrature(name):
+    (x,) = variables(1)
+    P = closed_forms.single_expectation(name, model.K1)
+    m = closed_forms.mean(name, model.K1)
+    f, kinks = _phi(name), _kinks(name)
+    for K in (1e-2, 0.3, 1.0, 4.0, 25.0):
+        s = math.sqrt(K)
+        P_num = _quad(lambda z: f(s * z) ** 2, kinks)
+        m_num = _quad(lambda z: f(s * z), kinks)
+        P_val = float(sp.N(P.subs(model.K1, K), 30))
+        m_val = float(sp.N(m.subs(model.K1, K), 30))
+        assert abs(P_val - P_num) <= 1e-10 * abs(P_num), (K, P_val, P_num)
+        assert abs(m_val - m_num) <= 1e-10 * max(abs(m_num), math.sqrt(P_num)), (K, m_val, m_num)
+
+
+@pytest.mark.parametrize("name", CLOSED)
+def test_first_and_second_derivatives_against_finite_differences(name):
+    """dP12/dK_s and d2P12/dK_s dK_t of the closed form (what response and one loop use) against
+    central differences of its values, in 40-digit arithmetic."""
+    _, expr = _closed(name)
+    grad = [sp.diff(expr, k) for k in model.K]
+    f = sp.lambdify(model.K, expr, modules="mpmath")
+    g = [sp.lambdify(model.K, d, modules="mpmath") for d in grad]
+    h = sp.lambdify(model.K, sp.diff(grad[2], model.K[2]), modules="mpmath")
+    with mpmath.workdps(40):
+        for k11, k22, c in POINTS:
+            if abs(c) == 1.0:
+                continue     # the boundary: one-sided; checked inside the cone
+            p = [mpmath.mpf(k11), mpmath.mpf(k22), mpmath.mpf(c) * mpmath.sqrt(k11 * k22)]
+            step = mpmath.mpf(10) ** -12
+            for s in range(3):
+                up, down = list(p), list(p)
+                up[s] += step
+                down[s] -= step
+                fd = (f(*up) - f(*down)) / (2 * step)
+                assert abs(g[s](*p) - fd) <= mpmath.mpf(10) ** -12 * (1 + abs(fd)), (name, s)
+            up, down = list(p), list(p)
+            up[2] += step
+            down[2] -= step
+            fd2 = (g[2](*up) - g[2](*down)) / (2 * step)
+            assert abs(h(*p) - fd2) <= mpmath.mpf(10) ** -12 * (1 + abs(fd2))
+
+
+@pytest.mark.parametrize("name", ["gelu", "sin", "gaussian"])
+def test_price_derivative_equals_the_expectation_of_derivatives(name):
+    """dP12/dK12 = <phi'(h1) phi'(h2)> (Price's theorem), the derivative against quadrature."""
+    _, expr = _closed(name)
+    d = sp.lambdify(model.K, sp.diff(expr, model.K[2]), modules="mpmath")
+    (x,) = variables(1)
+    dphi = sp.lambdify(x, sp.diff(activations.get(name).expr, x), modules="math")
+    for k11, k22, c in POINTS[:3]:
+        k12 = c * math.sqrt(k11 * k22)
+        s1 = math.sqrt(k11)
+        cc = k12 / s1
+        s2 = math.sqrt(k22 - cc * cc)
+        numeric = _quad(lambda z: dphi(s1 * z) * _quad(lambda w: dphi(cc * z + s2 * w)))
+        with mpmath.workdps(30):
+            exact = float(d(mpmath.mpf(k11), mpmath.mpf(k22), mpmath.mpf(k12)))
+        assert abs(exact - numeric) <= 1e-10 * (1 + abs(numeric))
+
+
+# ---- generated code against the simulation of wide networks ---------------------------------
+
+WIDE = dict(width=2048, samples=200, method="walk")
+CASE = dict(r=0.5, sigma_w2=1.2, depth=5, sigma_b2=0.1)
+K0_PAIR = np.array([[1.0, 0.4], [0.4, 1.5]])
+FAST = ["gelu", "leaky_relu", "sin", "silu"]
+
+
+def _kernel_against_simulation(name, K0):
+    a = fieldgen.activation(name)
+    kw = dict(CASE, K0=K0)
+    Khat = fieldgen.simulate(a, seed=seed_of(name, np.ndim(K0)), **WIDE, **kw)
+    return max_abs_z(Khat, fieldgen.kernel(a, **kw)), Khat
+
+
+@pytest.mark.parametrize("K0", [1.2, K0_PAIR], ids=["one-input", "two-inputs"])
+@pytest.mark.parametrize("name", FAST)
+def test_kernel_against_simulation(name, K0):
+    z, _ = _kernel_against_simulation(name, K0)
+    assert z < 4
+
+
+def test_negative_control_wrong_activation_is_rejected():
+    """The same simulation against the kernel of a nearby activation (relu instead of GELU)."""
+    kw = dict(CASE, K0=K0_PAIR)
+    Khat = fieldgen.simulate(fieldgen.activation("gelu"), seed=seed_of("gelu", 2), **WIDE, **kw)
+    assert max_abs_z(Khat, fieldgen.kernel("relu", **kw)) > 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("K0", [1.2, K0_PAIR], ids=["one-input", "two-inputs"])
+@pytest.mark.parametrize("name", sorted(set(CLOSED + GENERIC) - set(FAST)))
+def test_kernel_against_simulation_every_preset(name, K0):
+    z, _ = _kernel_against_simulation(name, K0)
+    assert z < 4
