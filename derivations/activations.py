@@ -11,6 +11,7 @@ argument, and kinks become steps (``distributions``), which differentiate exactl
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sympy as sp
 
@@ -60,6 +61,64 @@ def stable_form(expr: sp.Expr) -> sp.Expr:
     return expr
 
 
+class Opaque(sp.Function):
+    """phi^(k)(u) of a smooth activation without closed forms, kept as a symbol in the derivations.
+
+    Price's theorem differentiates the activation inside every expectation; with phi written out
+    (tanh forms of SiLU or Mish) each derivative expands into many terms and deriving a module
+    takes minutes. As an opaque function, d/du phi^(k) is just phi^(k+1); the code printer writes
+    the explicit derivative (``explicit``) only where the integrand is evaluated.
+    """
+    nargs = 1
+    activation: str = ""
+    order: int = 0
+
+    def fdiff(self, argindex=1):
+        return opaque(self.activation, self.order + 1)(self.args[0])
+
+    def _eval_is_real(self):
+        return self.args[0].is_real
+
+    def _numbacode(self, printer):
+        # fieldgen's code printer (printmethod "_numbacode") writes the derivative out.
+        return "(" + printer._print(self.explicit()) + ")"
+
+    def _latex(self, printer):
+        arg = printer._print(self.args[0])
+        primes = "'" * self.order if self.order <= 3 else f"^{{({self.order})}}"
+        return f"\\phi_{{\\mathrm{{{self.activation}}}}}{primes}\\left({arg}\\right)"
+
+    def explicit(self) -> sp.Expr:
+        """phi^(k) at the argument, written out."""
+        d = get(self.activation).derivative(self.order)
+        return d(self.args[0])
+
+
+_OPAQUE: dict[tuple[str, int], type] = {}
+
+
+def opaque(name: str, order: int) -> type:
+    """The Opaque subclass for phi^(order) of the activation `name` (one class per pair)."""
+    key = (name, order)
+    if key not in _OPAQUE:
+        _OPAQUE[key] = type(f"{name}_d{order}" if order else name, (Opaque,),
+                            {"activation": name, "order": order})
+    return _OPAQUE[key]
+
+
+@lru_cache(maxsize=None)
+def _smooth_generic(phi: sp.Lambda) -> bool:
+    from .closed_forms import closable
+    from .distributions import simplify_distributions
+    expr = phi(_x)
+    return not simplify_distributions(expr, (_x,)).has(sp.Heaviside) and not closable(expr, _x)
+
+
+@lru_cache(maxsize=None)
+def _explicit_derivative(phi: sp.Lambda, order: int) -> sp.Lambda:
+    return sp.Lambda(_x, derivative(phi(_x), _x, order))
+
+
 @dataclass(frozen=True)
 class Activation:
     name: str
@@ -67,12 +126,16 @@ class Activation:
     description: str
 
     def __call__(self, arg):
+        """phi(arg) as the derivations use it: opaque for smooth activations without closed forms
+        that are not generated into the package (see Opaque), else the expression itself."""
+        if self.name not in ACTIVATIONS and _smooth_generic(self.phi):
+            return opaque(self.name, 0)(arg)
         return self.phi(arg)
 
     def derivative(self, order: int = 1) -> sp.Lambda:
         """phi^(order) in the sense of distributions (relu' = step, relu'' = delta)."""
         # Apply phi rather than read phi.expr: SymPy turns Lambda(x, x) into IdentityFunction.
-        return sp.Lambda(_x, derivative(self.phi(_x), _x, order))
+        return _explicit_derivative(self.phi, order)
 
     @property
     def expr(self) -> sp.Expr:
