@@ -190,12 +190,15 @@ class NumbaPrinter(PythonCodePrinter):
         if fn.ufunc:
             decorator = f'@vectorize(["{fn.signature}"], cache=True)'
             return self._function_text(fn, decorator)
+        # Compiled lazily, on the first call, for the argument types of that call (float64 and
+        # C-contiguous float64 arrays from the public API): a process compiles, or loads from
+        # Numba's cache, only the functions it uses, not every function of the module at import.
         options = ["cache=True", "nogil=True", 'error_model="numpy"']
         if fn.fastmath:
             options.append("fastmath=FASTMATH")
         if fn.inline:
             options.append('inline="always"')
-        return self._function_text(fn, f'@njit("{fn.signature}", {", ".join(options)})')
+        return self._function_text(fn, f'@njit({", ".join(options)})')
 
     def _function_text(self, fn, decorator):
         lines = [decorator,
