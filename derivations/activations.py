@@ -83,10 +83,11 @@ class Opaque(sp.Function):
         # fieldgen's code printer (printmethod "_numbacode") writes the derivative out.
         return "(" + printer._print(self.explicit()) + ")"
 
-    def _latex(self, printer):
+    def _latex(self, printer, exp=None):
         arg = printer._print(self.args[0])
         primes = "'" * self.order if self.order <= 3 else f"^{{({self.order})}}"
-        return f"\\phi_{{\\mathrm{{{self.activation}}}}}{primes}\\left({arg}\\right)"
+        tex = f"\\phi_{{\\mathrm{{{self.activation}}}}}{primes}\\left({arg}\\right)"
+        return tex if exp is None else f"{tex}^{{{exp}}}"
 
     def explicit(self) -> sp.Expr:
         """phi^(k) at the argument, written out."""

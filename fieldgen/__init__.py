@@ -5,12 +5,15 @@
     Khat = fieldgen.simulate("erf", r=0.3, sigma_w2=1.0, depth=100, K0=1.0, width=256, samples=100)
     chi = fieldgen.response("erf", r=0.3, sigma_w2=1.0, depth=100, K0=[[1, .9], [.9, 1]])
     best = fieldgen.optimal_r("erf", sigma_w2=1.0, depth=100, c0=0.9)   # best.r_star, r_lo, r_hi
+    swish = fieldgen.activation("swish2", "x/(1 + exp(-2*x))")          # any activation
+    fieldgen.kernel(swish, r=0.3, sigma_w2=1.0, depth=100, K0=1.0)
 
 Importing fieldgen does not import SymPy; the evaluators are the generated Numba modules in
 fieldgen.generated (regenerate them from the derivations with `fieldgen regenerate`).
 ``fieldgen.latex(obj)`` prints a SymPy object or a derivation as LaTeX (imports SymPy on first use).
 """
-from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES
+from .activations import Activation, activation
+from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES, PRESETS
 from .meanfield import kernel
 from .oneloop import MeanShiftTerms, kernel_covariance, kernel_mean_shift
 from .optimum import OptimalR, optimal_r
@@ -18,7 +21,7 @@ from .response import response, sensitivity
 from .simulate import METHODS, simulate
 
 __version__ = "0.1.0"
-__all__ = ["kernel", "simulate", "kernel_covariance", "kernel_mean_shift", "MeanShiftTerms",
+__all__ = ["activation", "Activation", "PRESETS", "kernel", "simulate", "kernel_covariance", "kernel_mean_shift", "MeanShiftTerms",
            "response", "sensitivity", "optimal_r", "OptimalR", "latex",
            "ACTIVATIONS", "BLOCKS", "INPUT_MODES", "METHODS", "__version__"]
 

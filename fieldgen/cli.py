@@ -149,7 +149,7 @@ def _scan(args) -> int:
 def _activations(args, names) -> list:
     """The activations a command runs on: built-in names, names defined with --activation
     NAME=EXPR, or NAME=EXPR in place of a name. With no name, the ones --activation defined."""
-    from .activation import parse_definition
+    from .activations import parse_definition
     defined = [parse_definition(d) for d in (getattr(args, "define", None) or [])]
     chosen = [parse_definition(n) for n in names]
     if not chosen:
@@ -160,7 +160,7 @@ def _activations(args, names) -> list:
 
 
 def _list_activations(args) -> int:
-    from .activation import listing
+    from .activations import listing
 
     rows = listing()
     print(f"{'name':<12} {'closed form':<12} {'modules':<36} expression")

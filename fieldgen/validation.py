@@ -12,7 +12,7 @@ from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES
 def activation(name):
     """A built-in name generated into the package (str), or a fieldgen.activation object (preset
     names become one)."""
-    from .activation import resolve
+    from .activations import resolve
     return resolve(name)
 
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import fieldgen
-from fieldgen import activation as activation_module
+from fieldgen import activations as activation_module
 
 REPO = Path(__file__).resolve().parents[1]
 
