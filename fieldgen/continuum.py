@@ -108,7 +108,7 @@ def optimum(activation: str, block: str, *, sigma_w2: float, sigma_b2: float, k0
 
     k0, k12: the input kernel of the two equal-norm inputs; growth: relative step of the tau grid.
     """
-    if block not in module("response", activation).CONTINUUM:
+    if not hasattr(module("response", activation), f"continuum_{block}"):
         return ContinuumOptimum(None, None, None, None, None,
                                 f"no continuum limit in tau = r^2 sigma_w^2 l for the {block} block "
                                 f"with {activation}: the pre-activation mean grows like r l")

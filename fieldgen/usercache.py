@@ -114,20 +114,20 @@ def _valid(path: Path) -> bool:
         and content_intact(text)
 
 
-def _derive(kind: str, name: str) -> str:
+def _derive(kind: str, name: str, block: str | None) -> str:
     from .codegen.module import render
-    from .codegen.targets import build_target
+    from .codegen.targets import build_part
     from .codegen.writer import with_banner
-    body = _absolute_imports(render(build_target((kind, name))))
+    body = _absolute_imports(render(build_part(kind, name, block)))
     return with_banner(body, generator_digest())
 
 
-def module_path(kind: str, activation) -> Path:
-    """The cached module of `kind` for `activation` (an ``fieldgen.activation`` object), derived
-    and written first if it is missing or damaged."""
+def module_path(kind: str, activation, block: str | None = None) -> Path:
+    """The cached module of `kind` (of one block, for the kinds split by block) for `activation`
+    (a ``fieldgen.activation`` object), derived and written first if it is missing or damaged."""
     from .codegen.writer import write_atomic
     folder = activation_folder(activation.name, activation.digest)
-    path = folder / f"{kind}.py"
+    path = folder / (f"{kind}_{block}.py" if block else f"{kind}.py")
     if _valid(path):
         return path
     with _file_lock(folder):
@@ -138,7 +138,7 @@ def module_path(kind: str, activation) -> Path:
                           "deriving it again", RuntimeWarning, stacklevel=3)
         with _LOCK:
             activation.register()
-            text = _derive(kind, activation.name)
+            text = _derive(kind, activation.name, block)
         write_atomic(path, text)
         write_atomic(folder / "activation.json", json.dumps(
             {"name": activation.name, "expression": activation.expression,
@@ -146,16 +146,12 @@ def module_path(kind: str, activation) -> Path:
     return path
 
 
-_MODULES: dict[tuple[str, str], object] = {}
+_MODULES: dict[tuple, object] = {}
+BLOCKS = ("full", "reduced")
+PER_BLOCK = ("meanfield", "response")   # codegen.targets.PER_BLOCK, without importing SymPy
 
 
-def load(kind: str, activation):
-    """Import (once per process) the cached module of `kind` for `activation`."""
-    key = (kind, activation.digest)
-    if key in _MODULES:
-        return _MODULES[key]
-    path = module_path(kind, activation)
-    module_name = f"fieldgen_cache_{activation.name}_{activation.digest[:16]}_{kind}"
+def _import(path: Path, module_name: str):
     spec = importlib.util.spec_from_file_location(module_name, path)
     mod = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = mod
@@ -164,8 +160,46 @@ def load(kind: str, activation):
     except BaseException:
         del sys.modules[module_name]
         raise
-    _MODULES[key] = mod
     return mod
+
+
+def load_part(kind: str, activation, block: str | None):
+    """Import (once per process) the cached module of `kind` (and block) for `activation`."""
+    key = (kind, block, activation.digest)
+    if key not in _MODULES:
+        path = module_path(kind, activation, block)
+        suffix = f"{kind}_{block}" if block else kind
+        _MODULES[key] = _import(path, f"fieldgen_cache_{activation.name}_{activation.digest[:16]}_{suffix}")
+    return _MODULES[key]
+
+
+class LazyModule:
+    """A generated module of a cached activation, derived on first use, block by block.
+
+    Attributes named ``*_full`` or ``*_reduced`` come from that block's module; everything else
+    (constants, the one-input kinds) from the full block's, so a call of the full block never
+    waits for the reduced block's derivation.
+    """
+
+    def __init__(self, kind: str, activation):
+        self._kind = kind
+        self._activation = activation
+
+    def __getattr__(self, attr: str):
+        if attr.startswith("__"):
+            raise AttributeError(attr)
+        block = None
+        if self._kind in PER_BLOCK:
+            block = next((b for b in BLOCKS if attr.endswith(f"_{b}")), "full")
+        return getattr(load_part(self._kind, self._activation, block), attr)
+
+    def __repr__(self) -> str:
+        return f"<generated {self._kind} module of {self._activation.name} (user cache)>"
+
+
+def load(kind: str, activation) -> LazyModule:
+    """The cached module of `kind` for `activation`, parts derived and imported as used."""
+    return LazyModule(kind, activation)
 
 
 def cached_activations() -> list[dict]:

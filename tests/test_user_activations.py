@@ -105,7 +105,7 @@ def test_erf_by_hand_reproduces_the_package(cache):
                                rtol=1e-12)
     # only the kinds these calls needed were generated
     (folder,) = (cache / "activations").iterdir()
-    assert sorted(p.stem for p in folder.glob("*.py")) == ["meanfield", "response"]
+    assert sorted(p.stem for p in folder.glob("*.py")) == ["meanfield_full", "response_full"]
     assert json.loads((folder / "activation.json").read_text())["closed_form"] is True
 
 
@@ -142,7 +142,7 @@ def test_second_process_reuses_the_cache(cache, record_property):
     env = dict(os.environ)
     first = _run(SWISH2, env)
     assert first.returncode == 0, first.stderr
-    (module,) = cache.glob("activations/swish2-*/meanfield.py")
+    (module,) = cache.glob("activations/swish2-*/meanfield_full.py")
     stamp = module.stat().st_mtime_ns
     second = _run(SWISH2, env)
     assert second.returncode == 0, second.stderr
@@ -157,7 +157,7 @@ def test_second_process_reuses_the_cache(cache, record_property):
 def test_damaged_cache_entry_is_derived_again(cache):
     a = fieldgen.activation("cube_half", "x**3/2")
     K = fieldgen.kernel(a, r=0.2, sigma_w2=1.0, depth=5, K0=0.5)
-    (module,) = cache.glob("activations/cube_half-*/meanfield.py")
+    (module,) = cache.glob("activations/cube_half-*/meanfield_full.py")
     module.write_text(module.read_text().replace("def ", "def broken_", 1))
     env = dict(os.environ)
     out = _run("""
@@ -180,7 +180,7 @@ def test_concurrent_first_use(cache):
     assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
     results = [json.loads(o[0])["K"] for o in outs]
     assert results[0] == results[1]
-    assert len(list(cache.glob("activations/swish2-*/meanfield.py"))) == 1
+    assert len(list(cache.glob("activations/swish2-*/meanfield_full.py"))) == 1
     assert not list(cache.glob("activations/swish2-*/.*.tmp"))
 
 

@@ -70,14 +70,19 @@ def _initial(n_kernel: int):
     return initial
 
 
-def meanfield_module(name: str) -> ModuleSpec:
+def _blocks_text(blocks) -> str:
+    return "both blocks" if tuple(blocks) == model.BLOCKS else " and ".join(blocks) + " block"
+
+
+def meanfield_module(name: str, blocks=model.BLOCKS) -> ModuleSpec:
     spec = ModuleSpec(
         f"meanfield_{name}",
-        f"Mean-field kernel recursion for phi = {name} ({_kind(name)}), both blocks, one and two\n"
-        "inputs, on a grid of (r, sigma_w2, sigma_b2) points. Layer maps (previous -> next):\n\n"
+        f"Mean-field kernel recursion for phi = {name} ({_kind(name)}), {_blocks_text(blocks)}, "
+        "one and two\ninputs, on a grid of (r, sigma_w2, sigma_b2) points. Layer maps (previous "
+        "-> next):\n\n"
         + "\n".join(_describe(meanfield.layer_map(b, name, n))
-                    for b in model.BLOCKS for n in (1, 2)))
-    for block in model.BLOCKS:
+                    for b in blocks for n in (1, 2)))
+    for block in blocks:
         for n_inputs in (1, 2):
             lm = meanfield.layer_map(block, name, n_inputs)
             which = "single" if n_inputs == 1 else "pair"
@@ -99,7 +104,7 @@ def _response_function(tr: response.TangentRecursion, fn_name: str, outputs, doc
         seeds=seeds, outputs=outputs, doc=doc, library=library)
 
 
-def response_module(name: str) -> ModuleSpec:
+def response_module(name: str, blocks=model.BLOCKS) -> ModuleSpec:
     """chi^{L,0}, the sensitivity S(r) and the continuum flow with its first-order correction."""
     spec = ModuleSpec(
         f"response_{name}",
@@ -111,7 +116,7 @@ def response_module(name: str) -> ModuleSpec:
         "    k0[i] = (K^0, K^0_12), v0[i, 0] = dK^0_12/dc^0.\n"
         "continuum_*: RK4 path of the flow and its first-order correction; values columns\n"
         "    " + ", ".join(PATH_TERMS) + "; continuum_terms_*: " + ", ".join(POINT_TERMS) + ".")
-    for block in model.BLOCKS:
+    for block in blocks:
         for n_inputs in (1, 2):
             tr = response.kernel_response(block, name, n_inputs)
             which = "single" if n_inputs == 1 else "pair"
@@ -124,7 +129,7 @@ def response_module(name: str) -> ModuleSpec:
             response.correlation_response(block, name), f"sensitivity_{block}",
             [response.sensitivity(block, name)], library=spec.library,
             doc=f"{block} block: S = dc^L/dc^0 for two inputs of equal norm."))
-    for block in model.BLOCKS:
+    for block in blocks:
         cf = continuum.corrected_flow(block, name)
         if cf is None:
             continue
@@ -137,14 +142,14 @@ def response_module(name: str) -> ModuleSpec:
             f"continuum_terms_{block}", params + (continuum.tau,) + cf.state,
             [cf.terms[t] for t in POINT_TERMS],
             f"{block} block: {POINT_TERMS} at (tau, state).", spec.library))
-    seeds = {which: response.kernel_response(model.BLOCKS[0], name, n).seeds
+    seeds = {which: response.kernel_response(blocks[0], name, n).seeds
              for which, n in (("SINGLE", 1), ("PAIR", 2))}
     for which, positions in seeds.items():
         spec.constants.append((f"SEEDS_{which}", repr(positions)))
     spec.constants.append(("PATH_TERMS", repr(PATH_TERMS)))
     spec.constants.append(("POINT_TERMS", repr(POINT_TERMS)))
     spec.constants.append(("CONTINUUM", repr(tuple(
-        b for b in model.BLOCKS if continuum.corrected_flow(b, name) is not None))))
+        b for b in blocks if continuum.corrected_flow(b, name) is not None))))
     return spec
 
 
@@ -293,6 +298,17 @@ def target_names() -> list[tuple[str, str | None]]:
     for name in sorted(activations.ACTIVATIONS):
         names += [(kind, name) for kind in BUILDERS]
     return names
+
+
+# Kinds whose modules hold one function set per block: the user cache derives them block by block.
+PER_BLOCK = ("meanfield", "response")
+
+
+def build_part(kind: str, activation: str, block: str | None) -> ModuleSpec:
+    """The module of `kind` for `activation` restricted to one block (None: the whole module)."""
+    if block is None:
+        return BUILDERS[kind](activation)
+    return BUILDERS[kind](activation, blocks=(block,))
 
 
 def build_target(target: tuple[str, str | None]) -> ModuleSpec:
