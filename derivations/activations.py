@@ -116,6 +116,12 @@ def _smooth_generic(phi: sp.Lambda) -> bool:
 
 
 @lru_cache(maxsize=None)
+def _has_steps(phi: sp.Lambda) -> bool:
+    from .distributions import simplify_distributions
+    return simplify_distributions(phi(_x), (_x,)).has(sp.Heaviside)
+
+
+@lru_cache(maxsize=None)
 def _explicit_derivative(phi: sp.Lambda, order: int) -> sp.Lambda:
     return sp.Lambda(_x, derivative(phi(_x), _x, order))
 
@@ -132,6 +138,14 @@ class Activation:
         if self.name not in ACTIVATIONS and _smooth_generic(self.phi):
             return opaque(self.name, 0)(arg)
         return self.phi(arg)
+
+    def numeric(self, arg):
+        """phi(arg) for the one-loop moments (three and four points): opaque for every smooth
+        activation outside the package, closed forms or not. Searching closed forms of GELU's
+        four-point moments takes SymPy many minutes; the generic quadrature takes seconds."""
+        if self.name not in ACTIVATIONS and not _has_steps(self.phi):
+            return opaque(self.name, 0)(arg)
+        return self(arg)
 
     def derivative(self, order: int = 1) -> sp.Lambda:
         """phi^(order) in the sense of distributions (relu' = step, relu'' = delta)."""

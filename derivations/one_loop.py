@@ -102,7 +102,7 @@ def _phiphi(phi, p):
 @lru_cache(maxsize=None)
 def four_point(name: str, n_inputs: int) -> sp.Matrix:
     """A_{pq} = Cov(phi phi_p(h^early), phi phi_q(h^late)) as a function of (Ke, Kl)."""
-    phi = activations.get(name)
+    phi = activations.get(name).numeric
     early, late = early_late_symbols(n_inputs)
     P_early = _pair_expectation(name, early, n_inputs)
     P_late = _pair_expectation(name, late, n_inputs)
@@ -125,7 +125,7 @@ def self_feedback(name: str, n_inputs: int) -> tuple:
     A neuron's own phi phi_q at an early layer enters the step variance that later drives the
     same neuron; D_s is the Price operator of the perturbed kernel entry s.
     """
-    phi = activations.get(name)
+    phi = activations.get(name).numeric
     early, late = early_late_symbols(n_inputs)
     pairs = model.pair_positions(n_inputs)
     P_early = _pair_expectation(name, early, n_inputs)

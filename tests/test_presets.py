@@ -186,3 +186,25 @@ def test_negative_control_wrong_activation_is_rejected():
 def test_kernel_against_simulation_every_preset(name, K0):
     z, _ = _kernel_against_simulation(name, K0)
     assert z < 4
+
+
+# ---- one loop against simulation: the two modern activations ---------------------------------
+
+
+@pytest.mark.parametrize("K0", [1.0, np.array([[1.0, 0.5], [0.5, 1.0]])], ids=["single", "pair"])
+@pytest.mark.parametrize("name", ["gelu", "silu"])
+def test_one_loop_covariance_against_simulation(name, K0):
+    """N Var(Khat^L) and N Cov(Khat^L, Khat^{L/2}) from simulations at widths 64-512 extrapolated
+    in 1/N, against kernel_covariance (4 standard errors), as test_one_loop does for relu/erf."""
+    from test_one_loop import _simulated
+    a = fieldgen.activation(name)
+    kw = dict(r=0.5, sigma_w2=1.5, depth=8, K0=K0, sigma_b2=0.1)
+    L = kw["depth"]
+    theory = fieldgen.kernel_covariance(a, **kw)
+    cases = [((0, 0), 0)] if np.ndim(K0) == 0 else [((0, 0), 0), ((0, 1), 2)]
+    for entry, p in cases:
+        sim = _simulated(a, [64, 128, 256, 512], [3000] * 4, kw, seed=seed_of(name, p), entry=entry)
+        for key, th in (("var", theory[L, L]), ("cov", theory[L, L // 2])):
+            est, se = sim[key]
+            value = th if np.ndim(K0) == 0 else th[p, p]
+            assert abs(est - value) < 4 * se, (key, entry, est, se, value)
