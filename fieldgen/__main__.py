@@ -1,3 +1,6 @@
+"""`python -m fieldgen` runs the command line (the same as the `fieldgen` script)."""
+import sys
+
 from .cli import main
 
-raise SystemExit(main())
+sys.exit(main())

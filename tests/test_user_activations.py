@@ -188,7 +188,7 @@ def test_concurrent_first_use(cache):
 
 def test_cli_defines_and_lists_activations(cache):
     env = dict(os.environ)
-    cli = [sys.executable, "-m", "fieldgen.cli"]
+    cli = [sys.executable, "-m", "fieldgen"]
     out = subprocess.run(cli + ["summary", "--activation", "lin2=2*x", "--activations", "lin2",
                                 "--r", "0.5", "--depth", "3"],
                          env=env, capture_output=True, text=True, timeout=900)
