@@ -208,3 +208,42 @@ def test_one_loop_covariance_against_simulation(name, K0):
             est, se = sim[key]
             value = th if np.ndim(K0) == 0 else th[p, p]
             assert abs(est - value) < 4 * se, (key, entry, est, se, value)
+
+
+# ---- every public function takes a preset ---------------------------------------------------
+
+
+def _every_public_function(name):
+    """Each public function once, on the preset; finite results of the documented shapes, and
+    the identities that hold for any activation: S(r = 0) = 1 and kernel_covariance symmetric."""
+    a = fieldgen.activation(name)
+    pair = np.array([[1.0, 0.3], [0.3, 1.4]])
+    K = fieldgen.kernel(a, r=[0.1, 0.4], sigma_w2=1.2, depth=6, K0=pair, sigma_b2=0.05)
+    assert K.shape == (2, 7, 2, 2) and np.isfinite(K).all()
+    Kr = fieldgen.kernel(a, r=0.3, sigma_w2=1.2, depth=6, K0=1.0, block="reduced")
+    assert Kr.shape == (7,) and np.isfinite(Kr).all()
+    sim = fieldgen.simulate(a, r=0.3, sigma_w2=1.2, depth=3, K0=pair, width=32, samples=4, seed=1)
+    assert sim.shape == (4, 4, 2, 2) and np.isfinite(sim).all()
+    chi = fieldgen.response(a, r=0.3, sigma_w2=1.2, depth=6, K0=pair)
+    assert np.isfinite(chi).all()
+    S = fieldgen.sensitivity(a, r=[0.0, 0.3], sigma_w2=1.2, depth=6, c0=0.5)
+    assert S[0] == pytest.approx(1.0, abs=1e-12) and np.isfinite(S).all()
+    best = fieldgen.optimal_r(a, sigma_w2=1.2, depth=20, c0=0.9)
+    assert best.message or np.isfinite(best.r_star)
+    C = fieldgen.kernel_covariance(a, r=0.3, sigma_w2=1.2, depth=4, K0=1.0)
+    assert C.shape[:2] == (5, 5) and np.isfinite(C).all()
+    np.testing.assert_allclose(C, np.swapaxes(C, 0, 1), rtol=1e-12, atol=1e-14)
+    shift = fieldgen.kernel_mean_shift(a, r=0.3, sigma_w2=1.2, depth=4, K0=1.0)
+    assert np.isfinite(shift).all()
+    assert "\\begin{align*}" in fieldgen.latex(a)
+
+
+@pytest.mark.parametrize("name", ["leaky_relu", "silu"])
+def test_every_public_function_takes_a_preset(name):
+    _every_public_function(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(set(CLOSED + GENERIC) - {"leaky_relu", "silu"}))
+def test_every_public_function_takes_every_preset(name):
+    _every_public_function(name)
