@@ -23,6 +23,21 @@ def _kind(name: str) -> str:
     return "closed form" if closed_forms.has_closed_form(name) else "graded quadrature"
 
 
+def _phi_function(name: str) -> JitFunction:
+    x = sp.Symbol("x", real=True)
+    phi = activations.get(name).phi(x)
+    return JitFunction("phi", (x,), "float64(float64)",
+                       (Return(phi if phi.has(x) else phi + 0 * x),),
+                       f"The activation {activations.get(name).description} (NumPy ufunc).",
+                       ufunc=True)
+
+
+def phi_module(name: str) -> ModuleSpec:
+    """The activation alone, as a NumPy ufunc (what the simulator needs)."""
+    return ModuleSpec(f"gauss_{name}", f"The activation phi = {name} as a NumPy ufunc.",
+                      functions=[_phi_function(name)])
+
+
 def gauss_module(name: str) -> ModuleSpec:
     """P(K), its mean, Jacobian and Hessian for one and two inputs."""
     K, (K11, K22, K12) = model.K1, model.K
@@ -34,13 +49,8 @@ def gauss_module(name: str) -> ModuleSpec:
         "jacobian[p, s] = dP_p/dK_s, hessian[p, q, s] = d2 P_p / dK_q dK_s.")
     lib = spec.library
     P = gauss.single(name, K)
-    x = sp.Symbol("x", real=True)
-    phi = activations.get(name)(x)
     spec.functions += [
-        JitFunction("phi", (x,), "float64(float64)",
-                    (Return(phi if phi.has(x) else phi + 0 * x),),
-                    f"The activation {activations.get(name).description} (NumPy ufunc).",
-                    ufunc=True),
+        _phi_function(name),
         scalar_function("expect_single", (K,), [P], "P(K) = <phi(h)^2>, h ~ N(0, K).", lib),
         scalar_function("mean_single", (K,), [gauss.mean(name, K)], "<phi(h)>, h ~ N(0, K).", lib),
         scalar_function("jacobian_single", (K,), [sp.diff(P, K)], "dP/dK.", lib),
@@ -305,9 +315,12 @@ PER_BLOCK = ("meanfield", "response")
 
 
 def build_part(kind: str, activation: str, block: str | None) -> ModuleSpec:
-    """The module of `kind` for `activation` restricted to one block (None: the whole module)."""
+    """The module of `kind` for `activation` restricted to one block (None: the whole module;
+    "phi" for the gauss kind: the activation's ufunc alone)."""
     if block is None:
         return BUILDERS[kind](activation)
+    if (kind, block) == ("gauss", "phi"):
+        return phi_module(activation)
     return BUILDERS[kind](activation, blocks=(block,))
 
 
