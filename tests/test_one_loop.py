@@ -10,6 +10,7 @@ import fieldgen
 from fieldgen.derivations import one_loop
 from fieldgen.generated import module
 from fieldgen.oneloop import kernel_covariance, kernel_mean_shift
+from fieldgen.pairs import to_pairs
 from helpers import (covariance_and_se, extrapolate_in_inverse_width, mean_and_se,
                      one_loop_by_direct_sums, variance_and_se)
 
@@ -42,7 +43,7 @@ def test_relu_one_input_equals_theory_md_closed_forms(r, sigma_w2, depth):
         closed_shift.append(delta)
     np.testing.assert_allclose(kernel_mean_shift("relu", r=r, sigma_w2=sigma_w2, depth=depth, K0=K0),
                                closed_shift, rtol=1e-10, atol=1e-300)
-    terms = kernel_mean_shift("relu", r=r, sigma_w2=sigma_w2, depth=depth, K0=K0, terms=True)
+    terms = fieldgen.mean_shift_terms("relu", r=r, sigma_w2=sigma_w2, depth=depth, K0=K0)
     assert np.all(terms.tadpole == 0) and np.all(terms.self_feedback[2:] > 0)
 
 
@@ -52,6 +53,8 @@ def test_accumulation_equals_term_by_term_sums(name, K0):
     kw = dict(r=0.7, sigma_w2=1.6, depth=4, K0=K0, sigma_b2=0.2)
     cov = kernel_covariance(name, **kw)
     shift = kernel_mean_shift(name, **kw)
+    if np.ndim(K0) == 2:   # the reference sums work over pairs (11, 22, 12)
+        cov, shift = to_pairs(cov, groups=2), to_pairs(shift)
     K = fieldgen.kernel(name, **kw)
     path = K[:, None] if K.ndim == 1 else np.stack([K[:, 0, 0], K[:, 1, 1], K[:, 0, 1]], -1)
     cov_ref, shift_ref = one_loop_by_direct_sums(name, 0.7, 1.6, np.ascontiguousarray(path))
@@ -159,7 +162,7 @@ def test_covariance_matches_simulations_extrapolated_in_inverse_width(name, K0):
         sim = _simulated(name, widths, [3000] * 4, kw, seed=1000 + p, entry=entry)
         for key, th in (("var", theory[L, L]), ("cov", theory[L, L // 2])):
             est, se = sim[key]
-            value = th if np.ndim(K0) == 0 else th[p, p]
+            value = th if np.ndim(K0) == 0 else th[entry + entry]
             assert abs(est - value) < 4 * se, (key, entry, est, se, value)
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import fieldgen
+from fieldgen.pairs import to_pairs
 from helpers import mean_and_se
 
 PAIR_POSITIONS = ((0, 0), (1, 1), (0, 1))
@@ -39,7 +40,7 @@ def test_pair_response_matches_pathwise_derivatives_of_simulated_kernels():
         down = fieldgen.simulate("erf", K0=K0 - step, **sim, **kw)[:, -1]
         columns.append(_pairs((up - down) / (2 * h)))
     mean, se = mean_and_se(np.stack(columns, axis=-1))
-    chi = fieldgen.response("erf", K0=K0, **kw)
+    chi = to_pairs(fieldgen.response("erf", K0=K0, **kw), groups=2)
     assert np.max(_z(mean, se, chi)) < 4
     # Negative control: only the diagonal components (theory.md section 5 lists chi_{12,12} and
     # chi_{11,11}); the cross terms chi_{12,11}, chi_{12,22} are needed.
