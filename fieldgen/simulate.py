@@ -3,7 +3,7 @@
 Two exact methods (same law at every width):
 
 - ``method="weights"`` draws the real weight matrices W^l (N x N) and biases and runs the network;
-- ``method="walk"`` uses the conditional-Gaussian reduction of theory.md section 1: given layer
+- ``method="walk"`` uses the conditional-Gaussian reduction (docs/theory, "Exact facts at any width"): given layer
   l-1 the increments W^l phi(h^{l-1}) + b^l are i.i.d. over neurons with covariance
   C^l = sigma_w^2 Phihat^{l-1} + sigma_b^2 (reduced block: the pre-activations W h + b with
   covariance sigma_w^2 Khat^{l-1} + sigma_b^2), so each layer costs O(N) instead of O(N^2).

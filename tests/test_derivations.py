@@ -99,7 +99,7 @@ def test_expectation_nodes_reduce_deltas_and_unused_variables():
     assert marginal == GaussianExpectation(sp.Lambda(variables(1), sp.tanh(x1) ** 2), K22)
 
 
-def test_four_point_moment_of_relu_matches_theory_md():
+def test_four_point_moment_of_relu_matches_its_closed_form():
     """<relu(u)^2 relu(v)^2> = K11 K22 / (2 pi) [3 rho sqrt(1 - rho^2) + (pi - arccos rho)(1 + 2 rho^2)]."""
     (x,) = variables(1)
     relu2 = sp.Lambda(x, sp.Max(0, x) ** 2)

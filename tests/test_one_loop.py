@@ -24,8 +24,8 @@ def _psi(rho):
 
 
 @pytest.mark.parametrize("r,sigma_w2,depth", [(0.5, 2.0, 10), (0.1, 1.0, 40), (1.0, 1.5, 6)])
-def test_relu_one_input_equals_theory_md_closed_forms(r, sigma_w2, depth):
-    """theory.md: N Var(Khat^L)/(K^L)^2 = 2 + (4/a)(1 - a^-L) + 4((a-1)/a)^2 sum Jr(a^(-|m-m'|/2));
+def test_relu_one_input_equals_the_closed_forms(r, sigma_w2, depth):
+    """docs/theory, "relu in closed form": N Var(Khat^L)/(K^L)^2 = 2 + (4/a)(1 - a^-L) + 4((a-1)/a)^2 sum Jr(a^(-|m-m'|/2));
     the mean shift composed from Cov(Theta(h^m), relu(h^k)^2) = K^k psi(sqrt(K^k/K^m)) / 2."""
     K0 = 1.7
     a = 1 + r * r * sigma_w2 / 2
@@ -193,19 +193,19 @@ def test_mean_shift_matches_simulations_and_needs_the_self_feedback():
     assert abs(est - no_feedback[L, 0]) > 6 * se
 
 
-def test_first_layer_is_unshifted_exactly_and_theory_md_tadpole_is_rejected():
+def test_first_layer_is_unshifted_exactly_and_the_observable_kernel_tadpole_is_rejected():
     """E[Khat^1] = K^1 exactly (h^0 is i.i.d. N(0, K^0)), so the one-loop shift at l = 1 is 0.
-    theory.md's tadpole 1/2 H : N Cov(Khat^m) would give g H^0 (K^0)^2 there (erf: H != 0)."""
+    The observable-kernel tadpole 1/2 H : N Cov(Khat^m) would give g H^0 (K^0)^2 there (erf: H != 0)."""
     kw = dict(r=1.0, sigma_w2=2.0, depth=1, K0=1.0)
     shift = kernel_mean_shift("erf", **kw)
     assert shift[1] == 0.0
-    theory_md = 2.0 * module("gauss", "erf").hessian_single(1.0) * 1.0**2
+    observable_tadpole = 2.0 * module("gauss", "erf").hessian_single(1.0) * 1.0**2
     N, S = 64, 400_000
     Kh = fieldgen.simulate("erf", width=N, samples=S, method="walk", seed=3, **kw)
     mean, se = mean_and_se(Kh[:, 1])
     K1 = fieldgen.kernel("erf", **kw)[1]
     z_ours = N * (mean - K1) / (N * se)
-    z_theirs = (N * (mean - K1) - theory_md) / (N * se)
+    z_theirs = (N * (mean - K1) - observable_tadpole) / (N * se)
     assert abs(z_ours) < 4 and abs(z_theirs) > 6
 
 

@@ -42,7 +42,7 @@ def test_pair_response_matches_pathwise_derivatives_of_simulated_kernels():
     mean, se = mean_and_se(np.stack(columns, axis=-1))
     chi = to_pairs(fieldgen.response("erf", K0=K0, **kw), groups=2)
     assert np.max(_z(mean, se, chi)) < 4
-    # Negative control: only the diagonal components (theory.md section 5 lists chi_{12,12} and
+    # Negative control: only the diagonal components (a theory with only chi_{12,12} and
     # chi_{11,11}); the cross terms chi_{12,11}, chi_{12,22} are needed.
     assert np.max(_z(mean, se, np.diag(np.diag(chi)))) > 10
 

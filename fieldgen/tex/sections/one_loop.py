@@ -165,8 +165,9 @@ def _erf_rows() -> list:
                          sp.Integral(body, (s, lo, hi)).xreplace(WALK)))]
 
 
-def _theory_md_tadpole() -> sp.Expr:
-    """theory.md's tadpole at l = 1, one input: step (1/2) H^0 : N Cov(Khat^0), N Cov = X(K^0)."""
+def _observable_kernel_tadpole() -> sp.Expr:
+    """The tadpole written with the observable kernel, at l = 1, one input: step (1/2) H^0 : N Cov(Khat^0),
+    N Cov = X(K^0) (the form docs/theory, "The tadpole correction", rejects)."""
     X = one_loop.sampling_noise(1)[0, 0].xreplace({model.K1: AtLayer(model.K1, 0)})
     return _step() * sp.Rational(1, 2) * layered("H", 0) * X
 
@@ -254,7 +255,7 @@ def build() -> list:
               "one-dimensional integral (Gauss-Legendre quadrature in the generated code):"),
         Display(*_erf_rows()),
         Heading("Covariance and mean shift"),
-        *covariance_blocks(_step(), _theory_md_tadpole()),
+        *covariance_blocks(_step(), _observable_kernel_tadpole()),
     ]
 
 
