@@ -103,10 +103,10 @@ def covariance_blocks(step, tadpole_observable) -> list:
               H, " the derivatives of the closed forms (section ``Gaussian closed forms''), ",
               matrix("T"), " the layer Jacobian (section ``Response and the optimal residual "
               "scale'')."),
-        Prose("Correction to the usual one-loop tadpole: written as ",
+        Prose("Correction to the usual one-loop tadpole: the form ",
               _half(Contraction(AtLayer(H, m), N * Covariance(AtLayer(Khat, m),
                                                               AtLayer(Khat, m)))),
-              ", uses the covariance of the observable. A neuron's pre-activation at layer ", m,
+              " uses the covariance of the observable. A neuron's pre-activation at layer ", m,
               " is Gaussian with the conditional "
               "kernel, so the curvature acts on the conditional kernel's covariance, the first "
               "term of ", Ref("one-loop:covariance"), ". The two differ already at the first "
