@@ -70,7 +70,7 @@ def kernel_covariance(activation: str, *, r: float, sigma_w2: float, depth: int,
 
     The leading order in 1/N of the covariance of the width-N network's empirical kernel
     ``Khat^l = (1/N) sum_i h_i^l h_i^l`` between layers l and m, multiplied by N (so the result
-    does not depend on N). See docs/theory, section "One loop: the kernel covariance".
+    does not depend on N). See docs/theory, section "The kernel covariance".
 
     Parameters
     ----------
@@ -131,8 +131,26 @@ def mean_shift_terms(activation: str, *, r: float, sigma_w2: float, depth: int, 
                      input: str = "kernel") -> MeanShiftTerms:
     """The one-loop mean shift N (E[Khat^l] - K^l) split into its three parts.
 
-    Parameters are those of :func:`kernel_mean_shift`. See docs/theory, section
-    "One loop: the mean shift" for the formulas of the three parts.
+    See docs/theory, section "The mean shift" for the formulas of the three parts.
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`fieldgen.ACTIVATIONS`.
+    r : float
+        Residual scale, >= 0 (a scalar).
+    sigma_w2 : float
+        Weight variance >= 0.
+    depth : int
+        Number of residual blocks L >= 0.
+    K0 : float or array_like, shape (2, 2)
+        Input kernel (or input Gram matrix with ``input="layer"``).
+    sigma_b2 : float, default 0.0
+        Bias variance >= 0.
+    block : {"full"}
+        Only the full block has a one-loop theory.
+    input : {"kernel", "layer"}
+        Meaning of K0.
 
     Returns
     -------

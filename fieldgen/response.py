@@ -202,12 +202,54 @@ def sensitivity_inputs(*, c0, K0, sigma_w2, sigma_b2, input):
     return np.ascontiguousarray(k0[:, [0, 2]]), np.ascontiguousarray(seed[:, None])
 
 
-def sensitivity(activation, *, r, sigma_w2, depth, c0, K0=1.0, sigma_b2=0.0, block="full",
-                input="kernel"):
-    """S = dc^depth/dc^0 = chi_{12,12} K^0/K^depth for two inputs of equal norm K0 and correlation c0.
+def sensitivity(activation: str, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int,
+                c0: float, K0: float = 1.0, sigma_b2: ArrayLike = 0.0, block: str = "full",
+                input: str = "kernel") -> float | NDArray[np.float64]:
+    """The sensitivity S = dc^L/dc^0 of the output correlation to the input correlation.
 
-    Vectorised: r, sigma_w2 and sigma_b2 broadcast and their shape is the result's (a float for
-    scalars). S(0) = 1; with input="layer", c0 and K0 describe the input Gram matrix.
+    For two inputs of equal norm K0 and correlation c0, ``S = chi_{12,12} K^0/K^L`` (docs/theory,
+    "Response and sensitivity"). S(0) = 1: an identity network passes correlations through.
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`fieldgen.ACTIVATIONS`.
+    r : float or array_like
+        Residual scale, >= 0. r, sigma_w2 and sigma_b2 broadcast; their shape is the result's.
+    sigma_w2 : float or array_like
+        Weight variance >= 0.
+    depth : int
+        Number of residual blocks L >= 0.
+    c0 : float
+        Input correlation in [-1, 1].
+    K0 : float, default 1.0
+        Norm (variance) of each input, > 0.
+    sigma_b2 : float or array_like, default 0.0
+        Bias variance >= 0.
+    block : {"full", "reduced"}, default "full"
+        Residual block.
+    input : {"kernel", "layer"}, default "kernel"
+        With ``"layer"``, c0 and K0 describe the input Gram matrix of an input layer.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        A float for scalar parameters, else an array of their broadcast shape. Dimensionless.
+
+    Raises
+    ------
+    ValueError
+        A parameter outside its range (message starts with its name); an input layer with
+        ``sigma_w2 = sigma_b2 = 0`` (no input kernel, no correlation).
+    OverflowError
+        If the kernel leaves the float64 range.
+
+    Examples
+    --------
+    >>> import fieldgen
+    >>> S = fieldgen.sensitivity("tanh", r=[0.0, 0.1, 0.2, 0.3], sigma_w2=1.0, depth=300, c0=0.9)
+    >>> S.shape, float(S[0])
+    ((4,), 1.0)
     """
     activation, block, input, depth = check.network(activation, block, input, depth)
     c0 = check.correlation("c0", c0)

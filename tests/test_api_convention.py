@@ -117,3 +117,18 @@ def test_public_functions_have_numpydoc_sections_and_type_hints(name):
     hints = inspect.signature(fn)
     assert all(p.annotation is not inspect.Parameter.empty for p in hints.parameters.values()), name
     assert hints.return_annotation is not inspect.Signature.empty, name
+
+
+@pytest.mark.parametrize("name", sorted(_public_functions()) + ["pairs"])
+def test_docstring_examples_run_and_print_what_they_show(name):
+    """Every Examples section is a doctest: the reference shows what the code prints."""
+    import doctest
+
+    obj = getattr(fieldgen, name)
+    finder = doctest.DocTestFinder(recurse=name == "pairs")
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    tests = [t for t in finder.find(obj, name, globs={}) if t.examples]
+    assert tests, f"{name} has no example"
+    for test in tests:
+        runner.run(test)
+    assert runner.failures == 0, f"{runner.failures} failing example(s) in {name}'s docstring"

@@ -25,7 +25,8 @@ def _psi(rho):
 
 @pytest.mark.parametrize("r,sigma_w2,depth", [(0.5, 2.0, 10), (0.1, 1.0, 40), (1.0, 1.5, 6)])
 def test_relu_one_input_equals_the_closed_forms(r, sigma_w2, depth):
-    """docs/theory, "relu in closed form": N Var(Khat^L)/(K^L)^2 = 2 + (4/a)(1 - a^-L) + 4((a-1)/a)^2 sum Jr(a^(-|m-m'|/2));
+    """docs/theory, "relu in closed form":
+    N Var(Khat^L)/(K^L)^2 = 2 + (4/a)(1 - a^-L) + 4((a-1)/a)^2 sum Jr(a^(-|m-m'|/2));
     the mean shift composed from Cov(Theta(h^m), relu(h^k)^2) = K^k psi(sqrt(K^k/K^m)) / 2."""
     K0 = 1.7
     a = 1 + r * r * sigma_w2 / 2

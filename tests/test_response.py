@@ -106,7 +106,8 @@ def test_sensitivity_is_chi_12_12_times_K0_over_KL():
 
 
 def test_relu_at_coincident_inputs_is_marginal():
-    """docs/theory, "Response and sensitivity": the normalised response of relu at c0 = 1 is exactly 1 for every r."""
+    """docs/theory, "Response and sensitivity": the normalised response of relu at c0 = 1 is
+    exactly 1 for every r."""
     r = np.linspace(0.0, 2.0, 9)
     # <phi'phi'> = (pi - arccos rho)/(2 pi) has a square-root singularity at rho = 1, so a round-off
     # of K12 below K11 (1e-16) costs ~1e-8 per layer: the identity holds to sqrt(eps) times depth.
