@@ -12,7 +12,6 @@ Widths grow with tau = L r^2 sigma_w^2 so that the next order, O(tau / N), stays
 import argparse
 import itertools
 import sys
-import time
 import zlib
 
 import numpy as np
@@ -79,7 +78,6 @@ def sweep(quick=False, stream=sys.stdout, csv=None):
     stream.write(header.replace(" ", "\t") + "\n")
     for values in grid:
         case = dict(zip(keys, values))
-        t = time.perf_counter()
         for quantity, theory, sim, se in validate(**case):
             z = (sim - theory) / se
             row = (*values, quantity, theory, sim, se, z)

@@ -21,7 +21,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from . import activations, action, closed_forms, gauss, model
+from . import action, activations, closed_forms, gauss, model
 from .expectation import GaussianExpectation, variables
 
 

@@ -39,9 +39,10 @@ from functools import lru_cache
 import sympy as sp
 
 from . import activations, closed_forms, gauss, model
-from .meanfield import kernel_symbols
 from .distributions import derivative
 from .expectation import GaussianExpectation, entry_positions, price_operator, variables
+from .meanfield import kernel_symbols
+
 
 def early_late_symbols(n_inputs: int):
     """Kernel entries of the early layer (Ke) and the late layer (Kl), pair order."""

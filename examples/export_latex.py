@@ -5,6 +5,7 @@ document is the printed twin of the code (docs/theory, "The printed twin").
 
     .venv/bin/python examples/export_latex.py [OUTPUT_DIR]
 """
+
 import shutil
 import subprocess
 import sys
@@ -21,10 +22,21 @@ out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="
 out.mkdir(parents=True, exist_ok=True)
 tex = out / "meanfield.tex"
 # The command line does the document: one section here (the whole document takes ~15 s).
-command = [sys.executable, "-m", "fieldgen", "latex", "--section", "model", "meanfield",
-           "-o", str(tex)]
+command = [
+    sys.executable,
+    "-m",
+    "fieldgen",
+    "latex",
+    "--section",
+    "model",
+    "meanfield",
+    "-o",
+    str(tex),
+]
 if shutil.which("pdflatex") or shutil.which("latexmk"):
     command.append("--pdf")
 subprocess.run(command, check=True)
-print("wrote", tex, "and", tex.with_suffix(".pdf") if "--pdf" in command else "(no pdflatex: no PDF)")
+print(
+    "wrote", tex, "and", tex.with_suffix(".pdf") if "--pdf" in command else "(no pdflatex: no PDF)"
+)
 assert tex.read_text().startswith("\\documentclass")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -119,8 +120,8 @@ def optimal_r(activation: str, *, sigma_w2: float, depth: int, c0: float, K0: fl
     c0 = check.correlation("c0", c0)
     K0 = check.positive("K0", K0, scalar=True)
     method = check.choice("method", method, METHODS)
-    kw = dict(activation=activation, sigma_w2=sigma_w2, depth=depth, c0=c0, K0=K0,
-              sigma_b2=sigma_b2, block=block, input=input)
+    kw: dict[str, Any] = dict(activation=activation, sigma_w2=sigma_w2, depth=depth, c0=c0,
+                              K0=K0, sigma_b2=sigma_b2, block=block, input=input)
     # S(0) = 1 (chi = identity); evaluating it also validates activation, block and input.
     s0 = sensitivity(r=0.0, **kw)
     k0, _ = sensitivity_inputs(c0=c0, K0=K0, sigma_w2=np.array([sigma_w2]),
@@ -202,7 +203,7 @@ def _last_finite(values) -> int:
 def _analytic(kw, k0, k12) -> OptimalR:
     opt = continuum.optimum(kw["activation"], kw["block"], sigma_w2=kw["sigma_w2"],
                             sigma_b2=kw["sigma_b2"], k0=k0, k12=k12)
-    if opt.tau_star is None:
+    if opt.tau_star is None or opt.l0 is None or opt.log_s_max is None:
         return OptimalR(None, None, None, None, "analytic", opt.message)
     depth, sw2 = kw["depth"], kw["sigma_w2"]
     if not math.isfinite(opt.l0):

@@ -12,7 +12,10 @@ The generated evaluators work on the three distinct entries, the *pair vector*
 ``(K_11, K_22, K_12)`` (:data:`PAIR_ORDER`). :func:`to_pairs` and :func:`to_matrix` convert
 between the two layouts, e.g. to build a ``3 L x 3 L`` covariance matrix over (layer, pair).
 """
+
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -65,7 +68,7 @@ def to_pairs(x: ArrayLike, groups: int = 1) -> NDArray[np.float64]:
     """
     groups = _check_groups(groups)
     a = np.asarray(x, dtype=float)
-    if a.ndim < 2 * groups or a.shape[a.ndim - 2 * groups:] != (2, 2) * groups:
+    if a.ndim < 2 * groups or a.shape[a.ndim - 2 * groups :] != (2, 2) * groups:
         raise ValueError(f"x must end in {groups} (2, 2) group(s); got shape {a.shape}")
     rows = np.array([p[0] for p in PAIR_POSITIONS])
     cols = np.array([p[1] for p in PAIR_POSITIONS])
@@ -109,10 +112,10 @@ def to_matrix(x: ArrayLike, groups: int = 1) -> NDArray[np.float64]:
     """
     groups = _check_groups(groups)
     a = np.asarray(x, dtype=float)
-    if a.ndim < groups or a.shape[a.ndim - groups:] != (3,) * groups:
+    if a.ndim < groups or a.shape[a.ndim - groups :] != (3,) * groups:
         raise ValueError(f"x must end in {groups} pair axis/axes of length 3; got shape {a.shape}")
     lead = a.ndim - groups
-    index = tuple([slice(None)] * lead)
+    index: tuple[Any, ...] = tuple([slice(None)] * lead)
     for g in range(groups):
         shape = [1] * (2 * groups)
         shape[2 * g], shape[2 * g + 1] = 2, 2

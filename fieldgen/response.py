@@ -3,6 +3,7 @@ evaluated by the generated forward-mode recursions (``generated/response_<activa
 from __future__ import annotations
 
 import warnings
+from typing import cast
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -95,8 +96,9 @@ def response(activation: str, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int, 
         warnings.warn("response(width=N) is deprecated and will be removed in fieldgen 0.3; "
                       "use fieldgen.response_one_loop(..., width=N)", DeprecationWarning,
                       stacklevel=2)
-        return response_one_loop(activation, r=r, sigma_w2=sigma_w2, depth=depth, K0=K0,
-                                 width=width, sigma_b2=sigma_b2, block=block, input=input)
+        return response_one_loop(activation, r=cast(float, r), sigma_w2=cast(float, sigma_w2),
+                                 depth=depth, K0=K0, width=width, sigma_b2=cast(float, sigma_b2),
+                                 block=block, input=input)
     chi = _response_pairs(activation, r=r, sigma_w2=sigma_w2, depth=depth, K0=K0,
                           sigma_b2=sigma_b2, block=block, input=input)
     return chi if np.ndim(K0) == 0 else to_matrix(chi, 2)

@@ -1,6 +1,7 @@
 """One two-input convention across the public API: every result of two inputs is indexed like
 the kernel, one trailing (2, 2) group per kernel index, symmetric in each group; no argument
 changes a return type; the old spellings warn (DeprecationWarning) for one minor version."""
+
 import inspect
 import warnings
 
@@ -26,14 +27,18 @@ TWO_INPUT = {
 
 
 def _public_functions():
-    return {name: getattr(fieldgen, name) for name in fieldgen.__all__
-            if inspect.isfunction(getattr(fieldgen, name))}
+    return {
+        name: getattr(fieldgen, name)
+        for name in fieldgen.__all__
+        if inspect.isfunction(getattr(fieldgen, name))
+    }
 
 
 def test_every_public_function_taking_K0_is_covered():
     """A new public function that takes K0 must be added to TWO_INPUT (or answer to this test)."""
-    takes_K0 = {name for name, fn in _public_functions().items()
-                if "K0" in inspect.signature(fn).parameters}
+    takes_K0 = {
+        name for name, fn in _public_functions().items() if "K0" in inspect.signature(fn).parameters
+    }
     # sensitivity and optimal_r take a norm K0 and a correlation c0: scalars, no pair result.
     assert takes_K0 - {"sensitivity", "optimal_r", "mean_shift_terms"} == set(TWO_INPUT)
 

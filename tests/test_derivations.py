@@ -5,8 +5,13 @@ import pytest
 import sympy as sp
 
 from fieldgen.derivations import action, closed_forms, gauss, meanfield, model
-from fieldgen.derivations.expectation import (Correlation, GaussianExpectation, explicit_correlation,
-                                              integrate_gaussian, variables)
+from fieldgen.derivations.expectation import (
+    Correlation,
+    GaussianExpectation,
+    explicit_correlation,
+    integrate_gaussian,
+    variables,
+)
 
 x1, x2 = variables(2)
 K11, K22, K12 = model.K

@@ -1,5 +1,6 @@
 """Every script in examples/ runs to completion in a fresh interpreter (each asserts what it
 shows, so a wrong number fails too)."""
+
 import os
 import subprocess
 import sys
@@ -24,6 +25,12 @@ def test_example_runs(script, tmp_path):
         pytest.skip("fieldgen.activation (custom activations) is not in this version yet")
     args = [str(tmp_path)] if script.stem == "export_latex" else []
     env = {**os.environ, "MPLBACKEND": "Agg"}
-    done = subprocess.run([sys.executable, str(script), *args], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(script), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, f"{script.name} failed:\n{done.stdout}\n{done.stderr}"

@@ -5,14 +5,19 @@ import math
 import numpy as np
 import pytest
 import sympy as sp
+from helpers import (
+    covariance_and_se,
+    extrapolate_in_inverse_width,
+    mean_and_se,
+    one_loop_by_direct_sums,
+    variance_and_se,
+)
 
 import fieldgen
 from fieldgen.derivations import one_loop
 from fieldgen.generated import module
 from fieldgen.oneloop import kernel_covariance, kernel_mean_shift
 from fieldgen.pairs import to_pairs
-from helpers import (covariance_and_se, extrapolate_in_inverse_width, mean_and_se,
-                     one_loop_by_direct_sums, variance_and_se)
 
 
 def _jr(rho):

@@ -2,10 +2,10 @@
 against finite differences of simulated networks with common random numbers."""
 import numpy as np
 import pytest
+from helpers import extrapolate_in_inverse_width
 
 import fieldgen
 from fieldgen.pairs import to_pairs
-from helpers import extrapolate_in_inverse_width
 
 
 def test_relu_one_loop_response_follows_from_homogeneity():

@@ -171,7 +171,8 @@ def test_relu_has_no_interior_maximum(block, sigma_b2, method):
 
 def test_erf_correlation_threshold():
     """An interior maximum exists iff d ln S/dtau > 0 at the input: c0 > c_th(K0)."""
-    from fieldgen.derivations import continuum as derived, model
+    from fieldgen.derivations import continuum as derived
+    from fieldgen.derivations import model
     fl = derived.flow("full", "erf")
     K, K12 = fl.state
     rate = fl.rate.subs({model.sigma_b2: 0, K: 1})

@@ -129,7 +129,7 @@ def test_sensitivity_is_the_derivative_of_the_output_correlation(activation, blo
         return K[0, 1] / math.sqrt(K[0, 0] * K[1, 1])
     S = fieldgen.sensitivity(activation, c0=c0, K0=K0, **kw)
     h = 1e-5
-    assert S == pytest.approx((c_out(c0 + h) - c_out(c0 - h)) / (2 * h), rel=1e-5, abs=1e-7)
+    assert pytest.approx((c_out(c0 + h) - c_out(c0 - h)) / (2 * h), rel=1e-5, abs=1e-7) == S
 
 
 # ---- one loop: symmetric, positive semi-definite covariance; the shift's parts -----------------

@@ -6,11 +6,10 @@ network's own pathwise derivative and its mean estimates d E[Khat^L]/dK0, which 
 mean-field response up to O(1/N) (small against the standard error at these widths). Fixed seeds;
 tolerances 4 standard errors; every test has a negative control that must be rejected."""
 import numpy as np
-import pytest
+from helpers import mean_and_se
 
 import fieldgen
 from fieldgen.pairs import to_pairs
-from helpers import mean_and_se
 
 PAIR_POSITIONS = ((0, 0), (1, 1), (0, 1))
 

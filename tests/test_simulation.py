@@ -3,9 +3,9 @@ each other. Fixed seeds; tolerances are 4 standard errors at widths where the O(
 the mean is a small fraction of one standard error."""
 import numpy as np
 import pytest
+from helpers import max_abs_z, mean_and_se, seed_of
 
 import fieldgen
-from helpers import max_abs_z, mean_and_se, seed_of
 
 K0_PAIR = np.array([[1.0, 0.5], [0.5, 1.2]])
 WIDE = dict(width=4096, samples=300, method="walk")

@@ -12,7 +12,7 @@ import numpy as np
 
 import fieldgen
 
-from ..optimum import finite_or_nan   # S on a grid, NaN where the kernel overflows
+from ..optimum import finite_or_nan  # S on a grid, NaN where the kernel overflows
 from ..scan import exponent
 from ..stats import covariance_and_se, mean_and_se, variance_and_se
 

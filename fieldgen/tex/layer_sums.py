@@ -12,8 +12,16 @@ import sympy as sp
 
 from ..derivations import model
 from .blocks import Display, Prose, Ref
-from .nodes import (AtLayer, AtLayers, Contraction, Covariance, Mean, OrderedProduct, Subscripted,
-                    Transposed)
+from .nodes import (
+    AtLayer,
+    AtLayers,
+    Contraction,
+    Covariance,
+    Mean,
+    OrderedProduct,
+    Subscripted,
+    Transposed,
+)
 from .views import eq
 
 l, N = model.layer, model.width

@@ -15,9 +15,9 @@ import sympy as sp
 from ...derivations import continuum, gauss, model, one_loop, response
 from ...derivations.expectation import Correlation, explicit_correlation
 from ..blocks import Display, Heading, Prose, Ref, Section, tagged
+from ..layer_sums import covariance_blocks, transfer_blocks
 from ..nodes import AtLayer, AtLayers, Covariance, Subscripted, layered
 from ..views import ACTION, LAYER, ONE_INPUT_CONJUGATE, eq, layer_action_equation, phi
-from ..layer_sums import covariance_blocks, transfer_blocks
 
 # One input: the early and late kernel of a neuron's walk at layers k < m.
 EARLY, LATE = sp.Symbol("k", integer=True), sp.Symbol("m", integer=True)
@@ -176,7 +176,7 @@ def _observable_kernel_tadpole() -> sp.Expr:
 
 
 def build() -> list:
-    l, N, r, sw2 = model.layer, model.width, model.r, model.sigma_w2
+    l, N, sw2 = model.layer, model.width, model.sigma_w2
     Ct, J, A = layered("Ct", l), sp.Symbol("J"), sp.Symbol("A")
     k, lp = sp.Symbol("k", integer=True), sp.Symbol("l'", integer=True)
     action_rows, recursion_rows, c_values = _hessian_rows()
