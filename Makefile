@@ -1,12 +1,14 @@
 # The two commands a newcomer needs: `make run` and `make test`. Both create .venv when missing.
 # `make run` writes the report (figures and report.md) into out/; `make quick` is its short version.
+# `make docs` builds the documentation (docs/_build/html) with warnings as errors; `make test`
+# builds it first. `make lint` runs ruff (lint and format check) and mypy.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: run quick summary test test-slow regenerate check bench clean tex latex
+.PHONY: run quick summary test test-slow regenerate check bench clean tex latex docs lint
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +27,26 @@ quick: $(STAMP)
 summary: $(STAMP)
 	$(BIN)/fieldgen summary
 
-test: $(STAMP) tex
+test: $(STAMP) tex docs
 	$(BIN)/python -m pytest -q -m "not slow" -n $(JOBS) --dist loadfile
+
+# Optional extras, each installed by the target that needs it (stamps: .venv/.docs, .venv/.lint).
+$(VENV)/.docs: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,docs]'
+	touch $@
+
+$(VENV)/.lint: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	touch $@
+
+# Warnings are errors (-W) and every one is reported (--keep-going); -E: no stale pickles.
+docs: $(VENV)/.docs
+	$(BIN)/python -m sphinx -W --keep-going -E -q -b html docs docs/_build/html
+
+lint: $(VENV)/.lint
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy fieldgen
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
@@ -59,5 +79,5 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_kernel.py
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache derivations.tex derivations.pdf
+	rm -rf $(VENV) build *.egg-info .pytest_cache derivations.tex derivations.pdf docs/_build docs/_generated
 	find . -name __pycache__ -type d -prune -exec rm -rf {} +

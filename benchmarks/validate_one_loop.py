@@ -12,7 +12,6 @@ Widths grow with tau = L r^2 sigma_w^2 so that the next order, O(tau / N), stays
 import argparse
 import itertools
 import sys
-import time
 import zlib
 
 import numpy as np
@@ -62,8 +61,8 @@ def validate(name, sigma_b2, r, sigma_w2, depth, inputs, samples=2000):
             var_errs.append(N * np.sqrt(max((c**4).mean() - var**2, 0) / len(x)))
             mean_vals.append(N * (x.mean() - K[(depth,) + entry]))
             mean_errs.append(N * x.std(ddof=1) / np.sqrt(len(x)))
-        th_var = cov[depth, depth] if p is None else cov[depth, depth, p, p]
-        th_shift = shift[depth] if p is None else shift[depth, p]
+        th_var = cov[depth, depth] if p is None else cov[(depth, depth) + entry + entry]
+        th_shift = shift[(depth,) + entry]
         rows.append((f"N Var K{label}", th_var, *_extrapolate(widths, var_vals, var_errs)))
         rows.append((f"N shift K{label}", th_shift, *_extrapolate(widths, mean_vals, mean_errs)))
     return rows
@@ -79,7 +78,6 @@ def sweep(quick=False, stream=sys.stdout, csv=None):
     stream.write(header.replace(" ", "\t") + "\n")
     for values in grid:
         case = dict(zip(keys, values))
-        t = time.perf_counter()
         for quantity, theory, sim, se in validate(**case):
             z = (sim - theory) / se
             row = (*values, quantity, theory, sim, se, z)

@@ -21,8 +21,15 @@ import sympy as sp
 
 from . import activations, model
 from .distributions import derivative, simplify_distributions
-from .expectation import (Correlation, GaussianExpectation, covariance_matrix, entry_positions,
-                          expect, integrate_1d, variables)
+from .expectation import (
+    Correlation,
+    GaussianExpectation,
+    covariance_matrix,
+    entry_positions,
+    expect,
+    integrate_1d,
+    variables,
+)
 
 MAX_ORDER = 4
 MAX_INTEGRAND_OPS = 40

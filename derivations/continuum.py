@@ -70,7 +70,8 @@ def flow(block: str, name: str) -> Flow | None:
 
 
 def optimum_condition(fl: Flow) -> sp.Eq:
-    """d ln S/dtau = 0 at the output layer, written as theory.md does (times sigma_w^2)."""
+    """d ln S/dtau = 0 at the output layer, written as the local edge-of-chaos condition (times
+    sigma_w^2; docs/theory, "Continuum limit and the optimal residual scale")."""
     K = fl.state[0]
     return sp.Eq(model.sigma_w2 * fl.chi_rate, model.sigma_w2 * fl.rhs[0] / K)
 

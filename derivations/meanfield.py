@@ -10,8 +10,9 @@ expanding E[(h_a + Delta_a)(h_b + Delta_b)]:
                     K^l_ab = K^{l-1}_ab + r (m_a mu_b + mu_a m_b) + r^2 P_ab(C),   m^l = m^{l-1} + r mu.
 
 The reduced block's mean terms vanish only for odd activations: for relu the pre-activations
-acquire a common mean that the kernel (a second moment) must carry. theory.md section 2 omits them;
-the simulation tests show they are needed.
+acquire a common mean that the kernel (a second moment) must carry. The usual statement of the
+reduced block omits them; the simulation tests show they are needed (docs/theory, "The reduced
+block carries a mean").
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from . import activations, action, closed_forms, gauss, model
+from . import action, activations, closed_forms, gauss, model
 from .expectation import GaussianExpectation, variables
 
 

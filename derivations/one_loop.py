@@ -24,8 +24,9 @@ Mean shift: E[Khat^l] - K^l = r^2 sigma_w^2 sum_{m<l} mu^m exactly, mu^m = E[Phi
     F^{mk}_{s,p,q} = Cov(D_s[phi phi_p](h^m), phi phi_q(h^k))            (self-feedback)
 
 The tadpole uses the covariance of the conditional kernel K_C^m (the first term above), not of
-Khat^m as theory.md writes: the neuron's h^m is Gaussian with the conditional kernel, and at m = 0
-(K_C^0 = K^0 fixed) the theory.md form would give mu^0 != 0 although E[Phihat^0] = P(K^0) exactly.
+Khat^m as it is usually written: the neuron's h^m is Gaussian with the conditional kernel, and at
+m = 0 (K_C^0 = K^0 fixed) the Khat form would give mu^0 != 0 although E[Phihat^0] = P(K^0) exactly
+(docs/theory, "The tadpole correction").
 
 Along one neuron the walk has Cov(h^m, h^m') = K^{min(m, m')}: every two-time moment below is an
 expectation over (early, late) pre-activations with cross-covariance equal to the early kernel.
@@ -38,9 +39,10 @@ from functools import lru_cache
 import sympy as sp
 
 from . import activations, closed_forms, gauss, model
-from .meanfield import kernel_symbols
 from .distributions import derivative
 from .expectation import GaussianExpectation, entry_positions, price_operator, variables
+from .meanfield import kernel_symbols
+
 
 def early_late_symbols(n_inputs: int):
     """Kernel entries of the early layer (Ke) and the late layer (Kl), pair order."""

@@ -8,25 +8,38 @@
     swish = fieldgen.activation("swish2", "x/(1 + exp(-2*x))")          # any activation
     fieldgen.kernel(swish, r=0.3, sigma_w2=1.0, depth=100, K0=1.0)
 
-Importing fieldgen does not import SymPy; the evaluators are the generated Numba modules in
-fieldgen.generated (regenerate them from the derivations with `fieldgen regenerate`).
-``fieldgen.latex(obj)`` prints a SymPy object or a derivation as LaTeX (imports SymPy on first use).
+Two inputs are 2x2 matrices everywhere (``fieldgen.pairs`` describes the convention and converts
+to the compact pair order 11, 22, 12). Importing fieldgen does not import SymPy; the evaluators
+are the generated Numba modules in fieldgen.generated (regenerate them from the derivations with
+`fieldgen regenerate`). ``fieldgen.latex(obj)`` prints a SymPy object or a derivation as LaTeX
+(imports SymPy on first use). Documentation: docs/ (``make docs``).
 """
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
+from typing import Any
+
+from . import pairs
 from .activations import Activation, activation
 from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES, PRESETS
 from .meanfield import kernel
-from .oneloop import MeanShiftTerms, kernel_covariance, kernel_mean_shift
+from .oneloop import MeanShiftTerms, kernel_covariance, kernel_mean_shift, mean_shift_terms
 from .optimum import OptimalR, optimal_r
-from .response import response, sensitivity
+from .response import response, response_one_loop, sensitivity
 from .simulate import METHODS, simulate
 
-__version__ = "0.1.0"
-__all__ = ["activation", "Activation", "PRESETS", "kernel", "simulate", "kernel_covariance", "kernel_mean_shift", "MeanShiftTerms",
-           "response", "sensitivity", "optimal_r", "OptimalR", "latex",
-           "ACTIVATIONS", "BLOCKS", "INPUT_MODES", "METHODS", "__version__"]
+try:
+    # The version lives in pyproject.toml only; the installed metadata carries it.
+    __version__ = _version("fieldgen")
+except PackageNotFoundError:  # pragma: no cover - running from a tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["activation", "Activation", "kernel", "simulate", "kernel_covariance",
+           "kernel_mean_shift", "mean_shift_terms", "MeanShiftTerms", "response",
+           "response_one_loop", "sensitivity", "optimal_r", "OptimalR", "latex", "pairs",
+           "ACTIVATIONS", "PRESETS", "BLOCKS", "INPUT_MODES", "METHODS", "__version__"]
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     # fieldgen.latex needs SymPy: import it on first use so `import fieldgen` stays light.
     if name == "latex":
         from .tex import latex

@@ -55,7 +55,7 @@ def maximise(f, a: float, b: float, *, xtol: float = 1e-10, maxiter: int = 200):
                 b = u
             if fu <= fw or w == x:
                 v, fv, w, fw = w, fw, u, fu
-            elif fu <= fv or v == x or v == w:
+            elif fu <= fv or v in (x, w):
                 v, fv = u, fu
     return x, -fx
 

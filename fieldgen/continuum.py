@@ -73,7 +73,9 @@ class _Flow:
 
 def _follow(flow: _Flow, z0, grid, log_k0):
     """Integrate window by window; stop past the first maximum's upper half point."""
-    times, states, rate, log_s = [grid[:1]], [np.asarray(z0)[None]], [], []
+    times, states = [grid[:1]], [np.asarray(z0)[None]]
+    rate: list[float] = []
+    log_s: list[float] = []
     k, best, done = 0, -math.inf, False
     while k < grid.size - 1 and not done:
         window = grid[k:k + WINDOW + 1]

@@ -5,6 +5,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import validation as check
 from .generated import module
@@ -105,13 +106,64 @@ def finite_or_raise(out: np.ndarray, what: str) -> None:
                         "for this depth and r (reduce depth or r)")
 
 
-def kernel(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", input="kernel"):
-    """Mean-field (infinite-width) kernel K^l for l = 0..depth.
+def kernel(activation: str, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int, K0: ArrayLike,
+           sigma_b2: ArrayLike = 0.0, block: str = "full",
+           input: str = "kernel") -> NDArray[np.float64]:
+    """The mean-field (infinite-width) kernel K^l for l = 0..depth.
 
-    K0 is the input kernel (input="kernel") or the input Gram matrix x.x'/d (input="layer",
-    K^0 = sigma_w2 G + sigma_b2): a number for one input, a 2x2 matrix for two. r, sigma_w2 and
-    sigma_b2 may be arrays; their broadcast shape is prepended to the result, which has shape
-    (..., depth+1) for one input and (..., depth+1, 2, 2) for two.
+    The saddle point of the field theory: ``K^l = K^{l-1} + r^2 [sigma_w^2 P(K^{l-1}) +
+    sigma_b^2]`` for the full block, with the means included for the reduced block (docs/theory,
+    "The saddle point: the mean-field kernel").
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`fieldgen.ACTIVATIONS` (``"relu"``, ``"erf"``, ``"tanh"``, ``"linear"``).
+    r : float or array_like
+        Residual scale, >= 0. r, sigma_w2 and sigma_b2 broadcast together; their broadcast shape
+        is prepended to the result (a parameter sweep in one call).
+    sigma_w2 : float or array_like
+        Weight variance sigma_w^2 >= 0 (weights are N(0, sigma_w2/N)).
+    depth : int
+        Number of residual blocks L >= 0.
+    K0 : float or array_like, shape (2, 2)
+        Input kernel K^0 (``input="kernel"``) or input Gram matrix G = x.x'/d (``input="layer"``,
+        then K^0 = sigma_w2 G + sigma_b2): a number >= 0 for one input, a symmetric positive
+        semi-definite 2x2 matrix for two.
+    sigma_b2 : float or array_like, default 0.0
+        Bias variance sigma_b^2 >= 0.
+    block : {"full", "reduced"}, default "full"
+        ``h + r (W phi(h) + b)`` or ``h + r phi(W h + b)``.
+    input : {"kernel", "layer"}, default "kernel"
+        Meaning of K0.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(..., depth+1)`` for one input and ``(..., depth+1, 2, 2)`` for two, ``...``
+        the broadcast shape of r, sigma_w2 and sigma_b2; units of K0. Two-input kernels are
+        symmetric with ``|K_12| <= sqrt(K_11 K_22)`` at every layer.
+
+    Raises
+    ------
+    ValueError
+        A parameter outside its range, parameters that do not broadcast, an unknown activation,
+        block or input mode; the message starts with the parameter's name.
+    OverflowError
+        If the kernel leaves the float64 range (relu, linear at large depth x r); the message
+        names the layer.
+
+    Examples
+    --------
+    >>> import fieldgen
+    >>> K = fieldgen.kernel("erf", r=0.3, sigma_w2=1.0, depth=100, K0=[[1.0, 0.9], [0.9, 1.0]])
+    >>> K.shape
+    (101, 2, 2)
+    >>> fieldgen.kernel("relu", r=[0.1, 0.2, 0.3], sigma_w2=[[1.0], [2.0]], depth=50,
+    ...                 K0=1.0).shape
+    (2, 3, 51)
+    >>> float(fieldgen.kernel("relu", r=1.0, sigma_w2=2.0, depth=3, K0=1.0)[-1])  # relu: 2^3
+    8.0
     """
     activation, block, input, depth = check.network(activation, block, input, depth)
     K0_entries, n_inputs = check.kernel_matrix("K0", K0)

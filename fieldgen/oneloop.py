@@ -1,14 +1,17 @@
 """One-loop (order 1/N) corrections: kernel covariance across layers and the mean-kernel shift."""
 from __future__ import annotations
 
+import warnings
 from typing import NamedTuple
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import domain
 from . import validation as check
 from .generated import module
 from .meanfield import kernel
+from .pairs import to_matrix
 
 _REDUCED = ("one-loop corrections are derived for the full block only; the reduced block's "
             "increments r phi(W h + b) are non-Gaussian given the layer below and its "
@@ -16,13 +19,21 @@ _REDUCED = ("one-loop corrections are derived for the full block only; the reduc
 
 
 class MeanShiftTerms(NamedTuple):
-    """N (E Khat^l - K^l) split into its three parts (each of the shape of the total)."""
-    propagated: np.ndarray      # J^m N Delta^m: earlier shifts carried through the layer map
-    tadpole: np.ndarray         # (1/2) H^m : N Cov(K_C^m): curvature of P times kernel noise
-    self_feedback: np.ndarray   # a neuron's own past phi phi in its later step variance
+    """N (E Khat^l - K^l) split into its three parts, each of the shape of the total.
+
+    ``propagated`` is ``J^m N Delta^m``, earlier shifts carried through the layer map;
+    ``tadpole`` is ``(1/2) H^m : N Cov(K_C^m)``, the curvature of the layer map times the noise of
+    the conditional kernel (docs/theory, "The tadpole correction"); ``self_feedback`` is a
+    neuron's own past ``phi phi`` in its later step variance. Returned by
+    :func:`fieldgen.mean_shift_terms`.
+    """
+    propagated: np.ndarray
+    tadpole: np.ndarray
+    self_feedback: np.ndarray
 
     @property
     def total(self) -> np.ndarray:
+        """The whole shift: ``propagated + tadpole + self_feedback``."""
         return self.propagated + self.tadpole + self.self_feedback
 
 
@@ -52,24 +63,181 @@ def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covari
     return cov, shift
 
 
-def kernel_covariance(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full",
-                      input="kernel"):
-    """N Cov(Khat^l, Khat^l') to leading order in 1/N, for l, l' = 0..depth.
+def kernel_covariance(activation: str, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
+                      sigma_b2: float = 0.0, block: str = "full",
+                      input: str = "kernel") -> NDArray[np.float64]:
+    """Covariance of the empirical kernel across layers, N Cov(Khat^l, Khat^m), at one loop.
 
-    Shape (depth+1, depth+1) for one input (K0 a number) and (depth+1, depth+1, 3, 3) for two
-    (K0 a 2x2 matrix; pair order 11, 22, 12). Arguments as for `fieldgen.kernel` (scalars).
+    The leading order in 1/N of the covariance of the width-N network's empirical kernel
+    ``Khat^l = (1/N) sum_i h_i^l h_i^l`` between layers l and m, multiplied by N (so the result
+    does not depend on N). See docs/theory, section "The kernel covariance".
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`fieldgen.ACTIVATIONS` (``"relu"``, ``"erf"``, ``"tanh"``, ``"linear"``).
+    r : float
+        Residual scale, >= 0 (a scalar: one network per call).
+    sigma_w2 : float
+        Weight variance sigma_w^2 >= 0 (weights are N(0, sigma_w2/N)).
+    depth : int
+        Number of residual blocks L >= 0.
+    K0 : float or array_like, shape (2, 2)
+        Input kernel (or the input Gram matrix with ``input="layer"``): a number for one input, a
+        symmetric positive semi-definite 2x2 matrix for two.
+    sigma_b2 : float, default 0.0
+        Bias variance sigma_b^2 >= 0.
+    block : {"full"}
+        Only the full block ``h + r (W phi(h) + b)`` has a one-loop theory.
+    input : {"kernel", "layer"}
+        Whether K0 is the kernel K^0 or the Gram matrix of an input layer.
+
+    Returns
+    -------
+    numpy.ndarray
+        One input: shape ``(depth+1, depth+1)``, ``C[l, m] = N Cov(Khat^l, Khat^m)``.
+        Two inputs: shape ``(depth+1, depth+1, 2, 2, 2, 2)``,
+        ``C[l, m, a, b, c, d] = N Cov(Khat^l_ab, Khat^m_cd)`` (units of K0 squared).
+        :func:`fieldgen.pairs.to_pairs` with ``groups=2`` gives the compact
+        ``(depth+1, depth+1, 3, 3)`` layout over pairs (11, 22, 12).
+
+    Raises
+    ------
+    ValueError
+        A parameter outside its range (the message starts with its name); relu at ``|c0| = 1`` or
+        with a zero variance among two inputs (its pair Hessian is singular there).
+    NotImplementedError
+        For ``block="reduced"``.
+    OverflowError
+        If the kernel leaves the float64 range (the message names the layer).
+
+    Examples
+    --------
+    >>> import fieldgen
+    >>> C = fieldgen.kernel_covariance("erf", r=0.3, sigma_w2=1.0, depth=10, K0=1.0)
+    >>> C.shape, bool(C[0, 0] == 2.0)          # layer 0: Var of a Gaussian's square, 2 K0^2
+    ((11, 11), True)
+    >>> C2 = fieldgen.kernel_covariance("erf", r=0.3, sigma_w2=1.0, depth=10,
+    ...                                 K0=[[1.0, 0.5], [0.5, 1.0]])
+    >>> C2.shape
+    (11, 11, 2, 2, 2, 2)
     """
     cov, _ = _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, True)
-    return cov
+    return cov if cov.ndim == 2 else to_matrix(cov, 2)
 
 
-def kernel_mean_shift(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full",
-                      input="kernel", terms=False):
-    """N (E[Khat^l] - K^l) to leading order in 1/N, for l = 0..depth.
+def mean_shift_terms(activation: str, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
+                     sigma_b2: float = 0.0, block: str = "full",
+                     input: str = "kernel") -> MeanShiftTerms:
+    """The one-loop mean shift N (E[Khat^l] - K^l) split into its three parts.
 
-    Shape (depth+1,) for one input, (depth+1, 3) for two (pair order 11, 22, 12). With
-    terms=True a `MeanShiftTerms` (propagated, tadpole, self_feedback; `.total` is their sum).
+    See docs/theory, section "The mean shift" for the formulas of the three parts.
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`fieldgen.ACTIVATIONS`.
+    r : float
+        Residual scale, >= 0 (a scalar).
+    sigma_w2 : float
+        Weight variance >= 0.
+    depth : int
+        Number of residual blocks L >= 0.
+    K0 : float or array_like, shape (2, 2)
+        Input kernel (or input Gram matrix with ``input="layer"``).
+    sigma_b2 : float, default 0.0
+        Bias variance >= 0.
+    block : {"full"}
+        Only the full block has a one-loop theory.
+    input : {"kernel", "layer"}
+        Meaning of K0.
+
+    Returns
+    -------
+    MeanShiftTerms
+        Named tuple ``(propagated, tadpole, self_feedback)``, each of the shape of
+        :func:`kernel_mean_shift`'s result: ``(depth+1,)`` for one input,
+        ``(depth+1, 2, 2)`` for two. ``.total`` is their sum.
+
+    Raises
+    ------
+    ValueError, NotImplementedError, OverflowError
+        As :func:`kernel_mean_shift`.
+
+    Examples
+    --------
+    >>> import fieldgen
+    >>> parts = fieldgen.mean_shift_terms("relu", r=0.3, sigma_w2=2.0, depth=50, K0=1.0)
+    >>> bool(abs(parts.tadpole).max() == 0.0)    # relu: P(K) = K/2 has no curvature
+    True
+    >>> bool(parts.self_feedback[-1] > 0)
+    True
     """
     _, shift = _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, False)
-    parts = MeanShiftTerms(shift[:, 0], shift[:, 1], shift[:, 2])
-    return parts if terms else parts.total
+    if shift.ndim == 3:
+        shift = to_matrix(shift, 1)          # (depth+1, 3 parts, 3 pairs) -> (.., 3, 2, 2)
+    return MeanShiftTerms(shift[:, 0], shift[:, 1], shift[:, 2])
+
+
+def kernel_mean_shift(activation: str, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
+                      sigma_b2: float = 0.0, block: str = "full", input: str = "kernel",
+                      terms: bool | None = None) -> NDArray[np.float64]:
+    """The one-loop shift of the mean kernel, N (E[Khat^l] - K^l), for l = 0..depth.
+
+    At finite width N the expected empirical kernel differs from the mean-field kernel K^l by
+    ``shift / N + O(1/N^2)``; this returns ``shift`` (independent of N). See docs/theory, section
+    "One loop: the mean shift".
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`fieldgen.ACTIVATIONS`.
+    r : float
+        Residual scale, >= 0 (a scalar).
+    sigma_w2 : float
+        Weight variance sigma_w^2 >= 0.
+    depth : int
+        Number of residual blocks L >= 0.
+    K0 : float or array_like, shape (2, 2)
+        Input kernel (or input Gram matrix with ``input="layer"``).
+    sigma_b2 : float, default 0.0
+        Bias variance >= 0.
+    block : {"full"}
+        Only the full block has a one-loop theory.
+    input : {"kernel", "layer"}
+        Meaning of K0.
+    terms : bool, optional
+        Deprecated since 0.2.0 (removed in 0.3.0): ``terms=True`` returned the parts; use
+        :func:`mean_shift_terms`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(depth+1,)`` for one input and ``(depth+1, 2, 2)`` for two (units of K0);
+        ``shift[0] == 0`` (the input kernel is exact).
+
+    Raises
+    ------
+    ValueError
+        A parameter outside its range (the message starts with its name); relu at ``|c0| = 1``.
+    NotImplementedError
+        For ``block="reduced"``.
+    OverflowError
+        If the kernel leaves the float64 range.
+
+    Examples
+    --------
+    >>> import fieldgen
+    >>> s = fieldgen.kernel_mean_shift("relu", r=0.3, sigma_w2=2.0, depth=100, K0=1.0)
+    >>> s.shape
+    (101,)
+    >>> K = fieldgen.kernel("relu", r=0.3, sigma_w2=2.0, depth=100, K0=1.0)
+    >>> expected_at_width_256 = K + s / 256
+    """
+    if terms is not None:
+        warnings.warn("kernel_mean_shift(terms=...) is deprecated and will be removed in "
+                      "fieldgen 0.3; use fieldgen.mean_shift_terms(...) for the parts",
+                      DeprecationWarning, stacklevel=2)
+    parts = mean_shift_terms(activation, r=r, sigma_w2=sigma_w2, depth=depth, K0=K0,
+                             sigma_b2=sigma_b2, block=block, input=input)
+    return parts if terms else parts.total  # type: ignore[return-value]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -29,10 +30,12 @@ TYPICAL = (0.1, 0.3)
 
 @dataclass(frozen=True)
 class OptimalR:
-    """r* and the range of maximal sensitivity; r_star is None when S has no interior maximum.
+    """r* and the range of maximal sensitivity, returned by :func:`fieldgen.optimal_r`.
 
-    r_lo, r_hi: where S(r)/S(0) - 1 is half its maximum (None when it does not fall that far).
-    Analytic results also carry tau*, L0 and the approximation used.
+    ``r_star`` is None when S has no interior maximum (then the result is falsy and ``message``
+    says why); ``S_max`` is S(r*); ``r_lo`` and ``r_hi`` are where S(r)/S(0) - 1 is half its
+    maximum (None when it does not fall that far); ``method`` is "numeric" or "analytic".
+    Analytic results also carry ``tau_star``, ``L0`` and the ``approximation`` used.
     """
     r_star: float | None
     S_max: float | None
@@ -54,17 +57,71 @@ class OptimalR:
         return self.r_lo <= lo and (self.r_hi is None or hi <= self.r_hi)
 
 
-def optimal_r(activation, *, sigma_w2, depth, c0, K0=1.0, sigma_b2=0.0, block="full",
-              input="kernel", method="numeric") -> OptimalR:
-    """r* maximising S(r) = dc^depth/dc^0 for two inputs of equal norm K0 and correlation c0."""
+def optimal_r(activation: str, *, sigma_w2: float, depth: int, c0: float, K0: float = 1.0,
+              sigma_b2: float = 0.0, block: str = "full", input: str = "kernel",
+              method: str = "numeric") -> OptimalR:
+    """The optimal residual scale r* = argmax_r S(r) and the range of maximal sensitivity.
+
+    S(r) = dc^L/dc^0 is the sensitivity of two inputs of equal norm K0 and correlation c0
+    (:func:`fieldgen.sensitivity`); the range is where S(r)/S(0) - 1 is at least half its
+    maximum (docs/theory, "Continuum limit and the optimal residual scale").
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`fieldgen.ACTIVATIONS`.
+    sigma_w2 : float
+        Weight variance, > 0.
+    depth : int
+        Number of residual blocks L >= 1.
+    c0 : float
+        Input correlation in [-1, 1].
+    K0 : float, default 1.0
+        Norm of each input, > 0.
+    sigma_b2 : float, default 0.0
+        Bias variance >= 0.
+    block : {"full", "reduced"}, default "full"
+        Residual block.
+    input : {"kernel", "layer"}, default "kernel"
+        Meaning of c0 and K0.
+    method : {"numeric", "analytic"}, default "numeric"
+        ``"numeric"``: S of the discrete network on a geometric r-grid, refined by Brent's
+        method. ``"analytic"``: the continuum limit ``r* = sqrt(tau*/(sigma_w^2 (L - L0)))``
+        with tau* and L0 derived from the flow.
+
+    Returns
+    -------
+    OptimalR
+        ``r_star`` (None when S has no interior maximum, e.g. relu; then ``bool(result)`` is
+        False and ``message`` says why), ``S_max``, ``r_lo``, ``r_hi``; analytic results also
+        carry ``tau_star``, ``L0`` and ``approximation``.
+
+    Raises
+    ------
+    ValueError
+        A parameter outside its range (message starts with its name).
+    OverflowError
+        Only if every r of the search overflows (overflowing r are skipped).
+
+    Examples
+    --------
+    >>> import fieldgen
+    >>> best = fieldgen.optimal_r("erf", sigma_w2=2.0, depth=300, c0=0.9)
+    >>> round(best.r_star, 4), round(best.r_lo, 4), round(best.r_hi, 4)
+    (0.1829, 0.0852, 0.3947)
+    >>> best.contains(0.1, 0.3)
+    True
+    >>> bool(fieldgen.optimal_r("relu", sigma_w2=2.0, depth=100, c0=0.9))   # no maximum
+    False
+    """
     sigma_w2 = check.positive("sigma_w2", sigma_w2, scalar=True)
     sigma_b2 = check.nonnegative("sigma_b2", sigma_b2, scalar=True)
     depth = check.integer("depth", depth, minimum=1)
     c0 = check.correlation("c0", c0)
     K0 = check.positive("K0", K0, scalar=True)
     method = check.choice("method", method, METHODS)
-    kw = dict(activation=activation, sigma_w2=sigma_w2, depth=depth, c0=c0, K0=K0,
-              sigma_b2=sigma_b2, block=block, input=input)
+    kw: dict[str, Any] = dict(activation=activation, sigma_w2=sigma_w2, depth=depth, c0=c0,
+                              K0=K0, sigma_b2=sigma_b2, block=block, input=input)
     # S(0) = 1 (chi = identity); evaluating it also validates activation, block and input.
     s0 = sensitivity(r=0.0, **kw)
     k0, _ = sensitivity_inputs(c0=c0, K0=K0, sigma_w2=np.array([sigma_w2]),
@@ -146,7 +203,7 @@ def _last_finite(values) -> int:
 def _analytic(kw, k0, k12) -> OptimalR:
     opt = continuum.optimum(kw["activation"], kw["block"], sigma_w2=kw["sigma_w2"],
                             sigma_b2=kw["sigma_b2"], k0=k0, k12=k12)
-    if opt.tau_star is None:
+    if opt.tau_star is None or opt.l0 is None or opt.log_s_max is None:
         return OptimalR(None, None, None, None, "analytic", opt.message)
     depth, sw2 = kw["depth"], kw["sigma_w2"]
     if not math.isfinite(opt.l0):

@@ -2,12 +2,17 @@
 evaluated by the generated forward-mode recursions (``generated/response_<activation>.py``)."""
 from __future__ import annotations
 
+import warnings
+from typing import cast
+
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import domain
 from . import validation as check
 from .generated import module
 from .meanfield import _grid, input_jacobian_grid, input_kernel_grid, kernel, run_on_grid
+from .pairs import to_matrix, to_pairs
 
 
 def _raise_if_not_finite(out: np.ndarray, what: str, network: dict, k0: np.ndarray) -> None:
@@ -27,25 +32,83 @@ def _raise_if_not_finite(out: np.ndarray, what: str, network: dict, k0: np.ndarr
                             "(reduce depth or r)")
 
 
-def response(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", input="kernel",
-             width=None):
-    """dK^depth/dK0: the mean-field kernel response chi^{depth,0} = T^{depth-1} ... T^0.
+def response(activation: str, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int, K0: ArrayLike,
+             sigma_b2: ArrayLike = 0.0, block: str = "full", input: str = "kernel",
+             width: int | None = None) -> float | NDArray[np.float64]:
+    """The mean-field kernel response chi^{L,0} = dK^L/dK^0 = T^{L-1} ... T^0 (L = depth).
 
-    One input (K0 a number): a float. Two inputs (K0 a 2x2 matrix): a 3x3 array
-    out[p, s] = dK^depth_p / dK0_s in pair order (11, 22, 12), K0_12 = K0_21 one variable. With
-    input="layer", K0 is the input Gram matrix and the input layer's dK^0/dG is included.
-    r, sigma_w2 and sigma_b2 broadcast; their shape is prepended.
+    How the output kernel of an infinitely wide network moves when its input kernel moves: the
+    product of the layer Jacobians T^l = dK^{l+1}/dK^l along the mean-field path (docs/theory,
+    section "Response and sensitivity").
 
-    width=N gives the one-loop response d E[Khat^depth]/dK0 = chi + (1/N) d[N (E Khat - K)]/dK0
-    (full block, scalar parameters): the derivative of ``kernel_mean_shift`` by central
-    differences (relative step 1e-4; its truncation error, ~1e-8 relative, is far below 1/N).
+    Parameters
+    ----------
+    activation : str
+        One of :data:`fieldgen.ACTIVATIONS`.
+    r : float or array_like
+        Residual scale, >= 0. r, sigma_w2 and sigma_b2 broadcast; their shape is prepended.
+    sigma_w2 : float or array_like
+        Weight variance sigma_w^2 >= 0.
+    depth : int
+        Number of residual blocks L >= 0.
+    K0 : float or array_like, shape (2, 2)
+        Input kernel (``input="kernel"``) or input Gram matrix G (``input="layer"``; then the
+        derivative is with respect to G and the input layer's dK^0/dG = sigma_w^2 is included).
+    sigma_b2 : float or array_like, default 0.0
+        Bias variance >= 0.
+    block : {"full", "reduced"}
+        Residual block: ``h + r (W phi(h) + b)`` or ``h + r phi(W h + b)``.
+    input : {"kernel", "layer"}
+        Meaning of K0.
+    width : int, optional
+        Deprecated since 0.2.0 (removed in 0.3.0): use :func:`response_one_loop`.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        One input: ``dK^L/dK^0``, a float for scalar parameters, else of the broadcast shape.
+        Two inputs: shape ``(..., 2, 2, 2, 2)``, ``chi[..., a, b, c, d] = dK^L_ab / dK0_cd``,
+        where K0_cd and K0_dc are one variable (a symmetric input moves both): a symmetric
+        perturbation dK0 moves K^L_ab by ``sum over c <= d of chi[..., a, b, c, d] dK0_cd``.
+        Dimensionless.
+
+    Raises
+    ------
+    ValueError
+        A parameter outside its range (the message starts with its name), or K0 on a
+        singularity of the layer map's derivative (relu with a zero variance among two inputs;
+        reduced relu block at K0 = 0 without bias).
+    OverflowError
+        If the kernel leaves the float64 range (the message names the layer).
+
+    Examples
+    --------
+    >>> import fieldgen
+    >>> chi = fieldgen.response("erf", r=0.3, sigma_w2=1.0, depth=100,
+    ...                         K0=[[1.0, 0.9], [0.9, 1.0]])
+    >>> chi.shape
+    (2, 2, 2, 2)
+    >>> # relu, one input: chi = (1 + r^2 sigma_w^2 / 2)^L = 1.25^6 exactly
+    >>> round(fieldgen.response("relu", r=0.5, sigma_w2=2.0, depth=6, K0=1.0), 9)
+    3.814697266
     """
+    if width is not None:
+        warnings.warn("response(width=N) is deprecated and will be removed in fieldgen 0.3; "
+                      "use fieldgen.response_one_loop(..., width=N)", DeprecationWarning,
+                      stacklevel=2)
+        return response_one_loop(activation, r=cast(float, r), sigma_w2=cast(float, sigma_w2),
+                                 depth=depth, K0=K0, width=width, sigma_b2=cast(float, sigma_b2),
+                                 block=block, input=input)
+    chi = _response_pairs(activation, r=r, sigma_w2=sigma_w2, depth=depth, K0=K0,
+                          sigma_b2=sigma_b2, block=block, input=input)
+    return chi if np.ndim(K0) == 0 else to_matrix(chi, 2)
+
+
+def _response_pairs(activation, *, r, sigma_w2, depth, K0, sigma_b2, block, input):
+    """chi in the generated code's layout: a float or (...) for one input, (..., 3, 3) over pairs
+    (11, 22, 12) for two (out[p, s] = dK^depth_p / dK0_s)."""
     activation, block, input, depth = check.network(activation, block, input, depth)
     K0_entries, n_inputs = check.kernel_matrix("K0", K0)
-    if width is not None:
-        width = check.integer("width", width, minimum=1)
-        return _one_loop_response(activation, r=r, sigma_w2=sigma_w2, depth=depth, K0=K0,
-                                  sigma_b2=sigma_b2, block=block, input=input, width=width)
     shape, grids = _grid(r, sigma_w2, sigma_b2)
     generated = module("response", activation)
     which, p = ("single", 1) if n_inputs == 1 else ("pair", 3)
@@ -63,6 +126,71 @@ def response(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", 
     return out.reshape(shape + (3, 3))
 
 
+def response_one_loop(activation: str, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
+                      width: int, sigma_b2: float = 0.0, block: str = "full",
+                      input: str = "kernel") -> float | NDArray[np.float64]:
+    """The one-loop response d E[Khat^L]/dK^0 of a network of finite width N.
+
+    ``chi + (1/N) d[N (E Khat^L - K^L)]/dK0``: the mean-field response (:func:`response`) plus
+    the derivative of the one-loop mean shift (:func:`kernel_mean_shift`) divided by the width.
+    The shift's derivative is taken by central differences (relative step 1e-4, truncation error
+    ~1e-8 relative, far below 1/N; one-sided where a step would leave the positive semi-definite
+    cone, at ``|c0| = 1`` or K0 = 0). See docs/theory, "The one-loop response".
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`fieldgen.ACTIVATIONS`.
+    r : float
+        Residual scale, >= 0 (a scalar).
+    sigma_w2 : float
+        Weight variance >= 0.
+    depth : int
+        Number of residual blocks L >= 0.
+    K0 : float or array_like, shape (2, 2)
+        Input kernel or input Gram matrix.
+    width : int
+        Network width N >= 1.
+    sigma_b2 : float, default 0.0
+        Bias variance >= 0.
+    block : {"full"}
+        The one-loop theory covers the full block only.
+    input : {"kernel", "layer"}
+        Meaning of K0.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        One input: a float. Two inputs: shape ``(2, 2, 2, 2)`` in the convention of
+        :func:`response`.
+
+    Raises
+    ------
+    ValueError
+        A parameter outside its range (``width`` not a positive integer, ...), or K0 too close to
+        singular to differentiate.
+    NotImplementedError
+        For ``block="reduced"``.
+    OverflowError
+        If the kernel leaves the float64 range.
+
+    Examples
+    --------
+    >>> import fieldgen
+    >>> kw = dict(r=0.5, sigma_w2=2.0, depth=10, K0=1.0)
+    >>> chi = fieldgen.response("relu", **kw)
+    >>> chi_64 = fieldgen.response_one_loop("relu", width=64, **kw)
+    >>> bool(chi_64 > chi)      # relu: the self-feedback raises the finite-width kernel
+    True
+    """
+    activation, block, input, depth = check.network(activation, block, input, depth)
+    check.kernel_matrix("K0", K0)
+    width = check.integer("width", width, minimum=1)
+    chi = _one_loop_response(activation, r=r, sigma_w2=sigma_w2, depth=depth, K0=K0,
+                             sigma_b2=sigma_b2, block=block, input=input, width=width)
+    return chi if np.ndim(K0) == 0 else to_matrix(chi, 2)
+
+
 def sensitivity_inputs(*, c0, K0, sigma_w2, sigma_b2, input):
     """Initial state (K^0, K^0_12) and seed dK^0_12/dc0 of the sensitivity recursion, per grid point.
 
@@ -76,12 +204,54 @@ def sensitivity_inputs(*, c0, K0, sigma_w2, sigma_b2, input):
     return np.ascontiguousarray(k0[:, [0, 2]]), np.ascontiguousarray(seed[:, None])
 
 
-def sensitivity(activation, *, r, sigma_w2, depth, c0, K0=1.0, sigma_b2=0.0, block="full",
-                input="kernel"):
-    """S = dc^depth/dc^0 = chi_{12,12} K^0/K^depth for two inputs of equal norm K0 and correlation c0.
+def sensitivity(activation: str, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int,
+                c0: float, K0: float = 1.0, sigma_b2: ArrayLike = 0.0, block: str = "full",
+                input: str = "kernel") -> float | NDArray[np.float64]:
+    """The sensitivity S = dc^L/dc^0 of the output correlation to the input correlation.
 
-    Vectorised: r, sigma_w2 and sigma_b2 broadcast and their shape is the result's (a float for
-    scalars). S(0) = 1; with input="layer", c0 and K0 describe the input Gram matrix.
+    For two inputs of equal norm K0 and correlation c0, ``S = chi_{12,12} K^0/K^L`` (docs/theory,
+    "Response and sensitivity"). S(0) = 1: an identity network passes correlations through.
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`fieldgen.ACTIVATIONS`.
+    r : float or array_like
+        Residual scale, >= 0. r, sigma_w2 and sigma_b2 broadcast; their shape is the result's.
+    sigma_w2 : float or array_like
+        Weight variance >= 0.
+    depth : int
+        Number of residual blocks L >= 0.
+    c0 : float
+        Input correlation in [-1, 1].
+    K0 : float, default 1.0
+        Norm (variance) of each input, > 0.
+    sigma_b2 : float or array_like, default 0.0
+        Bias variance >= 0.
+    block : {"full", "reduced"}, default "full"
+        Residual block.
+    input : {"kernel", "layer"}, default "kernel"
+        With ``"layer"``, c0 and K0 describe the input Gram matrix of an input layer.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        A float for scalar parameters, else an array of their broadcast shape. Dimensionless.
+
+    Raises
+    ------
+    ValueError
+        A parameter outside its range (message starts with its name); an input layer with
+        ``sigma_w2 = sigma_b2 = 0`` (no input kernel, no correlation).
+    OverflowError
+        If the kernel leaves the float64 range.
+
+    Examples
+    --------
+    >>> import fieldgen
+    >>> S = fieldgen.sensitivity("tanh", r=[0.0, 0.1, 0.2, 0.3], sigma_w2=1.0, depth=300, c0=0.9)
+    >>> S.shape, float(S[0])
+    ((4,), 1.0)
     """
     activation, block, input, depth = check.network(activation, block, input, depth)
     c0 = check.correlation("c0", c0)
@@ -109,7 +279,7 @@ def _one_loop_response(activation, *, r, sigma_w2, depth, K0, sigma_b2, block, i
     for name, value in (("r", r), ("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2)):
         check.nonnegative(name, value, scalar=True)
     kw = dict(r=r, sigma_w2=sigma_w2, depth=depth, sigma_b2=sigma_b2, block=block, input=input)
-    chi = response(activation, K0=K0, **kw)
+    chi = _response_pairs(activation, K0=K0, **kw)
     entries, n_inputs = check.kernel_matrix("K0", K0)
     h = 1e-4 * max(float(np.max(np.abs(entries))), 1e-12)
 
@@ -119,7 +289,8 @@ def _one_loop_response(activation, *, r, sigma_w2, depth, K0, sigma_b2, block, i
         if k11 < 0 or k22 < 0 or k12 * k12 > k11 * k22:
             return None
         arg = float(moved[0]) if n_inputs == 1 else check.pair_to_matrix(moved)
-        return np.atleast_1d(kernel_mean_shift(activation, K0=arg, **kw)[-1])
+        last = kernel_mean_shift(activation, K0=arg, **kw)[-1]
+        return np.atleast_1d(last) if n_inputs == 1 else to_pairs(last)
 
     derivative = np.empty((len(entries), len(entries)))
     for s, step in enumerate(h * np.eye(len(entries))):

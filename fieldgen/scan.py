@@ -65,7 +65,7 @@ def inside_at(depth, *, lo=TYPICAL[0], hi=TYPICAL[1], guess, **kw) -> bool:
     maximum; otherwise (small depths) the numeric optimum's.
     """
     r = np.array([lo, hi, guess, 0.99 * guess, 1.01 * guess])
-    s_lo, s_hi, s_max, left, right = sensitivity(r=r, depth=depth, **kw)
+    s_lo, s_hi, s_max, left, right = np.asarray(sensitivity(r=r, depth=depth, **kw))
     if not (s_max >= left and s_max >= right):
         best = optimal_r(depth=depth, **kw)
         if not best:

@@ -3,10 +3,10 @@
 Two exact methods (same law at every width):
 
 - ``method="weights"`` draws the real weight matrices W^l (N x N) and biases and runs the network;
-- ``method="walk"`` uses the conditional-Gaussian reduction of theory.md section 1: given layer
-  l-1 the increments W^l phi(h^{l-1}) + b^l are i.i.d. over neurons with covariance
-  C^l = sigma_w^2 Phihat^{l-1} + sigma_b^2 (reduced block: the pre-activations W h + b with
-  covariance sigma_w^2 Khat^{l-1} + sigma_b^2), so each layer costs O(N) instead of O(N^2).
+- ``method="walk"`` uses the conditional-Gaussian reduction (docs/theory, "Exact facts at any
+  width"): given layer l-1 the increments W^l phi(h^{l-1}) + b^l are i.i.d. over neurons with
+  covariance C^l = sigma_w^2 Phihat^{l-1} + sigma_b^2 (reduced block: the pre-activations W h + b
+  with covariance sigma_w^2 Khat^{l-1} + sigma_b^2), so each layer costs O(N) instead of O(N^2).
 
 Both return the empirical kernels Khat^l = (1/N) sum_i h^l_i h^l_i^T of `samples` independent
 networks. Samples are processed in chunks with independent random streams spawned from `seed`;
@@ -16,6 +16,7 @@ two runs that differ only in K0, r or sigma_w2 share their random numbers (commo
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import ArrayLike, NDArray
 
 from . import progress as _progress
 from . import validation as check
@@ -92,13 +93,69 @@ def _finite(K: np.ndarray, layer: int, bar) -> np.ndarray:
     return K
 
 
-def simulate(activation, *, r, sigma_w2, depth, K0, width, samples, sigma_b2=0.0, block="full",
-             seed=None, method="weights", input="kernel", progress=None):
-    """Empirical kernels Khat^l (l = 0..depth) of `samples` independent networks of `width`.
+def simulate(activation: str, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
+             width: int, samples: int, sigma_b2: float = 0.0, block: str = "full",
+             seed: int | None = None, method: str = "weights", input: str = "kernel",
+             progress: bool | None = None) -> NDArray[np.float64]:
+    """Empirical kernels Khat^l = (1/N) sum_i h^l_i h^l_i^T of independent finite networks.
 
-    Shapes: (samples, depth+1) for one input (K0 a number), (samples, depth+1, 2, 2) for two
-    (K0 a 2x2 matrix). With input="layer", K0 is the input Gram matrix x.x'/d. progress=None
-    shows a bar on stderr for long runs when stderr is a terminal.
+    Draws `samples` networks of width N = `width` at initialisation and returns the empirical
+    kernel of every layer l = 0..depth: the observable the theory predicts (mean
+    ``kernel + kernel_mean_shift/N``, covariance ``kernel_covariance/N``).
+
+    Parameters
+    ----------
+    activation : str
+        One of :data:`fieldgen.ACTIVATIONS`.
+    r : float
+        Residual scale, >= 0 (a scalar).
+    sigma_w2 : float
+        Weight variance >= 0.
+    depth : int
+        Number of residual blocks L >= 0.
+    K0 : float or array_like, shape (2, 2)
+        Input kernel (h^0 ~ N(0, K0) i.i.d. over neurons) or, with ``input="layer"``, the input
+        Gram matrix x.x'/d of an input layer.
+    width : int
+        Network width N >= 1.
+    samples : int
+        Number of independent networks >= 1.
+    sigma_b2 : float, default 0.0
+        Bias variance >= 0.
+    block : {"full", "reduced"}, default "full"
+        Residual block.
+    seed : int, optional
+        Seed of the random streams; the same seed reproduces a run, and runs that differ only in
+        K0, r or sigma_w2 share their random numbers (common random numbers).
+    method : {"weights", "walk"}, default "weights"
+        ``"weights"`` draws the real N x N weight matrices (O(N^2) per layer); ``"walk"`` uses
+        the exact conditional-Gaussian reduction (O(N) per layer; docs/theory, "Exact facts at
+        any width"). Both have the same law at every width.
+    input : {"kernel", "layer"}, default "kernel"
+        Meaning of K0.
+    progress : bool, optional
+        Show a progress bar on standard error; by default only for long runs on a terminal.
+
+    Returns
+    -------
+    numpy.ndarray
+        Shape ``(samples, depth+1)`` for one input and ``(samples, depth+1, 2, 2)`` for two;
+        units of K0.
+
+    Raises
+    ------
+    ValueError
+        A parameter outside its range (message starts with its name).
+    OverflowError
+        If a network's kernel leaves the float64 range (the message names the layer).
+
+    Examples
+    --------
+    >>> import fieldgen
+    >>> Khat = fieldgen.simulate("erf", r=0.3, sigma_w2=1.0, depth=20, K0=1.0, width=64,
+    ...                          samples=100, seed=0, method="walk")
+    >>> Khat.shape
+    (100, 21)
     """
     activation = check.activation(activation)
     block = check.block(block)

@@ -1,6 +1,5 @@
 """The generator: deterministic, atomic, minimal rewrites, stale-file detection with a diff."""
 import io
-import os
 import shutil
 import subprocess
 import sys

@@ -5,8 +5,13 @@ import pytest
 import sympy as sp
 
 from fieldgen.derivations import action, closed_forms, gauss, meanfield, model
-from fieldgen.derivations.expectation import (Correlation, GaussianExpectation, explicit_correlation,
-                                              integrate_gaussian, variables)
+from fieldgen.derivations.expectation import (
+    Correlation,
+    GaussianExpectation,
+    explicit_correlation,
+    integrate_gaussian,
+    variables,
+)
 
 x1, x2 = variables(2)
 K11, K22, K12 = model.K
@@ -99,7 +104,7 @@ def test_expectation_nodes_reduce_deltas_and_unused_variables():
     assert marginal == GaussianExpectation(sp.Lambda(variables(1), sp.tanh(x1) ** 2), K22)
 
 
-def test_four_point_moment_of_relu_matches_theory_md():
+def test_four_point_moment_of_relu_matches_its_closed_form():
     """<relu(u)^2 relu(v)^2> = K11 K22 / (2 pi) [3 rho sqrt(1 - rho^2) + (pi - arccos rho)(1 + 2 rho^2)]."""
     (x,) = variables(1)
     relu2 = sp.Lambda(x, sp.Max(0, x) ** 2)

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 import fieldgen
+from fieldgen.pairs import to_pairs
 
 ALL = ("relu", "erf", "linear", "tanh")
 
@@ -20,10 +21,8 @@ def correlation(K):
 
 
 def isserlis(K0):
-    """Cov(h_a h_b, h_g h_d) = K_ag K_bd + K_ad K_bg in pair order (11, 22, 12)."""
-    pairs = ((0, 0), (1, 1), (0, 1))
-    return np.array([[K0[a, g] * K0[b, d] + K0[a, d] * K0[b, g] for g, d in pairs]
-                     for a, b in pairs])
+    """Cov(h_a h_b, h_g h_d) = K_ag K_bd + K_ad K_bg, indexed [a, b, g, d]."""
+    return np.einsum("ag,bd->abgd", K0, K0) + np.einsum("ad,bg->abgd", K0, K0)
 
 
 # ---- c0 = +-1 and the boundary of [-1, 1] -----------------------------------------------------
@@ -72,11 +71,11 @@ def test_one_loop_of_identical_inputs_is_the_one_input_result_in_every_pair_entr
     one = fieldgen.kernel_covariance(activation, K0=1.3, **kw)
     pair = fieldgen.kernel_covariance(activation, K0=[[1.3, 1.3], [1.3, 1.3]], **kw)
     tol = 2e-3 if activation == "tanh" else 1e-9
-    np.testing.assert_allclose(pair, np.broadcast_to(one[..., None, None], pair.shape),
+    np.testing.assert_allclose(pair, np.broadcast_to(one[..., None, None, None, None], pair.shape),
                                rtol=tol, atol=tol * np.abs(one).max())
     one_shift = fieldgen.kernel_mean_shift(activation, K0=1.3, **kw)
     pair_shift = fieldgen.kernel_mean_shift(activation, K0=[[1.3, 1.3], [1.3, 1.3]], **kw)
-    np.testing.assert_allclose(pair_shift, np.repeat(one_shift[:, None], 3, axis=1), rtol=tol,
+    np.testing.assert_allclose(pair_shift, np.broadcast_to(one_shift[:, None, None], pair_shift.shape), rtol=tol,
                                atol=tol * (np.abs(one_shift).max() + 1))
 
 
@@ -142,7 +141,8 @@ def test_identity_network_r_zero(activation):
     for block in ("full", "reduced"):
         assert np.all(fieldgen.kernel(activation, K0=K0, block=block, **kw) == K0)
         assert np.all(fieldgen.kernel(activation, K0=1.5, block=block, **kw) == 1.5)
-        np.testing.assert_array_equal(fieldgen.response(activation, K0=K0, block=block, **kw), np.eye(3))
+        chi = fieldgen.response(activation, K0=K0, block=block, **kw)
+        np.testing.assert_array_equal(to_pairs(chi, groups=2), np.eye(3))
         assert fieldgen.sensitivity(activation, c0=0.3, block=block, **kw) == 1.0
     np.testing.assert_allclose(fieldgen.kernel_covariance(activation, K0=1.5, **kw), 2 * 1.5**2,
                                rtol=1e-15)

@@ -37,7 +37,7 @@ def test_single_expectation_and_mean_against_quadrature(name, K, reference):
 
 
 @pytest.mark.parametrize("kernel", KERNELS)
-def test_relu_matches_the_arc_cosine_kernel_of_theory_md(kernel):
+def test_relu_matches_the_arc_cosine_kernel(kernel):
     k11, k22, k12 = pair(*kernel)
     theta = math.acos(max(-1.0, min(1.0, k12 / math.sqrt(k11 * k22))))
     arccos_kernel = math.sqrt(k11 * k22) / (2 * math.pi) * (math.sin(theta) + (math.pi - theta) * math.cos(theta))

@@ -12,17 +12,25 @@ from pathlib import Path
 
 import pytest
 import sympy as sp
+from latex_parse import equation_rows, matrix_entries, parse, sides, to_model
 
 import fieldgen
 from fieldgen.codegen.writer import unified_diff
-from fieldgen.derivations import (action, closed_forms, continuum, gauss, meanfield, model,
-                                   one_loop, saturated)
+from fieldgen.derivations import (
+    action,
+    closed_forms,
+    continuum,
+    gauss,
+    meanfield,
+    model,
+    one_loop,
+    saturated,
+)
 from fieldgen.derivations.expectation import explicit_correlation
 from fieldgen.tex import document, pdf
 from fieldgen.tex.nodes import AtLayer
 from fieldgen.tex.printer import latex_expr
 from fieldgen.tex.sections import SECTIONS
-from latex_parse import equation_rows, matrix_entries, parse, sides, to_model
 
 BIN = Path(sys.executable).parent
 GOLDEN = Path(__file__).parent / "golden" / "derivations.tex"

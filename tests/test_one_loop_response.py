@@ -1,10 +1,11 @@
-"""The one-loop response d E[Khat^L]/dK0 (response(width=N)) against an exact identity and
+"""The one-loop response d E[Khat^L]/dK0 (response_one_loop) against an exact identity and
 against finite differences of simulated networks with common random numbers."""
 import numpy as np
 import pytest
+from helpers import extrapolate_in_inverse_width
 
 import fieldgen
-from helpers import extrapolate_in_inverse_width
+from fieldgen.pairs import to_pairs
 
 
 def test_relu_one_loop_response_follows_from_homogeneity():
@@ -14,19 +15,19 @@ def test_relu_one_loop_response_follows_from_homogeneity():
     for K0, N in ((1.0, 64), (3.0, 17)):
         shift = fieldgen.kernel_mean_shift("relu", K0=K0, **kw)[-1]
         chi = fieldgen.response("relu", K0=K0, **kw)
-        assert fieldgen.response("relu", K0=K0, width=N, **kw) == pytest.approx(chi + shift / (N * K0), rel=1e-8)
+        assert fieldgen.response_one_loop("relu", K0=K0, width=N, **kw) == pytest.approx(chi + shift / (N * K0), rel=1e-8)
 
 
 def test_pair_one_loop_response_has_the_mean_field_structure_plus_a_small_correction():
     kw = dict(r=0.5, sigma_w2=1.5, depth=5, K0=[[1.0, 0.5], [0.5, 1.2]], sigma_b2=0.1)
     chi = fieldgen.response("erf", **kw)
     for N in (32, 1024):
-        corrected = fieldgen.response("erf", width=N, **kw)
-        assert corrected.shape == (3, 3)
+        corrected = fieldgen.response_one_loop("erf", width=N, **kw)
+        assert corrected.shape == (2, 2, 2, 2)
         assert np.max(np.abs(corrected - chi)) < 20 / N
     # the (1/N) term is linear in 1/N
-    d1 = fieldgen.response("erf", width=100, **kw) - chi
-    d2 = fieldgen.response("erf", width=200, **kw) - chi
+    d1 = fieldgen.response_one_loop("erf", width=100, **kw) - chi
+    d2 = fieldgen.response_one_loop("erf", width=200, **kw) - chi
     np.testing.assert_allclose(d1, 2 * d2, rtol=1e-9, atol=1e-15)
 
 
@@ -36,7 +37,7 @@ def test_one_loop_response_matches_simulated_finite_differences():
     kw = dict(r=0.6, sigma_w2=2.0, depth=8)
     K0, eps = 1.0, 0.05
     chi = fieldgen.response("erf", K0=K0, **kw)
-    theory = 64 * (fieldgen.response("erf", K0=K0, width=64, **kw) - chi)
+    theory = 64 * (fieldgen.response_one_loop("erf", K0=K0, width=64, **kw) - chi)
     widths = [32, 64, 128]
     values, errors = [], []
     for N in widths:
@@ -60,7 +61,8 @@ def test_one_loop_response_at_the_boundary_of_the_cone_is_continuous():
 
     def one_loop_part(c):
         K0 = [[1.0, c], [c, 1.0]]
-        return N * (fieldgen.response("erf", K0=K0, width=N, **kw) - fieldgen.response("erf", K0=K0, **kw))
+        return N * to_pairs(fieldgen.response_one_loop("erf", K0=K0, width=N, **kw)
+                            - fieldgen.response("erf", K0=K0, **kw), groups=2)
     edge, inside = one_loop_part(1.0), one_loop_part(0.9999)
     assert np.min(np.abs(edge[2])) > 1e-3          # the correction is resolved, not zero
     np.testing.assert_allclose(edge, inside, rtol=1e-2, atol=1e-6)

@@ -171,12 +171,13 @@ def test_relu_has_no_interior_maximum(block, sigma_b2, method):
 
 def test_erf_correlation_threshold():
     """An interior maximum exists iff d ln S/dtau > 0 at the input: c0 > c_th(K0)."""
-    from fieldgen.derivations import continuum as derived, model
+    from fieldgen.derivations import continuum as derived
+    from fieldgen.derivations import model
     fl = derived.flow("full", "erf")
     K, K12 = fl.state
     rate = fl.rate.subs({model.sigma_b2: 0, K: 1})
     c_th = float(sp.nsolve(rate, K12, 0.6))
-    assert c_th == pytest.approx(0.61, abs=0.005)          # theory.md: "about 0.61 at K0 = 1"
+    assert c_th == pytest.approx(0.61, abs=0.005)          # docs/theory: about 0.61 at K0 = 1
     for depth in (30, 300):
         assert not fieldgen.optimal_r("erf", sigma_w2=1.0, depth=depth, c0=c_th - 0.01)
         assert fieldgen.optimal_r("erf", sigma_w2=1.0, depth=depth, c0=c_th + 0.01)
@@ -211,8 +212,9 @@ def test_sign_limit_formula_against_erf_at_large_scale(block, input, sigma_w2):
     assert got.r_star == pytest.approx(want, rel=0.01)
 
 
-def test_sign_limit_disagreements_with_theory_md():
-    """theory.md: 'reduced block or input layer ... independent of sigma_w and sigma_b'."""
+def test_sign_limit_is_sigma_independent_only_in_two_settings():
+    """The usual claim 'reduced block or input layer ... independent of sigma_w and sigma_b'
+    holds in two of the four settings (docs/theory, "The sign limit")."""
     # Reduced block with an input layer: K^0 = sigma_w^2 G, so r* grows like sigma_w.
     a, b = (fieldgen.optimal_r("erf", sigma_w2=s, block="reduced", input="layer", **SATURATED)
             for s in (1.0, 2.0))

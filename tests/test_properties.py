@@ -12,6 +12,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 import fieldgen
+from fieldgen.pairs import to_pairs
 
 CLOSED = ("relu", "erf", "linear")
 ALL = CLOSED + ("tanh",)
@@ -34,6 +35,11 @@ def kernels(draw, lo=0.0, c_max=1.0):
     c = draw(st.floats(-c_max, c_max))
     k12 = c * math.sqrt(k11 * k22)
     return [[k11, k12], [k12, k22]]
+
+
+def _chi_pairs(chi):
+    """The response as a matrix over pairs (11, 22, 12): (1, 1) for one input, (3, 3) for two."""
+    return np.atleast_2d(chi) if np.ndim(chi) == 0 else to_pairs(chi, groups=2)
 
 
 def pairs_of(K):
@@ -98,7 +104,7 @@ def _shifted(K0, s, h):
 def test_response_equals_finite_differences_of_the_kernel(activation, block, input, r, sigma_w2,
                                                           sigma_b2, depth, K0):
     kw = dict(r=r, sigma_w2=sigma_w2, sigma_b2=sigma_b2, depth=depth, block=block, input=input)
-    chi = np.atleast_2d(fieldgen.response(activation, K0=K0, **kw))
+    chi = _chi_pairs(fieldgen.response(activation, K0=K0, **kw))
     assert np.all(np.isfinite(chi))
     p = chi.shape[0]
     h = 1e-5
@@ -123,7 +129,7 @@ def test_sensitivity_is_the_derivative_of_the_output_correlation(activation, blo
         return K[0, 1] / math.sqrt(K[0, 0] * K[1, 1])
     S = fieldgen.sensitivity(activation, c0=c0, K0=K0, **kw)
     h = 1e-5
-    assert S == pytest.approx((c_out(c0 + h) - c_out(c0 - h)) / (2 * h), rel=1e-5, abs=1e-7)
+    assert pytest.approx((c_out(c0 + h) - c_out(c0 - h)) / (2 * h), rel=1e-5, abs=1e-7) == S
 
 
 # ---- one loop: symmetric, positive semi-definite covariance; the shift's parts -----------------
@@ -138,6 +144,8 @@ def _psd_violation(C):
 
 
 def _check_covariance(C, tolerance):
+    if C.ndim == 6:     # two inputs: (L, L, 2, 2, 2, 2) -> over pairs (L, L, 3, 3)
+        C = to_pairs(C, groups=2)
     L = C.shape[0]
     assert np.all(np.isfinite(C))
     if C.ndim == 2:
@@ -177,9 +185,9 @@ def test_pair_and_tanh_covariance_is_symmetric_and_positive_semi_definite(activa
 def test_mean_shift_is_finite_zero_at_the_input_and_the_sum_of_its_parts(activation, r, sigma_w2,
                                                                          sigma_b2, depth, K0):
     kw = dict(r=r, sigma_w2=sigma_w2, sigma_b2=sigma_b2, depth=depth, K0=K0)
-    parts = fieldgen.kernel_mean_shift(activation, terms=True, **kw)
+    parts = fieldgen.mean_shift_terms(activation, **kw)
     total = fieldgen.kernel_mean_shift(activation, **kw)
-    assert total.shape == ((depth + 1, 3) if np.ndim(K0) == 2 else (depth + 1,))
+    assert total.shape == ((depth + 1, 2, 2) if np.ndim(K0) == 2 else (depth + 1,))
     assert np.all(np.isfinite(total)) and np.all(total[0] == 0)     # E Khat^0 = K^0 exactly
     np.testing.assert_allclose(parts.total, total, rtol=1e-13, atol=1e-300)
 
@@ -291,7 +299,7 @@ def test_invalid_sensitivity_and_optimum_arguments(param, data):
     elif param == "width":
         value = data.draw(st.one_of(st.integers(-3, 0), st.floats(1.5, 3.0)))
         with pytest.raises(ValueError, match="^width"):
-            fieldgen.response("erf", r=0.3, sigma_w2=1.0, depth=3, K0=1.0, width=value)
+            fieldgen.response_one_loop("erf", r=0.3, sigma_w2=1.0, depth=3, K0=1.0, width=value)
         return
     else:
         value = data.draw(_bad_value(param))
@@ -312,7 +320,7 @@ def test_response_is_a_product_over_layers(activation, r, sigma_w2, sigma_b2, fi
     responses of its two parts (the second part starting from K^M)."""
     kw = dict(r=r, sigma_w2=sigma_w2, sigma_b2=sigma_b2)
     KM = fieldgen.kernel(activation, depth=first, K0=K0, **kw)[-1]
-    whole = np.atleast_2d(fieldgen.response(activation, depth=first + second, K0=K0, **kw))
-    lower = np.atleast_2d(fieldgen.response(activation, depth=first, K0=K0, **kw))
-    upper = np.atleast_2d(fieldgen.response(activation, depth=second, K0=KM, **kw))
+    whole = _chi_pairs(fieldgen.response(activation, depth=first + second, K0=K0, **kw))
+    lower = _chi_pairs(fieldgen.response(activation, depth=first, K0=K0, **kw))
+    upper = _chi_pairs(fieldgen.response(activation, depth=second, K0=KM, **kw))
     np.testing.assert_allclose(whole, upper @ lower, rtol=1e-9, atol=1e-12 * np.abs(whole).max())

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 import fieldgen
+from fieldgen.pairs import to_pairs
 
 K0_PAIR = np.array([[1.0, 0.6], [0.6, 1.5]])
 PAIR_POSITIONS = ((0, 0), (1, 1), (0, 1))
@@ -32,7 +33,7 @@ CASES = [(name, block, sb2, inp) for name in ("relu", "erf", "tanh") for block i
 @pytest.mark.parametrize("name,block,sigma_b2,input", CASES)
 def test_pair_response_equals_finite_differences_of_the_kernel(name, block, sigma_b2, input):
     kw = dict(r=0.6, sigma_w2=1.4, depth=6, sigma_b2=sigma_b2, block=block, input=input)
-    chi = fieldgen.response(name, K0=K0_PAIR, **kw)
+    chi = to_pairs(fieldgen.response(name, K0=K0_PAIR, **kw), groups=2)
     # Closed forms: differences are exact to O(h^2); quadrature (tanh) is smooth to ~1e-10.
     h, rtol = (1e-5, 1e-7) if name != "tanh" else (1e-3, 2e-6)
     fd = _finite_difference_response(name, K0_PAIR, h, **kw)
@@ -54,18 +55,18 @@ def test_relu_chi_11_11_is_a_to_the_L(r, sigma_w2, depth):
     assert fieldgen.response("relu", r=r, sigma_w2=sigma_w2, depth=depth, K0=0.7) == \
         pytest.approx(a**depth, rel=1e-13)
     chi = fieldgen.response("relu", r=r, sigma_w2=sigma_w2, depth=depth, K0=K0_PAIR)
-    assert chi[0, 0] == pytest.approx(a**depth, rel=1e-13)
-    assert chi[1, 1] == pytest.approx(a**depth, rel=1e-13)
+    assert chi[0, 0, 0, 0] == pytest.approx(a**depth, rel=1e-13)
+    assert chi[1, 1, 1, 1] == pytest.approx(a**depth, rel=1e-13)
     # No diagonal entry depends on the cross kernel.
-    assert chi[0, 2] == chi[1, 2] == 0.0
+    assert chi[0, 0, 0, 1] == chi[1, 1, 0, 1] == 0.0
 
 
 def test_response_is_the_identity_at_r_zero_and_broadcasts():
     r = np.array([0.0, 0.2, 0.4])
     sw2 = np.array([[1.0], [2.0]])
     chi = fieldgen.response("erf", r=r, sigma_w2=sw2, depth=12, K0=K0_PAIR, sigma_b2=0.1)
-    assert chi.shape == (2, 3, 3, 3)
-    np.testing.assert_array_equal(chi[:, 0], np.broadcast_to(np.eye(3), (2, 3, 3)))
+    assert chi.shape == (2, 3, 2, 2, 2, 2)
+    np.testing.assert_array_equal(to_pairs(chi[:, 0], groups=2), np.broadcast_to(np.eye(3), (2, 3, 3)))
     one = fieldgen.response("erf", r=0.4, sigma_w2=2.0, depth=12, K0=K0_PAIR, sigma_b2=0.1)
     np.testing.assert_array_equal(chi[1, 2], one)
 
@@ -101,11 +102,12 @@ def test_sensitivity_is_chi_12_12_times_K0_over_KL():
     K0 = np.array([[1.2, 1.08], [1.08, 1.2]])
     chi = fieldgen.response("erf", K0=K0, **kw)
     KL = fieldgen.kernel("erf", K0=K0, **kw)[-1, 0, 0]
-    assert fieldgen.sensitivity("erf", c0=0.9, K0=1.2, **kw) == pytest.approx(chi[2, 2] * 1.2 / KL, rel=1e-13)
+    assert fieldgen.sensitivity("erf", c0=0.9, K0=1.2, **kw) == pytest.approx(chi[0, 1, 0, 1] * 1.2 / KL, rel=1e-13)
 
 
 def test_relu_at_coincident_inputs_is_marginal():
-    """theory.md: the normalised response of relu at c0 = 1 is exactly 1 for every r."""
+    """docs/theory, "Response and sensitivity": the normalised response of relu at c0 = 1 is
+    exactly 1 for every r."""
     r = np.linspace(0.0, 2.0, 9)
     # <phi'phi'> = (pi - arccos rho)/(2 pi) has a square-root singularity at rho = 1, so a round-off
     # of K12 below K11 (1e-16) costs ~1e-8 per layer: the identity holds to sqrt(eps) times depth.
@@ -130,7 +132,7 @@ def test_sensitivity_depends_on_r_and_sigma_w_only_through_r_sigma_w():
 
 def test_one_loop_response_rejects_a_bad_width():
     with pytest.raises(ValueError, match="width must be an integer >= 1"):
-        fieldgen.response("erf", r=0.3, sigma_w2=1.0, depth=5, K0=1.0, width=0)
+        fieldgen.response_one_loop("erf", r=0.3, sigma_w2=1.0, depth=5, K0=1.0, width=0)
 
 
 def test_response_that_overflows_raises():

@@ -1,5 +1,5 @@
 """The symbolic layer of the response: per-layer Jacobian, tangent sparsity, continuum flow,
-optimum condition, first-order correction and the saturated limit, against theory.md's formulas
+optimum condition, first-order correction and the saturated limit, against the formulas of docs/theory
 and textbook results."""
 import math
 
@@ -33,7 +33,7 @@ def _same(a, b, points=3):
 
 @pytest.mark.parametrize("name", ["relu", "erf", "tanh"])
 def test_full_block_layer_jacobian_is_one_plus_r2_sigma_w2_dP_dK(name):
-    """theory.md section 4: T = 1 + r^2 sigma_w^2 J(K) in pair space."""
+    """docs/theory, "Response and sensitivity": T = 1 + r^2 sigma_w^2 J(K) in pair space."""
     T = response.layer_jacobian("full", name, 2).matrix
     J = sp.Matrix(gauss.pair(name)).jacobian(model.K)
     expected = sp.eye(3) + model.r**2 * model.sigma_w2 * J
@@ -71,7 +71,7 @@ def test_kernel_response_seeds_are_the_input_jacobians_pattern():
     assert response.input_seeds(2) == ((0, 0), (1, 1), (2, 2))
 
 
-def test_full_block_flow_is_theory_md_continuum_limit():
+def test_full_block_flow_is_the_continuum_limit():
     """dK/dtau = P(K) + rho_b, dK12/dtau = P12 + rho_b, d ln chi_12/dtau = <phi'_1 phi'_2>."""
     rho_b = model.sigma_b2 / model.sigma_w2
     for name in ("erf", "tanh", "relu"):
@@ -81,13 +81,13 @@ def test_full_block_flow_is_theory_md_continuum_limit():
         assert _same(fl.rhs[0], p11 + rho_b) and _same(fl.rhs[1], p12 + rho_b)
         dphi = sp.diff(p12, k12)
         assert _same(fl.chi_rate, dphi)
-    # erf: <phi' phi'> = (4/pi) [(1 + 2K)^2 - 4 K12^2]^{-1/2} (theory.md section 3)
+    # erf: <phi' phi'> = (4/pi) [(1 + 2K)^2 - 4 K12^2]^{-1/2} (docs/theory, "Gaussian expectations")
     fl = continuum.flow("full", "erf")
     K, k12 = fl.state
     assert sp.simplify(fl.chi_rate - 4 / sp.pi / sp.sqrt((1 + 2 * K) ** 2 - 4 * k12**2)) == 0
 
 
-def test_reduced_block_flow_differs_from_theory_md():
+def test_reduced_block_flow_has_its_own_continuum_limit():
     """Reduced block: dK/dtau = P(sigma_w^2 K + sigma_b^2)/sigma_w^2, not P(K) + rho_b."""
     fl = continuum.flow("reduced", "erf")
     K, k12 = fl.state
@@ -100,7 +100,7 @@ def test_reduced_block_flow_differs_from_theory_md():
 
 
 @pytest.mark.parametrize("name", ["erf", "tanh", "relu"])
-def test_optimum_condition_is_the_local_edge_of_chaos_condition_of_theory_md(name):
+def test_optimum_condition_is_the_local_edge_of_chaos_condition(name):
     """sigma_w^2 <phi'_1 phi'_2>_{K^L} = (sigma_w^2 <phi^2>_{K^L} + sigma_b^2) / K^L."""
     fl = continuum.flow("full", name)
     K, k12 = fl.state
@@ -131,7 +131,7 @@ def test_saturated_limit_of_erf_is_sign():
     assert sp.simplify(saturated.optimal_correlation() - sp.sqrt(1 - 4 / sp.pi**2)) == 0
 
 
-def test_saturated_log_growth_is_theory_md_integral():
+def test_saturated_log_growth_is_the_correlation_flow_integral():
     quad = pytest.importorskip("scipy.integrate").quad
     c_x = math.sqrt(1 - 4 / math.pi**2)
     ref, _ = quad(lambda c: 1 / (c - 2 / math.pi * math.asin(c)), c_x, 0.9, epsabs=1e-13)

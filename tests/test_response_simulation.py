@@ -6,10 +6,10 @@ network's own pathwise derivative and its mean estimates d E[Khat^L]/dK0, which 
 mean-field response up to O(1/N) (small against the standard error at these widths). Fixed seeds;
 tolerances 4 standard errors; every test has a negative control that must be rejected."""
 import numpy as np
-import pytest
+from helpers import mean_and_se
 
 import fieldgen
-from helpers import mean_and_se
+from fieldgen.pairs import to_pairs
 
 PAIR_POSITIONS = ((0, 0), (1, 1), (0, 1))
 
@@ -39,9 +39,9 @@ def test_pair_response_matches_pathwise_derivatives_of_simulated_kernels():
         down = fieldgen.simulate("erf", K0=K0 - step, **sim, **kw)[:, -1]
         columns.append(_pairs((up - down) / (2 * h)))
     mean, se = mean_and_se(np.stack(columns, axis=-1))
-    chi = fieldgen.response("erf", K0=K0, **kw)
+    chi = to_pairs(fieldgen.response("erf", K0=K0, **kw), groups=2)
     assert np.max(_z(mean, se, chi)) < 4
-    # Negative control: only the diagonal components (theory.md section 5 lists chi_{12,12} and
+    # Negative control: only the diagonal components (a theory with only chi_{12,12} and
     # chi_{11,11}); the cross terms chi_{12,11}, chi_{12,22} are needed.
     assert np.max(_z(mean, se, np.diag(np.diag(chi)))) > 10
 

@@ -3,9 +3,9 @@ each other. Fixed seeds; tolerances are 4 standard errors at widths where the O(
 the mean is a small fraction of one standard error."""
 import numpy as np
 import pytest
+from helpers import max_abs_z, mean_and_se, seed_of
 
 import fieldgen
-from helpers import max_abs_z, mean_and_se, seed_of
 
 K0_PAIR = np.array([[1.0, 0.5], [0.5, 1.2]])
 WIDE = dict(width=4096, samples=300, method="walk")
@@ -26,7 +26,7 @@ def test_kernel_matches_mean_of_wide_simulated_networks(name, block, sigma_b2, K
 
 
 def test_negative_control_reduced_block_without_the_mean_term_is_rejected():
-    """theory.md section 2 writes the reduced block as K <- K + r^2 P(sigma_w^2 K + sigma_b^2);
+    """The usual statement writes the reduced block as K <- K + r^2 P(sigma_w^2 K + sigma_b^2);
     for relu the pre-activations acquire a common mean and that recursion is wrong."""
     kw = dict(CASE, K0=1.2, sigma_b2=0.1, block="reduced")
     Khat = fieldgen.simulate("relu", seed=11, **WIDE, **kw)

@@ -41,7 +41,7 @@ def run(out="out", quick: bool = False, progress: bool | None = None, log=print,
 
     progress=None shows a progress bar per simulation when stderr is a terminal.
     """
-    from . import figures     # matplotlib: only now
+    from . import figures  # matplotlib: only now
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import numpy as np
 
 import fieldgen
 
-from ..optimum import finite_or_nan   # S on a grid, NaN where the kernel overflows
+from ..optimum import finite_or_nan  # S on a grid, NaN where the kernel overflows
 from ..scan import exponent
 from ..stats import covariance_and_se, mean_and_se, variance_and_se
 
@@ -138,7 +138,7 @@ def mean_shift(p: dict, ctx: Context) -> dict:
     layers = np.arange(L + 1)
     out = {}
     for activation in p["activations"]:
-        terms = fieldgen.kernel_mean_shift(activation, r=p["r"], K0=p["K0"], terms=True, **net)
+        terms = fieldgen.mean_shift_terms(activation, r=p["r"], K0=p["K0"], **net)
         lines = {"total": Line(layers, terms.total),
                  "propagated": Line(layers, terms.propagated),
                  "tadpole": Line(layers, terms.tadpole),

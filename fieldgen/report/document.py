@@ -111,7 +111,7 @@ def mean_shift_section(data: dict, p: dict) -> str:
                      "`tests/test_one_loop.py` checks it by extrapolation in 1/N instead.")
     return "\n".join([
         _figure(3, "fig3_mean_shift", "Mean shift of the kernel and its three parts"),
-        "N (E Khat^l - K^l) from `fieldgen.kernel_mean_shift(..., terms=True)`: the total and its "
+        "N (E Khat^l - K^l) from `fieldgen.mean_shift_terms`: the total and its "
         "parts, propagated (earlier shifts carried through the layer map), tadpole (curvature of "
         "the layer map times kernel noise) and self-feedback (a neuron's own past phi phi in its "
         "later step variance, present only with skip connections). For relu the layer map is "

@@ -128,7 +128,7 @@ def fluctuations(data: dict, p: dict, folder: Path) -> list[Path]:
             ax = axes[i, j]
             line, simulated = data[activation][key]
             ax.plot(line.x, line.y, color="k", linewidth=1.2, zorder=3)
-            for (N, points), style, dx in zip(simulated.items(), WIDTH_STYLE, shifts):
+            for points, style, dx in zip(simulated.values(), WIDTH_STYLE, shifts):
                 _errorbar(ax, points, offset=dx, **style)
             if key == "cov":
                 ax.axvline(ref, color="0.6", linestyle=":", linewidth=1)

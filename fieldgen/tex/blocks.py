@@ -6,8 +6,8 @@ printer as the displays, so symbols read the same everywhere. Displayed equation
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import sympy as sp
 

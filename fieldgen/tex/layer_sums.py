@@ -12,8 +12,16 @@ import sympy as sp
 
 from ..derivations import model
 from .blocks import Display, Prose, Ref
-from .nodes import (AtLayer, AtLayers, Contraction, Covariance, Mean, OrderedProduct, Subscripted,
-                    Transposed)
+from .nodes import (
+    AtLayer,
+    AtLayers,
+    Contraction,
+    Covariance,
+    Mean,
+    OrderedProduct,
+    Subscripted,
+    Transposed,
+)
 from .views import eq
 
 l, N = model.layer, model.width
@@ -58,10 +66,11 @@ def transfer_blocks(step) -> list:
     ]
 
 
-def covariance_blocks(step, tadpole_theory_md) -> list:
+def covariance_blocks(step, tadpole_observable) -> list:
     """N Cov(Khat^l, Khat^l'), the mean shift and its three parts, and the tadpole correction.
 
-    ``tadpole_theory_md``: theory.md's shift at l = 1 (from the derived X and the step)."""
+    ``tadpole_observable``: the shift at l = 1 of the tadpole written with Cov(Khat^m), the
+    form this project corrects (from the derived X and the step)."""
     Khat, K, A, B, X = (matrix(n) for n in ("Khat", "K", "A", "B", "X"))
     J, H, F, mu, Delta, K_C = (matrix(n) for n in ("J", "H", "F", "mu", "Delta", "K_C"))
     covariance = (sp.Sum(c(l, k) * AtLayers(A, k, m) * Transposed(c(l2, m)), (m, 0, l2 - 1),
@@ -102,16 +111,16 @@ def covariance_blocks(step, tadpole_theory_md) -> list:
               H, " the derivatives of the closed forms (section ``Gaussian closed forms''), ",
               matrix("T"), " the layer Jacobian (section ``Response and the optimal residual "
               "scale'')."),
-        Prose("Correction to theory.md: its tadpole, ",
+        Prose("Correction to the usual one-loop tadpole: the form ",
               _half(Contraction(AtLayer(H, m), N * Covariance(AtLayer(Khat, m),
                                                               AtLayer(Khat, m)))),
-              ", uses the covariance of the observable. A neuron's pre-activation at layer ", m,
+              " uses the covariance of the observable. A neuron's pre-activation at layer ", m,
               " is Gaussian with the conditional "
               "kernel, so the curvature acts on the conditional kernel's covariance, the first "
               "term of ", Ref("one-loop:covariance"), ". The two differ already at the first "
               "layer: ", eq(AtLayer(K_C, 0), AtLayer(K, 0)), " is fixed, so ",
               eq(AtLayer(mu, 0), 0), " and ", eq(Mean(AtLayer(Khat, 1)), AtLayer(K, 1)),
-              " exactly, while theory.md's form predicts the shift ", tadpole_theory_md,
+              " exactly, while the observable-kernel form predicts the shift ", tadpole_observable,
               " (one input). Simulation of erf networks rejects that shift and agrees with zero "
               "(\\texttt{tests/test\\_one\\_loop.py})."),
     ]

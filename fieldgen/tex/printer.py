@@ -174,14 +174,14 @@ class FieldgenLatexPrinter(LatexPrinter):
 
     def _print_GaussianExpectation(self, expr, exp=None):
         body = self._print(self._integrand(expr))
-        tex = r"\left\langle {} \right\rangle_{{{}}}".format(body, self._covariance(expr.entries))
+        tex = rf"\left\langle {body} \right\rangle_{{{self._covariance(expr.entries)}}}"
         return tex if exp is None else f"{tex}^{{{exp}}}"
 
     def _print_Correlation(self, expr, exp=None):
         stem = _pair_stem(expr.args)
         if stem is None:
             args = ", ".join(self._print(a) for a in expr.args)
-            return self._with_exp(r"\rho\left({}\right)".format(args), exp)
+            return self._with_exp(rf"\rho\left({args}\right)", exp)
         name, layer = stem
         tex = r"\rho" if name == "K" else rf"\rho_{{{self._stem(name)}}}"
         if layer is not None:

@@ -14,8 +14,12 @@ from functools import singledispatch
 import sympy as sp
 
 from ..derivations import action, activations, closed_forms, gauss, meanfield, model
-from ..derivations.expectation import (Correlation, GaussianExpectation, explicit_correlation,
-                                       variables)
+from ..derivations.expectation import (
+    Correlation,
+    GaussianExpectation,
+    explicit_correlation,
+    variables,
+)
 from .nodes import AtLayer, Mean, at_layer
 
 LAYER = model.layer

@@ -7,8 +7,14 @@ from ...derivations import action, model
 from ...derivations.expectation import expect, variables
 from ..blocks import Display, Heading, Prose, Ref, Section, tagged
 from ..nodes import AtLayer, layered
-from ..views import (action_equation, eq, increment_equations, phi,
-                     saddle_point_equations, saddle_solution_equations)
+from ..views import (
+    action_equation,
+    eq,
+    increment_equations,
+    phi,
+    saddle_point_equations,
+    saddle_solution_equations,
+)
 
 
 def _multilayer() -> list:

@@ -3,8 +3,12 @@ from __future__ import annotations
 
 from ...derivations import closed_forms, model
 from ..blocks import Heading, Prose, Ref, Section, tagged
-from ..views import (chain_equations, correlation_equation, pair_derivative_equations,
-                     single_equations)
+from ..views import (
+    chain_equations,
+    correlation_equation,
+    pair_derivative_equations,
+    single_equations,
+)
 
 _BASES = {
     "density": "its derivative of that order is a delta function, whose expectation is the "

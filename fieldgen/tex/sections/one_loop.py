@@ -15,9 +15,9 @@ import sympy as sp
 from ...derivations import continuum, gauss, model, one_loop, response
 from ...derivations.expectation import Correlation, explicit_correlation
 from ..blocks import Display, Heading, Prose, Ref, Section, tagged
+from ..layer_sums import covariance_blocks, transfer_blocks
 from ..nodes import AtLayer, AtLayers, Covariance, Subscripted, layered
 from ..views import ACTION, LAYER, ONE_INPUT_CONJUGATE, eq, layer_action_equation, phi
-from ..layer_sums import covariance_blocks, transfer_blocks
 
 # One input: the early and late kernel of a neuron's walk at layers k < m.
 EARLY, LATE = sp.Symbol("k", integer=True), sp.Symbol("m", integer=True)
@@ -165,8 +165,9 @@ def _erf_rows() -> list:
                          sp.Integral(body, (s, lo, hi)).xreplace(WALK)))]
 
 
-def _theory_md_tadpole() -> sp.Expr:
-    """theory.md's tadpole at l = 1, one input: step (1/2) H^0 : N Cov(Khat^0), N Cov = X(K^0)."""
+def _observable_kernel_tadpole() -> sp.Expr:
+    """The tadpole written with the observable kernel, at l = 1, one input: step (1/2) H^0 : N Cov(Khat^0),
+    N Cov = X(K^0) (the form docs/theory, "The tadpole correction", rejects)."""
     X = one_loop.sampling_noise(1)[0, 0].xreplace({model.K1: AtLayer(model.K1, 0)})
     return _step() * sp.Rational(1, 2) * layered("H", 0) * X
 
@@ -175,7 +176,7 @@ def _theory_md_tadpole() -> sp.Expr:
 
 
 def build() -> list:
-    l, N, r, sw2 = model.layer, model.width, model.r, model.sigma_w2
+    l, N, sw2 = model.layer, model.width, model.sigma_w2
     Ct, J, A = layered("Ct", l), sp.Symbol("J"), sp.Symbol("A")
     k, lp = sp.Symbol("k", integer=True), sp.Symbol("l'", integer=True)
     action_rows, recursion_rows, c_values = _hessian_rows()
@@ -254,7 +255,7 @@ def build() -> list:
               "one-dimensional integral (Gauss-Legendre quadrature in the generated code):"),
         Display(*_erf_rows()),
         Heading("Covariance and mean shift"),
-        *covariance_blocks(_step(), _theory_md_tadpole()),
+        *covariance_blocks(_step(), _observable_kernel_tadpole()),
     ]
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 import sympy as sp
 
 from ...derivations import model
-from ..blocks import Prose, Ref, Section, tagged
 from ...derivations.expectation import variables
+from ..blocks import Prose, Ref, Section, tagged
 from ..views import eq, phi, price_equations, unevaluated_expectation
 
 
