@@ -12,8 +12,12 @@ way: ``fieldgen.activation("gelu")`` is the preset.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Union
 
 from .generated import ACTIVATIONS, PRESETS
+
+# What the public functions accept as an activation: a built-in name or an Activation.
+ActivationLike = Union[str, "Activation"]
 
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
 

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .activations import ActivationLike
 from . import validation as check
 from .generated import module
 
@@ -106,7 +107,7 @@ def finite_or_raise(out: np.ndarray, what: str) -> None:
                         "for this depth and r (reduce depth or r)")
 
 
-def kernel(activation: str, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int, K0: ArrayLike,
+def kernel(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int, K0: ArrayLike,
            sigma_b2: ArrayLike = 0.0, block: str = "full",
            input: str = "kernel") -> NDArray[np.float64]:
     """The mean-field (infinite-width) kernel K^l for l = 0..depth.
@@ -117,8 +118,9 @@ def kernel(activation: str, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int, K0
 
     Parameters
     ----------
-    activation : str
-        One of :data:`fieldgen.ACTIVATIONS` (``"relu"``, ``"erf"``, ``"tanh"``, ``"linear"``).
+    activation : str or fieldgen.Activation
+        A built-in name (:data:`fieldgen.ACTIVATIONS`, :data:`fieldgen.PRESETS`) or an
+        activation made by :func:`fieldgen.activation`.
     r : float or array_like
         Residual scale, >= 0. r, sigma_w2 and sigma_b2 broadcast together; their broadcast shape
         is prepended to the result (a parameter sweep in one call).

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .activations import ActivationLike
 from . import domain
 from . import validation as check
 from .generated import module
@@ -63,7 +64,7 @@ def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covari
     return cov, shift
 
 
-def kernel_covariance(activation: str, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
+def kernel_covariance(activation: ActivationLike, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
                       sigma_b2: float = 0.0, block: str = "full",
                       input: str = "kernel") -> NDArray[np.float64]:
     """Covariance of the empirical kernel across layers, N Cov(Khat^l, Khat^m), at one loop.
@@ -74,8 +75,9 @@ def kernel_covariance(activation: str, *, r: float, sigma_w2: float, depth: int,
 
     Parameters
     ----------
-    activation : str
-        One of :data:`fieldgen.ACTIVATIONS` (``"relu"``, ``"erf"``, ``"tanh"``, ``"linear"``).
+    activation : str or fieldgen.Activation
+        A built-in name (:data:`fieldgen.ACTIVATIONS`, :data:`fieldgen.PRESETS`) or an
+        activation made by :func:`fieldgen.activation`.
     r : float
         Residual scale, >= 0 (a scalar: one network per call).
     sigma_w2 : float
@@ -126,7 +128,7 @@ def kernel_covariance(activation: str, *, r: float, sigma_w2: float, depth: int,
     return cov if cov.ndim == 2 else to_matrix(cov, 2)
 
 
-def mean_shift_terms(activation: str, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
+def mean_shift_terms(activation: ActivationLike, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
                      sigma_b2: float = 0.0, block: str = "full",
                      input: str = "kernel") -> MeanShiftTerms:
     """The one-loop mean shift N (E[Khat^l] - K^l) split into its three parts.
@@ -135,8 +137,9 @@ def mean_shift_terms(activation: str, *, r: float, sigma_w2: float, depth: int, 
 
     Parameters
     ----------
-    activation : str
-        One of :data:`fieldgen.ACTIVATIONS`.
+    activation : str or fieldgen.Activation
+        A built-in name (:data:`fieldgen.ACTIVATIONS`, :data:`fieldgen.PRESETS`) or an
+        activation made by :func:`fieldgen.activation`.
     r : float
         Residual scale, >= 0 (a scalar).
     sigma_w2 : float
@@ -179,7 +182,7 @@ def mean_shift_terms(activation: str, *, r: float, sigma_w2: float, depth: int, 
     return MeanShiftTerms(shift[:, 0], shift[:, 1], shift[:, 2])
 
 
-def kernel_mean_shift(activation: str, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
+def kernel_mean_shift(activation: ActivationLike, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
                       sigma_b2: float = 0.0, block: str = "full", input: str = "kernel",
                       terms: bool | None = None) -> NDArray[np.float64]:
     """The one-loop shift of the mean kernel, N (E[Khat^l] - K^l), for l = 0..depth.
@@ -190,8 +193,9 @@ def kernel_mean_shift(activation: str, *, r: float, sigma_w2: float, depth: int,
 
     Parameters
     ----------
-    activation : str
-        One of :data:`fieldgen.ACTIVATIONS`.
+    activation : str or fieldgen.Activation
+        A built-in name (:data:`fieldgen.ACTIVATIONS`, :data:`fieldgen.PRESETS`) or an
+        activation made by :func:`fieldgen.activation`.
     r : float
         Residual scale, >= 0 (a scalar).
     sigma_w2 : float

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .activations import ActivationLike
 from . import brent, continuum
 from . import validation as check
 from .response import sensitivity, sensitivity_inputs
@@ -57,7 +58,7 @@ class OptimalR:
         return self.r_lo <= lo and (self.r_hi is None or hi <= self.r_hi)
 
 
-def optimal_r(activation: str, *, sigma_w2: float, depth: int, c0: float, K0: float = 1.0,
+def optimal_r(activation: ActivationLike, *, sigma_w2: float, depth: int, c0: float, K0: float = 1.0,
               sigma_b2: float = 0.0, block: str = "full", input: str = "kernel",
               method: str = "numeric") -> OptimalR:
     """The optimal residual scale r* = argmax_r S(r) and the range of maximal sensitivity.
@@ -68,8 +69,9 @@ def optimal_r(activation: str, *, sigma_w2: float, depth: int, c0: float, K0: fl
 
     Parameters
     ----------
-    activation : str
-        One of :data:`fieldgen.ACTIVATIONS`.
+    activation : str or fieldgen.Activation
+        A built-in name (:data:`fieldgen.ACTIVATIONS`, :data:`fieldgen.PRESETS`) or an
+        activation made by :func:`fieldgen.activation`.
     sigma_w2 : float
         Weight variance, > 0.
     depth : int

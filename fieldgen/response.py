@@ -8,6 +8,7 @@ from typing import cast
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .activations import ActivationLike
 from . import domain
 from . import validation as check
 from .generated import module
@@ -32,7 +33,7 @@ def _raise_if_not_finite(out: np.ndarray, what: str, network: dict, k0: np.ndarr
                             "(reduce depth or r)")
 
 
-def response(activation: str, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int, K0: ArrayLike,
+def response(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int, K0: ArrayLike,
              sigma_b2: ArrayLike = 0.0, block: str = "full", input: str = "kernel",
              width: int | None = None) -> float | NDArray[np.float64]:
     """The mean-field kernel response chi^{L,0} = dK^L/dK^0 = T^{L-1} ... T^0 (L = depth).
@@ -43,8 +44,9 @@ def response(activation: str, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int, 
 
     Parameters
     ----------
-    activation : str
-        One of :data:`fieldgen.ACTIVATIONS`.
+    activation : str or fieldgen.Activation
+        A built-in name (:data:`fieldgen.ACTIVATIONS`, :data:`fieldgen.PRESETS`) or an
+        activation made by :func:`fieldgen.activation`.
     r : float or array_like
         Residual scale, >= 0. r, sigma_w2 and sigma_b2 broadcast; their shape is prepended.
     sigma_w2 : float or array_like
@@ -126,7 +128,7 @@ def _response_pairs(activation, *, r, sigma_w2, depth, K0, sigma_b2, block, inpu
     return out.reshape(shape + (3, 3))
 
 
-def response_one_loop(activation: str, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
+def response_one_loop(activation: ActivationLike, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
                       width: int, sigma_b2: float = 0.0, block: str = "full",
                       input: str = "kernel") -> float | NDArray[np.float64]:
     """The one-loop response d E[Khat^L]/dK^0 of a network of finite width N.
@@ -139,8 +141,9 @@ def response_one_loop(activation: str, *, r: float, sigma_w2: float, depth: int,
 
     Parameters
     ----------
-    activation : str
-        One of :data:`fieldgen.ACTIVATIONS`.
+    activation : str or fieldgen.Activation
+        A built-in name (:data:`fieldgen.ACTIVATIONS`, :data:`fieldgen.PRESETS`) or an
+        activation made by :func:`fieldgen.activation`.
     r : float
         Residual scale, >= 0 (a scalar).
     sigma_w2 : float
@@ -204,7 +207,7 @@ def sensitivity_inputs(*, c0, K0, sigma_w2, sigma_b2, input):
     return np.ascontiguousarray(k0[:, [0, 2]]), np.ascontiguousarray(seed[:, None])
 
 
-def sensitivity(activation: str, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int,
+def sensitivity(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int,
                 c0: float, K0: float = 1.0, sigma_b2: ArrayLike = 0.0, block: str = "full",
                 input: str = "kernel") -> float | NDArray[np.float64]:
     """The sensitivity S = dc^L/dc^0 of the output correlation to the input correlation.
@@ -214,8 +217,9 @@ def sensitivity(activation: str, *, r: ArrayLike, sigma_w2: ArrayLike, depth: in
 
     Parameters
     ----------
-    activation : str
-        One of :data:`fieldgen.ACTIVATIONS`.
+    activation : str or fieldgen.Activation
+        A built-in name (:data:`fieldgen.ACTIVATIONS`, :data:`fieldgen.PRESETS`) or an
+        activation made by :func:`fieldgen.activation`.
     r : float or array_like
         Residual scale, >= 0. r, sigma_w2 and sigma_b2 broadcast; their shape is the result's.
     sigma_w2 : float or array_like

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from .activations import ActivationLike
 from . import progress as _progress
 from . import validation as check
 from .generated import module
@@ -93,7 +94,7 @@ def _finite(K: np.ndarray, layer: int, bar) -> np.ndarray:
     return K
 
 
-def simulate(activation: str, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
+def simulate(activation: ActivationLike, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
              width: int, samples: int, sigma_b2: float = 0.0, block: str = "full",
              seed: int | None = None, method: str = "weights", input: str = "kernel",
              progress: bool | None = None) -> NDArray[np.float64]:
@@ -105,8 +106,9 @@ def simulate(activation: str, *, r: float, sigma_w2: float, depth: int, K0: Arra
 
     Parameters
     ----------
-    activation : str
-        One of :data:`fieldgen.ACTIVATIONS`.
+    activation : str or fieldgen.Activation
+        A built-in name (:data:`fieldgen.ACTIVATIONS`, :data:`fieldgen.PRESETS`) or an
+        activation made by :func:`fieldgen.activation`.
     r : float
         Residual scale, >= 0 (a scalar).
     sigma_w2 : float
