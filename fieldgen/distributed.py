@@ -38,6 +38,12 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT):
         raise ValueError(f"the scheduler address must be a non-empty string like "
                          f"tcp://host:8786; got {address!r}")
     distributed = _distributed()
+    try:   # checked first: a Client made from a malformed address hangs on its way out
+        from distributed.comm import get_address_host_port
+        get_address_host_port(address.strip())
+    except ValueError as exc:
+        raise ValueError(f"{address!r} is not a scheduler address like tcp://host:8786 "
+                         f"({' '.join(str(exc).split())})") from None
     try:
         return distributed.Client(address.strip(), timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
