@@ -9,7 +9,7 @@ import contextlib
 import os
 
 ENV = "FIELDGEN_SCHEDULER"
-CONNECT_TIMEOUT = 5.0   # seconds; an unreachable scheduler is reported well within 10 s
+CONNECT_TIMEOUT = 4.0   # seconds; with Dask's import, an unreachable scheduler is reported within 10 s
 
 
 def _distributed():
