@@ -77,7 +77,10 @@ def run_on_client(client, compute, chunks, on_done) -> int:
     process as each finishes (in completion order). A lost worker's chunks are recomputed by Dask;
     an error in a chunk cancels the rest and is raised here."""
     distributed = _distributed()
-    futures = [client.submit(compute, first, stop, pure=False) for first, stop in chunks]
+    if not chunks:
+        return 0
+    firsts, stops = zip(*chunks)
+    futures = client.map(compute, firsts, stops, pure=False)   # one message for all chunks
     where = {future.key: chunk for future, chunk in zip(futures, chunks)}
     try:
         for future in distributed.as_completed(futures):
