@@ -216,34 +216,32 @@ def _chunked(run: _Run, client, results, streams_per_chunk: int, label: str, wan
     cluster when a client is given) and stored as each one finishes."""
     from . import distributed as _dist   # only here: the in-process default never imports Dask
 
-    out = np.empty((run.samples, run.depth + 1, run.P, run.P))
-    rows = (run.depth + 1, run.P, run.P)
-    offset = lambda first: first * run.per_stream   # noqa: E731
-    store = None
-    if results is None and client is not None:
-        results = _chunks.default_results_folder()
-    if results:
-        description = dict(vars(run), seed=list(run.seed), simulator=_digest(run.activation))
-        description["K0"] = [list(row) for row in run.K0]
-        store = _chunks.ResultsFolder(results, _chunks.key_of(description), description)
-    done = store.load_all(lambda a, b: (run.networks(a, b),) + rows) if store else {}
-    have = set()
-    for (first, stop), value in done.items():
-        out[offset(first):offset(first) + len(value)] = value
-        have |= set(range(first, stop))
-    todo = _chunks.plan([b for b in range(run.n_blocks) if b not in have], streams_per_chunk)
-    bar = _progress.Progress(len(todo), f"{label}: {len(todo)} chunks"
-                             + (f" ({len(done)} read from {store.path})" if done else ""), wanted)
+    with _dist.client_for(client) as live:   # connect first: nothing is written for a bad address
+        out = np.empty((run.samples, run.depth + 1, run.P, run.P))
+        rows = (run.depth + 1, run.P, run.P)
+        store = None
+        if results is None and live is not None:
+            results = _chunks.default_results_folder()
+        if results:
+            description = dict(vars(run), seed=list(run.seed), simulator=_digest(run.activation))
+            description["K0"] = [list(row) for row in run.K0]
+            store = _chunks.ResultsFolder(results, _chunks.key_of(description), description)
+        done = store.load_all(lambda a, b: (run.networks(a, b),) + rows) if store else {}
+        have = set()
+        for (first, stop), value in done.items():
+            out[first * run.per_stream:][:len(value)] = value
+            have.update(range(first, stop))
+        todo = _chunks.plan([b for b in range(run.n_blocks) if b not in have], streams_per_chunk)
+        read = f" ({len(done)} read from {store.path})" if done else ""
+        bar = _progress.Progress(len(todo), f"{label}: {len(todo)} chunks{read}", wanted)
 
-    def finished(first, stop, value):
-        if store is not None:
-            store.save(first, stop, value)
-        out[offset(first):offset(first) + len(value)] = value
-        bar.update(1)
-    compute = functools.partial(_simulate_blocks, run)
-    try:
-        with _dist.client_for(client) as live:
-            _chunks.run(compute, todo, client=live, on_done=finished)
-    finally:
-        bar.close()
+        def finished(first, stop, value):
+            if store is not None:
+                store.save(first, stop, value)
+            out[first * run.per_stream:][:len(value)] = value
+            bar.update(1)
+        try:
+            _chunks.run(functools.partial(_simulate_blocks, run), todo, client=live, on_done=finished)
+        finally:
+            bar.close()
     return out
