@@ -57,7 +57,7 @@ def _gram(h: np.ndarray) -> np.ndarray:
     return np.einsum("snp,snq->spq", h, h) / h.shape[1]
 
 
-def _chunk_size(width: int, n_inputs: int, method: str) -> int:
+def _networks_per_stream(width: int, n_inputs: int, method: str) -> int:
     per_sample = 8 * (width * width if method == "weights" else 4 * width * n_inputs)
     return max(1, _CHUNK_BYTES // per_sample)
 
@@ -192,7 +192,7 @@ def simulate(activation, *, r, sigma_w2, depth, K0, width, samples, sigma_b2=0.0
     entries, P = check.kernel_matrix("K0", K0)
     matrix = check.pair_to_matrix(entries) if P == 2 else entries.reshape(1, 1)
     streams_per_chunk = check.integer("streams_per_chunk", streams_per_chunk, minimum=1)
-    per_stream = (_chunk_size(width, P, method) if networks_per_stream is None
+    per_stream = (_networks_per_stream(width, P, method) if networks_per_stream is None
                   else check.integer("networks_per_stream", networks_per_stream, minimum=1))
     seq = _chunks.seed_sequence(seed)
     run = _Run(activation, float(r), float(sigma_w2), float(sigma_b2), depth,

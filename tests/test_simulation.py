@@ -111,7 +111,7 @@ def test_seed_accepts_what_default_rng_accepts():
 
 
 @pytest.mark.parametrize("seed", [-1, 1.5, True, "7", [1, -2], [[1]], [], np.random.RandomState(1)],
-                         ids=repr)
+                         ids=["-1", "1.5", "True", "'7'", "[1,-2]", "[[1]]", "[]", "RandomState"])
 def test_a_bad_seed_is_a_value_error_naming_seed(seed):
     with pytest.raises(ValueError, match=r"^seed must be .*; got "):
         fieldgen.simulate("erf", seed=seed, **TINY)
