@@ -48,12 +48,15 @@ def main():
                     networks_per_stream=per_stream, seed=2026)
     tiny = dict(r=0.3, sigma_w2=1.0, depth=1, K0=PAIR, width=4, samples=args.chunks,
                 method="walk", networks_per_stream=1, seed=1)
+    print(f"{args.blocks} chunks of {per_stream} networks, width {args.width}, depth {args.depth}",
+          flush=True)
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         fieldgen.simulate("erf", client=client, results=False, **dict(tiny, samples=8))   # warm-up
         fieldgen.simulate("erf", **dict(tiny, samples=8))
         for round in range(args.repeat):
             t_in, in_process = timed(lambda: fieldgen.simulate("erf", **long_run))
+            print(f"[{round}] in process: {t_in:.1f} s", flush=True)
             with tempfile.TemporaryDirectory() as folder:
                 t_dask, on_cluster = timed(lambda: fieldgen.simulate(
                     "erf", client=client, results=folder, **long_run))
