@@ -5,7 +5,10 @@ simulator estimates N Var(Khat^L) (two inputs: the entries 11 and 12) and N (E K
 four widths; a weighted straight line in 1/N extrapolates to N -> infinity with a standard error.
 Widths grow with tau = L r^2 sigma_w^2 so that the next order, O(tau / N), stays small.
 
-    python benchmarks/validate_one_loop.py [--quick] [--csv FILE]
+    python benchmarks/validate_one_loop.py [--quick] [--csv FILE] [--scheduler ADDRESS]
+
+With --scheduler (or FIELDGEN_SCHEDULER) the cases run on a Dask cluster, one case per task;
+the table is the same (each case has its own fixed seed).
 
 `tests/test_one_loop_sweep.py` (marker `slow`) runs the same function and requires |z| < 4.
 """
@@ -68,22 +71,33 @@ def validate(name, sigma_b2, r, sigma_w2, depth, inputs, samples=2000):
     return rows
 
 
-def sweep(quick=False, stream=sys.stdout, csv=None):
-    keys = list(CASES)
+def _case(values):
+    """The rows of one case (a unit of work for a Dask worker)."""
+    return validate(**dict(zip(CASES, values)))
+
+
+def sweep(quick=False, stream=sys.stdout, csv=None, client=None):
+    """client: a dask.distributed.Client or a scheduler address (None: in process)."""
+    from fieldgen.distributed import client_for, map_ordered
+
+    if client is not None and __name__ != "__main__":
+        # Workers need not have benchmarks/ on their path: send this module's code by value.
+        import cloudpickle
+        cloudpickle.register_pickle_by_value(sys.modules[__name__])
     grid = list(itertools.product(*CASES.values()))
     if quick:
         grid = grid[::12]
     out = []
     header = "activation sigma_b2 r sigma_w2 depth inputs quantity theory simulation se z"
     stream.write(header.replace(" ", "\t") + "\n")
-    for values in grid:
-        case = dict(zip(keys, values))
-        for quantity, theory, sim, se in validate(**case):
-            z = (sim - theory) / se
-            row = (*values, quantity, theory, sim, se, z)
-            out.append(row)
-            stream.write("\t".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) + "\n")
-        stream.flush()
+    with client_for(client) as live:
+        for values, rows in zip(grid, map_ordered(live, _case, grid)):
+            for quantity, theory, sim, se in rows:
+                z = (sim - theory) / se
+                row = (*values, quantity, theory, sim, se, z)
+                out.append(row)
+                stream.write("\t".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) + "\n")
+            stream.flush()
     if csv:
         with open(csv, "w") as f:
             f.write(header.replace(" ", ",") + "\n")
@@ -96,7 +110,15 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="every twelfth case")
     ap.add_argument("--csv")
+    ap.add_argument("--scheduler", metavar="ADDRESS",
+                    help="Dask scheduler, e.g. tcp://host:8786 (default: FIELDGEN_SCHEDULER, else in process)")
     args = ap.parse_args()
-    rows = sweep(args.quick, csv=args.csv)
+    from fieldgen.distributed import connect, scheduler_address
+    address = scheduler_address(args.scheduler)
+    try:
+        client = None if address is None else connect(address)
+    except (ConnectionError, ValueError) as exc:
+        sys.exit(f"validate_one_loop: error: {exc}")
+    rows = sweep(args.quick, csv=args.csv, client=client)
     z = np.array([r[-1] for r in rows])
     print(f"{len(rows)} comparisons; max |z| = {np.max(np.abs(z)):.2f}; |z| > 4: {int(np.sum(np.abs(z) > 4))}")

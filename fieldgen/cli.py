@@ -119,6 +119,7 @@ def _scan(args) -> int:
     from .optimum import TYPICAL
     from .scan import HEADER, depth_window, format_row, scan, write_csv
 
+    client = _scheduler(args)   # before any output: an unreachable scheduler is one line
     print(f"r* over depth and sigma_w^2: {args.block} block, sigma_b^2 = {args.sigma_b2:g}, "
           f"K^0 = {args.K0:g}, c^0 = {args.c0:g}, input {args.input}; range = where "
           "S/S(0) - 1 >= half its maximum")
@@ -130,7 +131,7 @@ def _scan(args) -> int:
     activations = _activations(args, args.activations)
     rows = scan(activations, args.depths, args.sigma_w2, c0=args.c0, K0=args.K0,
                 sigma_b2=args.sigma_b2, block=args.block, input=args.input,
-                analytic=not args.no_analytic, on_group=show)
+                analytic=not args.no_analytic, on_group=show, client=client)
     if args.window:
         lo, hi = TYPICAL
         print(f"Depths at which {lo:g}-{hi:g} lies inside the range of maximal sensitivity:")
@@ -168,6 +169,14 @@ def _list_activations(args) -> int:
         closed = {True: "yes", False: "no (generic)", None: "?"}[row["closed_form"]]
         print(f"{row['name']:<12} {closed:<12} {row['where']:<36} {row['expression']}")
     return 0
+
+
+def _scheduler(args):
+    """--scheduler ADDRESS or FIELDGEN_SCHEDULER: a Dask client (one-line error if unreachable)."""
+    from .distributed import connect, scheduler_address
+
+    address = scheduler_address(args.scheduler)
+    return None if address is None else connect(address)
 
 
 def _report(args) -> int:
@@ -284,6 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", action="store_true",
                    help="also find the depths at which 0.1-0.3 lies inside the range")
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask scheduler at ADDRESS, e.g. "
+                   "tcp://host:8786 (default: FIELDGEN_SCHEDULER, else in process)")
     p.set_defaults(run=_scan)
 
     p = sub.add_parser("activations", help="list the built-in and cached activations",

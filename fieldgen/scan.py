@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import csv
+import functools
 import math
 from dataclasses import asdict, dataclass
 
@@ -36,24 +37,34 @@ def exponent(sigma_w2s, r_stars) -> float | None:
 
 
 def scan(activations, depths, sigma_w2s, *, c0, K0=1.0, sigma_b2=0.0, block="full",
-         input="kernel", analytic=True, on_group=None) -> list[ScanRow]:
+         input="kernel", analytic=True, on_group=None, client=None) -> list[ScanRow]:
     """r* for every (activation, depth, sigma_w2); on_group(rows) is called as each
-    (activation, depth) group of rows is complete."""
+    (activation, depth) group of rows is complete, in order. client: a dask.distributed.Client
+    or a scheduler address to compute the groups on a Dask cluster (None: in process)."""
+    from .distributed import client_for, map_ordered   # imports Dask only for a client
+
+    network = dict(c0=c0, K0=K0, sigma_b2=sigma_b2, block=block, input=input)
+    compute = functools.partial(_group, sigma_w2s=tuple(sigma_w2s), analytic=analytic, **network)
     rows = []
-    for activation in activations:
-        for depth in depths:
-            kw = dict(depth=depth, c0=c0, K0=K0, sigma_b2=sigma_b2, block=block, input=input)
-            numeric = [optimal_r(activation, sigma_w2=s, **kw) for s in sigma_w2s]
-            approx = [optimal_r(activation, sigma_w2=s, method="analytic", **kw) if analytic else None
-                      for s in sigma_w2s]
-            slope = exponent(sigma_w2s, [n.r_star for n in numeric])
-            group = [ScanRow(activation, depth, s, n.r_star, a.r_star if a else None,
-                             a.L0 if a else None, n.r_lo, n.r_hi, n.S_max, n.contains(*TYPICAL), slope)
-                     for s, n, a in zip(sigma_w2s, numeric, approx)]
+    with client_for(client) as live:
+        for group in map_ordered(live, compute, [(a, d) for a in activations for d in depths]):
             rows += group
             if on_group is not None:
                 on_group(group)
     return rows
+
+
+def _group(point, *, sigma_w2s, analytic, **network) -> list[ScanRow]:
+    """The rows of one (activation, depth) over the sigma_w2 values (a unit of work)."""
+    activation, depth = point
+    kw = dict(network, depth=depth)
+    numeric = [optimal_r(activation, sigma_w2=s, **kw) for s in sigma_w2s]
+    approx = [optimal_r(activation, sigma_w2=s, method="analytic", **kw) if analytic else None
+              for s in sigma_w2s]
+    slope = exponent(sigma_w2s, [n.r_star for n in numeric])
+    return [ScanRow(activation, depth, s, n.r_star, a.r_star if a else None,
+                    a.L0 if a else None, n.r_lo, n.r_hi, n.S_max, n.contains(*TYPICAL), slope)
+            for s, n, a in zip(sigma_w2s, numeric, approx)]
 
 
 def inside_at(depth, *, lo=TYPICAL[0], hi=TYPICAL[1], guess, **kw) -> bool:

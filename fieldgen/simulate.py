@@ -9,15 +9,23 @@ Two exact methods (same law at every width):
   with covariance sigma_w^2 Khat^{l-1} + sigma_b^2), so each layer costs O(N) instead of O(N^2).
 
 Both return the empirical kernels Khat^l = (1/N) sum_i h^l_i h^l_i^T of `samples` independent
-networks. Samples are processed in chunks with independent random streams spawned from `seed`;
-the chunking depends only on (width, number of inputs, method), so a seed reproduces a run and
+networks. Networks are processed in blocks, each with its own random stream spawned from `seed`;
+the block size depends only on (width, number of inputs, method), so a seed reproduces a run and
 two runs that differ only in K0, r or sigma_w2 share their random numbers (common random numbers).
+With a Dask client (or a results folder) consecutive blocks are grouped into chunks, the unit of
+work and of the files in the results folder; the result is the same bit for bit in process, on any
+number of workers and for any chunk size (fieldgen.chunks, fieldgen.distributed).
 """
 from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from . import chunks as _chunks
 from .activations import ActivationLike
 from . import progress as _progress
 from . import validation as check
@@ -51,7 +59,7 @@ def _gram(h: np.ndarray) -> np.ndarray:
     return np.einsum("snp,snq->spq", h, h) / h.shape[1]
 
 
-def _chunk_size(width: int, n_inputs: int, method: str) -> int:
+def _networks_per_stream(width: int, n_inputs: int, method: str) -> int:
     per_sample = 8 * (width * width if method == "weights" else 4 * width * n_inputs)
     return max(1, _CHUNK_BYTES // per_sample)
 
@@ -94,10 +102,77 @@ def _finite(K: np.ndarray, layer: int, bar) -> np.ndarray:
     return K
 
 
+@dataclass(frozen=True)
+class _Run:
+    """Everything a block's networks depend on: sent to the workers, hashed for the results."""
+    activation: object   # a built-in name or a fieldgen.Activation
+    r: float
+    sigma_w2: float
+    sigma_b2: float
+    depth: int
+    K0: tuple            # the input kernel (input="kernel") or Gram matrix (input="layer"), P x P
+    input: str
+    block: str
+    method: str
+    width: int
+    samples: int
+    per_stream: int      # networks per random stream (block)
+    seed: tuple          # chunks.seed_state of the SeedSequence
+
+    @property
+    def P(self) -> int:
+        return len(self.K0)
+
+    @property
+    def n_blocks(self) -> int:
+        return -(-self.samples // self.per_stream)
+
+    def networks(self, first: int, stop: int) -> int:
+        """Networks in blocks first..stop-1 (the last block may be short)."""
+        return min(stop * self.per_stream, self.samples) - first * self.per_stream
+
+
+def _simulate_blocks(run: _Run, first: int, stop: int, out=None, bar=None) -> np.ndarray:
+    """Kernels (S, depth+1, P, P) of the networks of blocks first..stop-1."""
+    P, depth, width = run.P, run.depth, run.width
+    matrix = np.array(run.K0, dtype=float)
+    if run.input == "layer":
+        gram, K0mat = matrix, run.sigma_w2 * matrix + run.sigma_b2
+    else:
+        gram, K0mat = None, matrix
+    phi = module("gauss", run.activation).phi
+    bar = bar or _progress.Progress(1, "", False)
+    if out is None:
+        out = np.empty((run.networks(first, stop), depth + 1, P, P))
+    offset = first * run.per_stream
+    for index in range(first, stop):
+        rng = _chunks.block_stream(run.seed, index)
+        start = index * run.per_stream - offset
+        S = min(run.per_stream, run.samples - index * run.per_stream)
+        h = _input_layer(rng, K0mat, gram, (run.sigma_w2, run.sigma_b2), S, width, run.method)
+        out[start:start + S, 0] = _finite(_gram(h), 0, bar)
+        for l in range(1, depth + 1):
+            h = _layer(rng, h, phi, run.block, run.method, run.r, run.sigma_w2, run.sigma_b2)
+            out[start:start + S, l] = _finite(_gram(h), l, bar)
+            bar.update(S)
+    return out
+
+
+def _digest(activation) -> str:
+    """The simulator's source: this module, the streams, the activation's generated module (for
+    an activation of the user cache: its digest, which covers expression and generator)."""
+    if hasattr(activation, "digest"):
+        return (_chunks.digest(__file__, _chunks.__file__) + f"/{activation.digest}"
+                f"/numpy-{np.__version__}")
+    generated = Path(module("gauss", activation).__file__)
+    return _chunks.digest(__file__, _chunks.__file__, generated) + f"/numpy-{np.__version__}"
+
+
 def simulate(activation: ActivationLike, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
              width: int, samples: int, sigma_b2: float = 0.0, block: str = "full",
-             seed: int | None = None, method: str = "weights", input: str = "kernel",
-             progress: bool | None = None) -> NDArray[np.float64]:
+             seed=None, method: str = "weights", input: str = "kernel",
+             progress: bool | None = None, client=None, results=None, streams_per_chunk: int = 1,
+             networks_per_stream: int | None = None) -> NDArray[np.float64]:
     """Empirical kernels Khat^l = (1/N) sum_i h^l_i h^l_i^T of independent finite networks.
 
     Draws `samples` networks of width N = `width` at initialisation and returns the empirical
@@ -126,9 +201,9 @@ def simulate(activation: ActivationLike, *, r: float, sigma_w2: float, depth: in
         Bias variance >= 0.
     block : {"full", "reduced"}, default "full"
         Residual block.
-    seed : int, optional
-        Seed of the random streams; the same seed reproduces a run, and runs that differ only in
-        K0, r or sigma_w2 share their random numbers (common random numbers).
+    seed : int, numpy.random.SeedSequence, numpy.random.Generator, optional
+        Anything ``numpy.random.default_rng`` accepts. The same seed reproduces a run, and runs
+        that differ only in K0, r or sigma_w2 share their random numbers (common random numbers).
     method : {"weights", "walk"}, default "weights"
         ``"weights"`` draws the real N x N weight matrices (O(N^2) per layer); ``"walk"`` uses
         the exact conditional-Gaussian reduction (O(N) per layer; docs/theory, "Exact facts at
@@ -137,6 +212,17 @@ def simulate(activation: ActivationLike, *, r: float, sigma_w2: float, depth: in
         Meaning of K0.
     progress : bool, optional
         Show a progress bar on standard error; by default only for long runs on a terminal.
+    client : dask.distributed.Client or str, optional
+        Run the chunks of networks on a Dask cluster (a client or a scheduler address such as
+        ``tcp://host:8786``); None runs in process. The result is the same bit for bit.
+    results : str or path or False, optional
+        A folder where finished chunks are kept, so that a rerun computes only the missing ones
+        (default with a client: ``$FIELDGEN_RESULTS`` or ``~/.cache/fieldgen/runs``; False: none).
+    streams_per_chunk : int, default 1
+        Blocks of networks per chunk, the unit of work (does not change the result).
+    networks_per_stream : int, optional
+        Networks per random stream (default: as many as fit in 64 MiB per layer); part of what
+        the seed means.
 
     Returns
     -------
@@ -171,27 +257,58 @@ def simulate(activation: ActivationLike, *, r: float, sigma_w2: float, depth: in
     sigma_b2 = check.nonnegative("sigma_b2", sigma_b2, scalar=True)
     entries, P = check.kernel_matrix("K0", K0)
     matrix = check.pair_to_matrix(entries) if P == 2 else entries.reshape(1, 1)
-    if input == "layer":
-        gram, K0mat = matrix, sigma_w2 * matrix + sigma_b2
-    else:
-        gram, K0mat = None, matrix
-    phi = module("gauss", activation).phi
-
-    chunk = _chunk_size(width, P, method)
-    starts = list(range(0, samples, chunk))
-    streams = np.random.SeedSequence(seed).spawn(len(starts))
+    streams_per_chunk = check.integer("streams_per_chunk", streams_per_chunk, minimum=1)
+    per_stream = (_networks_per_stream(width, P, method) if networks_per_stream is None
+                  else check.integer("networks_per_stream", networks_per_stream, minimum=1))
+    seq = _chunks.seed_sequence(seed)
+    run = _Run(activation, float(r), float(sigma_w2), float(sigma_b2), depth,
+               tuple(map(tuple, matrix.tolist())), input, block, method, width, samples,
+               per_stream, _chunks.seed_state(seq))
+    label = f"simulate {activation} N={width}"
     cost = samples * depth * width * (width if method == "weights" else 4 * P) * 5e-9
-    bar = _progress.Progress(samples * max(depth, 1), f"simulate {activation} N={width}",
-                             _progress.wanted(progress, cost))
-    out = np.empty((samples, depth + 1, P, P))
-    for start, stream in zip(starts, streams):
-        rng = np.random.default_rng(stream)
-        S = min(chunk, samples - start)
-        h = _input_layer(rng, K0mat, gram, (sigma_w2, sigma_b2), S, width, method)
-        out[start:start + S, 0] = _finite(_gram(h), 0, bar)
-        for l in range(1, depth + 1):
-            h = _layer(rng, h, phi, block, method, r, sigma_w2, sigma_b2)
-            out[start:start + S, l] = _finite(_gram(h), l, bar)
-            bar.update(S)
-    bar.close()
+    wanted = _progress.wanted(progress, cost)
+    if client is None and not results:
+        # In process, no results folder: one pass over the blocks, a bar over layers.
+        bar = _progress.Progress(samples * max(depth, 1), label, wanted)
+        out = _simulate_blocks(run, 0, run.n_blocks, np.empty((samples, depth + 1, P, P)), bar)
+        bar.close()
+    else:
+        out = _chunked(run, client, results, streams_per_chunk, label, wanted)
     return out[:, :, 0, 0] if P == 1 else out
+
+
+def _chunked(run: _Run, client, results, streams_per_chunk: int, label: str, wanted: bool):
+    """The blocks in chunks: those in the results folder are read, the others computed (on the
+    cluster when a client is given) and stored as each one finishes."""
+    from . import distributed as _dist   # only here: the in-process default never imports Dask
+
+    with _dist.client_for(client) as live:   # connect first: nothing is written for a bad address
+        out = np.empty((run.samples, run.depth + 1, run.P, run.P))
+        rows = (run.depth + 1, run.P, run.P)
+        store = None
+        if results is None and live is not None:
+            results = _chunks.default_results_folder()
+        if results:
+            description = dict(vars(run), seed=list(run.seed), simulator=_digest(run.activation),
+                               activation=str(run.activation))
+            description["K0"] = [list(row) for row in run.K0]
+            store = _chunks.ResultsFolder(results, _chunks.key_of(description), description)
+        done = store.load_all(lambda a, b: (run.networks(a, b),) + rows) if store else {}
+        have = set()
+        for (first, stop), value in done.items():
+            out[first * run.per_stream:][:len(value)] = value
+            have.update(range(first, stop))
+        todo = _chunks.plan([b for b in range(run.n_blocks) if b not in have], streams_per_chunk)
+        read = f" ({len(done)} read from {store.path})" if done else ""
+        bar = _progress.Progress(len(todo), f"{label}: {len(todo)} chunks{read}", wanted)
+
+        def finished(first, stop, value):
+            if store is not None:
+                store.save(first, stop, value)
+            out[first * run.per_stream:][:len(value)] = value
+            bar.update(1)
+        try:
+            _chunks.run(functools.partial(_simulate_blocks, run), todo, client=live, on_done=finished)
+        finally:
+            bar.close()
+    return out
