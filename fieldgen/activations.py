@@ -94,10 +94,11 @@ def activation(name: str, expr=None) -> Activation:
     name : str
         An identifier; must not be a built-in name unless `expr` is omitted.
     expr : str or sympy.Expr, optional
-        phi(x). Strings are parsed against a whitelist (numbers, x, pi, E, + - * / **, and exp,
-        log, sqrt, sin, cos, tan, atan, sinh, cosh, tanh, asinh, erf, erfc, abs, sign, Heaviside,
-        max, min, relu, sigmoid, softplus, Phi); nothing is evaluated by Python. Omitted: the
-        built-in activation `name` (e.g. "gelu", "silu").
+        phi(x). Strings are parsed against a whitelist (numbers, ``x``, ``pi``, ``E``, the
+        operators ``+ - * / **``, and ``exp``, ``log``, ``sqrt``, ``sin``, ``cos``, ``tan``,
+        ``atan``, ``sinh``, ``cosh``, ``tanh``, ``asinh``, ``erf``, ``erfc``, ``abs``, ``sign``,
+        ``Heaviside``, ``max``, ``min``, ``relu``, ``sigmoid``, ``softplus``, ``Phi``); nothing is
+        evaluated by Python. Omitted: the built-in activation `name` (e.g. ``"gelu"``).
 
     Returns
     -------
@@ -112,6 +113,7 @@ def activation(name: str, expr=None) -> Activation:
 
     Examples
     --------
+    >>> import fieldgen
     >>> a = fieldgen.activation("swish2", "x/(1 + exp(-2*x))")
     >>> fieldgen.kernel(a, r=0.3, sigma_w2=1.0, depth=10, K0=1.0).shape
     (11,)
