@@ -12,13 +12,14 @@ fieldgen.generated (regenerate them from the derivations with `fieldgen regenera
 """
 from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES
 from .meanfield import kernel
+from .ntk import ntk
 from .oneloop import MeanShiftTerms, kernel_covariance, kernel_mean_shift
 from .optimum import OptimalR, optimal_r
 from .response import response, sensitivity
 from .simulate import METHODS, simulate
 
 __version__ = "0.1.0"
-__all__ = ["kernel", "simulate", "kernel_covariance", "kernel_mean_shift", "MeanShiftTerms",
+__all__ = ["kernel", "ntk", "simulate", "kernel_covariance", "kernel_mean_shift", "MeanShiftTerms",
            "response", "sensitivity", "optimal_r", "OptimalR", "latex",
            "ACTIVATIONS", "BLOCKS", "INPUT_MODES", "METHODS", "__version__"]
 

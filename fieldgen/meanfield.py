@@ -105,15 +105,24 @@ def finite_or_raise(out: np.ndarray, what: str) -> None:
                         "for this depth and r (reduce depth or r)")
 
 
-def kernel(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", input="kernel"):
+def kernel(activation, *, r, sigma_w2, depth, K0=None, sigma_b2=0.0, block="full",
+           input="kernel", x=None, layers=None):
     """Mean-field (infinite-width) kernel K^l for l = 0..depth.
 
     K0 is the input kernel (input="kernel") or the input Gram matrix x.x'/d (input="layer",
-    K^0 = sigma_w2 G + sigma_b2): a number for one input, a 2x2 matrix for two. r, sigma_w2 and
+    K^0 = sigma_w2 G + sigma_b2): a number for one input, a 2x2 matrix for two, or an n x n
+    positive semi-definite matrix for a data set of n >= 3 inputs. With input="layer" the inputs
+    themselves may be given instead, x of shape (n, d) (then G = x x^T / d). r, sigma_w2 and
     sigma_b2 may be arrays; their broadcast shape is prepended to the result, which has shape
-    (..., depth+1) for one input and (..., depth+1, 2, 2) for two.
+    (..., depth+1) for one input, (..., depth+1, 2, 2) for two and (..., depth+1, n, n) for a
+    data set. `layers` (a sequence of layer indices in 0..depth) returns only those layers, in
+    that axis; a data set's Gram matrices are then computed without storing the others.
     """
     activation, block, input, depth = check.network(activation, block, input, depth)
+    K0 = data_set_kernel(K0, x, input)
+    selected = select_layers(layers, depth)
+    if np.ndim(K0) == 2 and np.shape(K0)[0] >= 3:
+        return gram("kernel", activation, block, input, depth, K0, selected, r, sigma_w2, sigma_b2)
     K0_entries, n_inputs = check.kernel_matrix("K0", K0)
     shape, grids = _grid(r, sigma_w2, sigma_b2)
     k0 = input_kernel_grid(K0_entries, n_inputs, input, grids[1], grids[2])
@@ -122,4 +131,126 @@ def kernel(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", in
     tail = (depth + 1,) if n_inputs == 1 else (depth + 1, 2, 2)
     out = run_on_grid(fn, grids, (k0,), aligned_empty((grids[0].shape[0],) + tail))
     finite_or_raise(out, "the mean-field kernel")
-    return out.reshape(shape + tail)
+    out = out.reshape(shape + tail)
+    if layers is None:
+        return out
+    return out[(Ellipsis, selected) + (slice(None),) * (len(tail) - 1)]
+
+
+# ---- kernels of whole data sets (Gram matrices) ---------------------------------------------
+
+# Pairs per thread below which a Gram matrix is not split across threads.
+_PAIRS_PER_THREAD = 50_000
+
+
+def data_set_kernel(K0, x, input):
+    """K0 as given, or the Gram matrix x x^T / d of inputs x (n, d) (input="layer" only)."""
+    if x is None:
+        if K0 is None:
+            raise ValueError("give K0 (the input kernel or Gram matrix) or x (the inputs, with "
+                             "input='layer')")
+        return K0
+    if K0 is not None:
+        raise ValueError("give either K0 or x, not both")
+    if input != "layer":
+        raise ValueError("x (the inputs) needs input='layer' (an input layer W^0 x + b^0); with "
+                         "input='kernel' give the kernel K0")
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"x must have shape (n, d) with n, d >= 1; got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError("x must be finite (no NaN or inf)")
+    return x @ x.T / x.shape[1]
+
+
+def select_layers(layers, depth):
+    """Layer indices to return, int64 ascending (all of 0..depth when None)."""
+    if layers is None:
+        return np.arange(depth + 1, dtype=np.int64)
+    arr = np.asarray(layers)
+    if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"layers must be a non-empty sequence of integers in 0..{depth}; got {layers!r}")
+    if arr.min() < 0 or arr.max() > depth or np.any(np.diff(arr) <= 0):
+        raise ValueError(f"layers must be strictly increasing integers in 0..depth = 0..{depth}; "
+                         f"got {arr.tolist()}")
+    return arr.astype(np.int64)
+
+
+def gram(kind, activation, block, input, depth, K0, layers, r, sigma_w2, sigma_b2):
+    """Gram matrices (grid..., len(layers), n, n) of the kernel (kind "kernel") or the NTK ("ntk").
+
+    One generated pass per grid point: the n one-input paths (the diagonal), then the recursion
+    of the n (n - 1) / 2 pairs' off-diagonal entries given those paths, written directly into the
+    selected layers of the result.
+    """
+    G = check.gram_matrix("K0", K0)
+    shape, grids = _grid(r, sigma_w2, sigma_b2)
+    gen = module("gram", activation)
+    prefix = "" if kind == "kernel" else "ntk_"
+    path_fn, pairs_fn = getattr(gen, f"{prefix}path_{block}"), getattr(gen, f"{prefix}offdiag_{block}")
+    n = G.shape[0]
+    first, second = (np.ascontiguousarray(ix, dtype=np.int64) for ix in np.triu_indices(n, 1))
+    diag = np.arange(n)
+    out = np.empty((grids[0].shape[0], layers.shape[0], n, n))
+    for g, (rg, sw2, sb2) in enumerate(zip(*grids)):
+        k0, theta0 = initial_gram(gen, input, G, first, second, sw2, sb2)
+        n_state = len(gen.PATH_STATE[f"{prefix}path_{block}"])
+        s0 = np.zeros((n, n_state))
+        s0[:, 0] = k0[diag, diag]
+        carried = [k0[first, second]]
+        if kind == "ntk":
+            s0[:, -1] = theta0[diag, diag]
+            carried.append(theta0[first, second])
+        path = np.empty((n, depth + 1, n_state))
+        path_fn(rg, sw2, sb2, s0, path)
+        what = "the mean-field kernel" if kind == "kernel" else "the neural tangent kernel"
+        finite_or_raise(path, what)
+        init = np.ascontiguousarray(np.stack(carried, axis=1))
+        _pairs(pairs_fn, (rg, sw2, sb2), path, first, second, init, layers, out[g])
+        out[g][:, diag, diag] = path[:, layers, 0 if kind == "kernel" else -1].T
+        if not np.all(np.isfinite(out[g])):
+            layer = int(layers[np.argwhere(~np.isfinite(out[g]).reshape(len(layers), -1).any(1))[0, 0]])
+            raise OverflowError(f"{what} leaves the float64 range at layer {layer}: it grows too "
+                                "fast for this depth and r (reduce depth or r)")
+    return out.reshape(shape + out.shape[1:])
+
+
+def initial_gram(gen, input, G, first, second, sigma_w2, sigma_b2):
+    """(K^0, Theta^0) as n x n matrices: the given kernel and no input parameters, or the input
+    layer's (both from the generated input maps, pairs entry by entry)."""
+    n = G.shape[0]
+    if input == "kernel":
+        return G, np.zeros_like(G)
+    from .generated import inputs
+
+    rows = np.stack([G[first, first], G[second, second], G[first, second]], axis=1)
+    diag = np.diag(G).copy()
+    out = []
+    for single, pair in ((inputs.input_kernel_single, inputs.input_kernel_pair),
+                         (gen.ntk_input_single, gen.ntk_input_pair)):
+        mat = np.empty((n, n))
+        d = np.empty(n)
+        single(np.full(n, sigma_w2), np.full(n, sigma_b2), diag, d)
+        mat[np.arange(n), np.arange(n)] = d
+        if len(first):
+            p = np.empty_like(rows)
+            pair(np.full(len(first), sigma_w2), np.full(len(first), sigma_b2), rows, p)
+            mat[first, second] = mat[second, first] = p[:, 2]
+        out.append(mat)
+    return tuple(out)
+
+
+def _pairs(fn, params, path, first, second, init, layers, out):
+    """fn over all pairs, split into contiguous slices over threads when there are many (the
+    generated loop releases the GIL; each pair writes its own entries of out)."""
+    m = first.shape[0]
+    workers = min(os.cpu_count() or 1, max(1, m // _PAIRS_PER_THREAD))
+    if workers == 1:
+        fn(*params, path, first, second, init, layers, out)
+        return
+    bounds = np.linspace(0, m, workers + 1).astype(int)
+
+    def run(a, b):
+        fn(*params, path, first[a:b], second[a:b], init[a:b], layers, out)
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run, bounds[:-1], bounds[1:]))
