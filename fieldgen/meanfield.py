@@ -189,25 +189,27 @@ def gram(kind, activation, block, input, depth, K0, layers, r, sigma_w2, sigma_b
     prefix = "" if kind == "kernel" else "ntk_"
     path_fn, pairs_fn = getattr(gen, f"{prefix}path_{block}"), getattr(gen, f"{prefix}offdiag_{block}")
     n = G.shape[0]
-    first, second = (np.ascontiguousarray(ix, dtype=np.int64) for ix in np.triu_indices(n, 1))
+    n_state = len(gen.PATH_STATE[f"{prefix}path_{block}"])
     diag = np.arange(n)
+    what = "the mean-field kernel" if kind == "kernel" else "the neural tangent kernel"
     out = np.empty((grids[0].shape[0], layers.shape[0], n, n))
     for g, (rg, sw2, sb2) in enumerate(zip(*grids)):
-        k0, theta0 = initial_gram(gen, input, G, first, second, sw2, sb2)
-        n_state = len(gen.PATH_STATE[f"{prefix}path_{block}"])
-        s0 = np.zeros((n, n_state))
-        s0[:, 0] = k0[diag, diag]
-        carried = [k0[first, second]]
+        k0, theta0 = initial_gram(gen, input, G, sw2, sb2)
+        s0 = np.zeros((n_state, n))
+        s0[0] = np.diag(k0)
+        carried = [k0]
         if kind == "ntk":
-            s0[:, -1] = theta0[diag, diag]
-            carried.append(theta0[first, second])
-        path = np.empty((n, depth + 1, n_state))
+            s0[-1] = np.diag(theta0)
+            carried.append(theta0)
+        path = np.empty((depth + 1, n_state, n))
         path_fn(rg, sw2, sb2, s0, path)
-        what = "the mean-field kernel" if kind == "kernel" else "the neural tangent kernel"
-        finite_or_raise(path, what)
-        init = np.ascontiguousarray(np.stack(carried, axis=1))
-        _pairs(pairs_fn, (rg, sw2, sb2), path, first, second, init, layers, out[g])
-        out[g][:, diag, diag] = path[:, layers, 0 if kind == "kernel" else -1].T
+        if not np.all(np.isfinite(path[-1])):
+            layer = int(np.argwhere(~np.isfinite(path).reshape(depth + 1, -1).any(1))[0, 0])
+            raise OverflowError(f"{what} leaves the float64 range at layer {layer}: it grows too "
+                                "fast for this depth and r (reduce depth or r)")
+        init = np.ascontiguousarray(np.stack(carried))
+        _pairs(pairs_fn, (rg, sw2, sb2), path, init, layers, out[g])
+        out[g][:, diag, diag] = path[layers, 0 if kind == "kernel" else -1]
         if not np.all(np.isfinite(out[g])):
             layer = int(layers[np.argwhere(~np.isfinite(out[g]).reshape(len(layers), -1).any(1))[0, 0]])
             raise OverflowError(f"{what} leaves the float64 range at layer {layer}: it grows too "
@@ -215,42 +217,37 @@ def gram(kind, activation, block, input, depth, K0, layers, r, sigma_w2, sigma_b
     return out.reshape(shape + out.shape[1:])
 
 
-def initial_gram(gen, input, G, first, second, sigma_w2, sigma_b2):
+def initial_gram(gen, input, G, sigma_w2, sigma_b2):
     """(K^0, Theta^0) as n x n matrices: the given kernel and no input parameters, or the input
-    layer's (both from the generated input maps, pairs entry by entry)."""
-    n = G.shape[0]
+    layer's (from the generated input maps, entry by entry: K^0_ab depends on G_ab only)."""
     if input == "kernel":
         return G, np.zeros_like(G)
     from .generated import inputs
 
-    rows = np.stack([G[first, first], G[second, second], G[first, second]], axis=1)
-    diag = np.diag(G).copy()
+    flat = np.ascontiguousarray(G.ravel())
+    sw2, sb2 = np.full(flat.size, sigma_w2), np.full(flat.size, sigma_b2)
     out = []
-    for single, pair in ((inputs.input_kernel_single, inputs.input_kernel_pair),
-                         (gen.ntk_input_single, gen.ntk_input_pair)):
-        mat = np.empty((n, n))
-        d = np.empty(n)
-        single(np.full(n, sigma_w2), np.full(n, sigma_b2), diag, d)
-        mat[np.arange(n), np.arange(n)] = d
-        if len(first):
-            p = np.empty_like(rows)
-            pair(np.full(len(first), sigma_w2), np.full(len(first), sigma_b2), rows, p)
-            mat[first, second] = mat[second, first] = p[:, 2]
-        out.append(mat)
+    for fn in (inputs.input_kernel_single, gen.ntk_input_single):
+        mat = np.empty(flat.size)
+        fn(sw2, sb2, flat, mat)
+        out.append(mat.reshape(G.shape))
     return tuple(out)
 
 
-def _pairs(fn, params, path, first, second, init, layers, out):
-    """fn over all pairs, split into contiguous slices over threads when there are many (the
-    generated loop releases the GIL; each pair writes its own entries of out)."""
-    m = first.shape[0]
+def _pairs(fn, params, path, init, layers, out):
+    """fn over all rows of pairs, split into slices of about equal numbers of pairs over threads
+    when there are many (the generated loop releases the GIL; each row writes its own entries)."""
+    n = init.shape[1]
+    m = n * (n - 1) // 2
     workers = min(os.cpu_count() or 1, max(1, m // _PAIRS_PER_THREAD))
     if workers == 1:
-        fn(*params, path, first, second, init, layers, out)
+        fn(*params, path, init, layers, 0, n, out)
         return
-    bounds = np.linspace(0, m, workers + 1).astype(int)
+    # Row a holds n - a - 1 pairs: cut where the cumulative count crosses equal shares.
+    done = np.cumsum(n - 1 - np.arange(n))
+    cuts = [0] + [int(np.searchsorted(done, m * w / workers)) + 1 for w in range(1, workers)] + [n]
 
     def run(a, b):
-        fn(*params, path, first[a:b], second[a:b], init[a:b], layers, out)
+        fn(*params, path, init, layers, a, b, out)
     with ThreadPoolExecutor(workers) as pool:
-        list(pool.map(run, bounds[:-1], bounds[1:]))
+        list(pool.map(run, cuts[:-1], cuts[1:]))

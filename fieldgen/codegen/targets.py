@@ -333,7 +333,7 @@ def gram_module(name: str) -> ModuleSpec:
         f"gram_{name}",
         f"Gram matrices of many inputs for phi = {name} ({_kind(name)}) at one (r, sigma_w2,\n"
         "sigma_b2) point: the mean-field kernel (path_*, offdiag_*) and the neural tangent kernel\n"
-        "(ntk_path_*, ntk_offdiag_*). path functions: out[i, l, :] = one-input state of input i\n"
+        "(ntk_path_*, ntk_offdiag_*). path functions: out[l, :, i] = one-input state of input i\n"
         "at layer l; offdiag functions: out[k, a, b] = the pair entry at layer layers[k].\n"
         "NTK layer maps (previous -> next; K and m as in meanfield_" + name + "):\n\n"
         + "\n".join(_describe_ntk(ntk.layer_map(b, name, n)) for b in model.BLOCKS for n in (1, 2)))
@@ -344,8 +344,8 @@ def gram_module(name: str) -> ModuleSpec:
             spec.functions.append(state_path_function(
                 f"{prefix}path_{block}", params=PARAMS, state=single.state, update=single.update,
                 library=spec.library,
-                doc=f"{block} block: out[i, l] = ({', '.join(s.name for s in single.state)}) of "
-                    "input i at layer l; s0[i] is that state at layer 0."))
+                doc=f"{block} block: out[l, :, i] = ({', '.join(s.name for s in single.state)}) of "
+                    "input i at layer l; s0[:, i] is that state at layer 0."))
             carried_names = {model.K[2].name} | ({ntk.THETA[2].name} if prefix else set())
             carried, diagonal, clamp = _gram_split(pair.state, single.state, carried_names)
             spec.functions.append(gram_offdiagonal_function(
@@ -353,8 +353,9 @@ def gram_module(name: str) -> ModuleSpec:
                 carried=carried, diagonal=diagonal, clamp=clamp, written=len(carried) - 1,
                 library=spec.library,
                 doc=f"{block} block: out[k, a, b] = {pair.state[carried[-1]].name} of inputs a, b "
-                    "at layer layers[k]; init[p] = (" + ", ".join(pair.state[c].name for c in carried)
-                    + ") at layer 0; diag from " + f"{prefix}path_{block}."))
+                    "at layer layers[k], rows row_start..row_stop - 1; init = (" + ", ".join(
+                        pair.state[c].name for c in carried)
+                    + ") at layer 0 as n x n matrices; diag from " + f"{prefix}path_{block}."))
     spec.constants.append(("PATH_STATE", repr({
         f"{prefix}path_{block}": tuple(s.name for s in lm.state)
         for block in model.BLOCKS for prefix, lm in (("", meanfield.layer_map(block, name, 1)),
