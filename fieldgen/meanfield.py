@@ -106,7 +106,7 @@ def finite_or_raise(out: np.ndarray, what: str) -> None:
 
 
 def kernel(activation, *, r, sigma_w2, depth, K0=None, sigma_b2=0.0, block="full",
-           input="kernel", x=None, layers=None):
+           input="kernel", x=None, x2=None, layers=None):
     """Mean-field (infinite-width) kernel K^l for l = 0..depth.
 
     K0 is the input kernel (input="kernel") or the input Gram matrix x.x'/d (input="layer",
@@ -116,11 +116,15 @@ def kernel(activation, *, r, sigma_w2, depth, K0=None, sigma_b2=0.0, block="full
     sigma_b2 may be arrays; their broadcast shape is prepended to the result, which has shape
     (..., depth+1) for one input, (..., depth+1, 2, 2) for two and (..., depth+1, n, n) for a
     data set. `layers` (a sequence of layer indices in 0..depth) returns only those layers, in
-    that axis; a data set's Gram matrices are then computed without storing the others.
+    that axis; a data set's Gram matrices are then computed without storing the others. `x2`
+    (m, d), with `x`, gives the cross kernel between the two sets, (..., depth+1, n, m).
     """
     activation, block, input, depth = check.network(activation, block, input, depth)
-    K0 = data_set_kernel(K0, x, input)
+    K0, n_first = data_set_kernel(K0, x, input, x2)
     selected = select_layers(layers, depth)
+    if n_first is not None:
+        out = gram("kernel", activation, block, input, depth, K0, selected, r, sigma_w2, sigma_b2)
+        return np.ascontiguousarray(out[..., :n_first, n_first:])
     if np.ndim(K0) == 2 and np.shape(K0)[0] >= 3:
         return gram("kernel", activation, block, input, depth, K0, selected, r, sigma_w2, sigma_b2)
     K0_entries, n_inputs = check.kernel_matrix("K0", K0)
@@ -143,24 +147,39 @@ def kernel(activation, *, r, sigma_w2, depth, K0=None, sigma_b2=0.0, block="full
 _PAIRS_PER_THREAD = 50_000
 
 
-def data_set_kernel(K0, x, input):
-    """K0 as given, or the Gram matrix x x^T / d of inputs x (n, d) (input="layer" only)."""
+def data_set_kernel(K0, x, input, x2=None):
+    """(K0, None) as given, or (x x^T / d, None) of inputs x (n, d) (input="layer" only); with a
+    second set x2 (m, d), the Gram matrix of both stacked and n (the cross kernel is the block
+    [:n, n:] of the result)."""
     if x is None:
+        if x2 is not None:
+            raise ValueError("x2 (the second set of a cross kernel) needs x")
         if K0 is None:
             raise ValueError("give K0 (the input kernel or Gram matrix) or x (the inputs, with "
                              "input='layer')")
-        return K0
+        return K0, None
     if K0 is not None:
         raise ValueError("give either K0 or x, not both")
     if input != "layer":
         raise ValueError("x (the inputs) needs input='layer' (an input layer W^0 x + b^0); with "
                          "input='kernel' give the kernel K0")
+    x = _inputs("x", x)
+    n_first = None
+    if x2 is not None:
+        x2 = _inputs("x2", x2)
+        if x2.shape[1] != x.shape[1]:
+            raise ValueError(f"x2 must have the dimension of x, {x.shape[1]}; got shape {x2.shape}")
+        n_first, x = x.shape[0], np.concatenate([x, x2])
+    return x @ x.T / x.shape[1], n_first
+
+
+def _inputs(param, x):
     x = np.asarray(x, dtype=float)
     if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
-        raise ValueError(f"x must have shape (n, d) with n, d >= 1; got shape {x.shape}")
+        raise ValueError(f"{param} must have shape (n, d) with n, d >= 1; got shape {x.shape}")
     if not np.all(np.isfinite(x)):
-        raise ValueError("x must be finite (no NaN or inf)")
-    return x @ x.T / x.shape[1]
+        raise ValueError(f"{param} must be finite (no NaN or inf)")
+    return x
 
 
 def select_layers(layers, depth):

@@ -17,15 +17,19 @@ from .meanfield import data_set_kernel, gram, select_layers
 
 
 def ntk(activation, *, r, sigma_w2, depth, K0=None, sigma_b2=0.0, block="full", input="kernel",
-        x=None, layers=None):
+        x=None, x2=None, layers=None):
     """Infinite-width NTK Theta^l for l = 0..depth (or the given `layers`).
 
     Same arguments and result shapes as ``fieldgen.kernel``: (..., depth+1) for one input,
-    (..., depth+1, 2, 2) for two, (..., depth+1, n, n) for a data set.
+    (..., depth+1, 2, 2) for two, (..., depth+1, n, n) for a data set, (..., depth+1, n, m) for
+    the cross kernel of x (n, d) and x2 (m, d).
     """
     activation, block, input, depth = check.network(activation, block, input, depth)
-    K0 = data_set_kernel(K0, x, input)
+    K0, n_first = data_set_kernel(K0, x, input, x2)
     selected = select_layers(layers, depth)
+    if n_first is not None:
+        out = gram("ntk", activation, block, input, depth, K0, selected, r, sigma_w2, sigma_b2)
+        return np.ascontiguousarray(out[..., :n_first, n_first:])
     arr = np.asarray(K0, dtype=float) if not isinstance(K0, np.ndarray) else K0
     if np.ndim(arr) == 0:
         check.kernel_matrix("K0", arr)

@@ -55,7 +55,20 @@ def test_layers_selects_layers_and_x_gives_the_layer_gram():
     assert two.shape == (6, 2, 2)
 
 
+def test_cross_kernel_is_the_block_of_the_stacked_sets():
+    x = data()
+    x1, x2 = x[:4], x[4:]
+    kw = dict(r=0.3, sigma_w2=1.2, sigma_b2=0.1, depth=8, input="layer")
+    for fn in (fieldgen.kernel, fieldgen.ntk):
+        whole = fn("erf", x=x, **kw)
+        cross = fn("erf", x=x1, x2=x2, **kw)
+        assert cross.shape == (9, 4, 3)
+        np.testing.assert_array_equal(cross, whole[:, :4, 4:])
+
+
 @pytest.mark.parametrize("kwargs, match", [
+    (dict(x2=np.ones((3, 2)), input="layer"), "needs x"),
+    (dict(x=np.ones((3, 2)), x2=np.ones((3, 4)), input="layer"), "dimension"),
     (dict(K0=[[1, 0.9, 0], [0.9, 1, 0.9], [0, 0.9, 1]]), "positive semi-definite"),
     (dict(K0=[[1, 0.2, 0], [0.3, 1, 0], [0, 0, 1]]), "symmetric"),
     (dict(K0=np.ones((3, 2))), "square"),
