@@ -10,8 +10,12 @@ turns in one run:
   * neural-tangents (``stax``: Dense(W_std=sigma_w, no bias), then 100 blocks FanOut /
     parallel(serial(Erf, Dense(W_std=r sigma_w)), Identity) / FanInSum, NTK parameterisation,
     float64), ``jax.jit(kernel_fn)`` after a warm-up call, last layer only (what it returns),
-    NNGP and NTK together. It runs in a separate interpreter given by --nt-python (a venv with
-    `pip install neural-tangents jax jaxlib`); skipped with a note when that is missing.
+    NNGP and NTK together. It runs in a separate interpreter given by --nt-python (default
+    .venv-nt/bin/python); skipped with a note when that is missing or fails. neural-tangents 0.6.5
+    does not import with jax 0.10 (removed jax.core names); a combination that works on CPU:
+
+        python3 -m venv .venv-nt
+        .venv-nt/bin/pip install neural-tangents "jax==0.4.30" "jaxlib==0.4.30" "tf2jax==0.3.6"
 
 Times are the best of --repeat runs; fieldgen is timed again after neural-tangents to show drift
 on a shared machine. The agreement of the last layer with neural-tangents (NNGP and NTK, max
