@@ -155,8 +155,8 @@ def data_set_kernel(K0, x, input, x2=None):
         if x2 is not None:
             raise ValueError("x2 (the second set of a cross kernel) needs x")
         if K0 is None:
-            raise ValueError("give K0 (the input kernel or Gram matrix) or x (the inputs, with "
-                             "input='layer')")
+            raise ValueError("K0 (the input kernel or Gram matrix) or x (the inputs, with "
+                             "input='layer') must be given; got neither")
         return K0, None
     if K0 is not None:
         raise ValueError("give either K0 or x, not both")
