@@ -22,6 +22,7 @@ from . import pairs
 from .activations import Activation, activation
 from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES, PRESETS
 from .meanfield import kernel
+from .ntk import ntk
 from .oneloop import MeanShiftTerms, kernel_covariance, kernel_mean_shift, mean_shift_terms
 from .optimum import OptimalR, optimal_r
 from .response import response, response_one_loop, sensitivity
@@ -33,7 +34,7 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["activation", "Activation", "kernel", "simulate", "kernel_covariance",
+__all__ = ["activation", "Activation", "kernel", "ntk", "simulate", "kernel_covariance",
            "kernel_mean_shift", "mean_shift_terms", "MeanShiftTerms", "response",
            "response_one_loop", "sensitivity", "optimal_r", "OptimalR", "latex", "pairs",
            "ACTIVATIONS", "PRESETS", "BLOCKS", "INPUT_MODES", "METHODS", "__version__"]

@@ -107,9 +107,10 @@ def finite_or_raise(out: np.ndarray, what: str) -> None:
                         "for this depth and r (reduce depth or r)")
 
 
-def kernel(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int, K0: ArrayLike,
-           sigma_b2: ArrayLike = 0.0, block: str = "full",
-           input: str = "kernel") -> NDArray[np.float64]:
+def kernel(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int,
+           K0: ArrayLike | None = None, sigma_b2: ArrayLike = 0.0, block: str = "full",
+           input: str = "kernel", x: ArrayLike | None = None, x2: ArrayLike | None = None,
+           layers=None) -> NDArray[np.float64]:
     """The mean-field (infinite-width) kernel K^l for l = 0..depth.
 
     The saddle point of the field theory: ``K^l = K^{l-1} + r^2 [sigma_w^2 P(K^{l-1}) +
@@ -128,22 +129,31 @@ def kernel(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike, dep
         Weight variance sigma_w^2 >= 0 (weights are N(0, sigma_w2/N)).
     depth : int
         Number of residual blocks L >= 0.
-    K0 : float or array_like, shape (2, 2)
+    K0 : float or array_like, shape (2, 2) or (n, n)
         Input kernel K^0 (``input="kernel"``) or input Gram matrix G = x.x'/d (``input="layer"``,
         then K^0 = sigma_w2 G + sigma_b2): a number >= 0 for one input, a symmetric positive
-        semi-definite 2x2 matrix for two.
+        semi-definite 2x2 matrix for two, an n x n one for a data set of n >= 3 inputs (computed
+        in one generated pass over the n(n-1)/2 pairs, sharing each input's diagonal).
     sigma_b2 : float or array_like, default 0.0
         Bias variance sigma_b^2 >= 0.
     block : {"full", "reduced"}, default "full"
         ``h + r (W phi(h) + b)`` or ``h + r phi(W h + b)``.
     input : {"kernel", "layer"}, default "kernel"
         Meaning of K0.
+    x : array_like, shape (n, d), optional
+        With ``input="layer"``, the inputs themselves instead of K0 (then G = x x^T / d).
+    x2 : array_like, shape (m, d), optional
+        With `x`, a second set: the result is the cross kernel, ``(..., depth+1, n, m)``.
+    layers : sequence of int, optional
+        Return only these layers (strictly increasing, in 0..depth), in the layer axis; a data
+        set's Gram matrices are then computed without storing the others.
 
     Returns
     -------
     numpy.ndarray
-        Shape ``(..., depth+1)`` for one input and ``(..., depth+1, 2, 2)`` for two, ``...``
-        the broadcast shape of r, sigma_w2 and sigma_b2; units of K0. Two-input kernels are
+        Shape ``(..., depth+1)`` for one input, ``(..., depth+1, 2, 2)`` for two and
+        ``(..., depth+1, n, n)`` for a data set (``len(layers)`` in place of depth+1 with
+        `layers`), ``...`` the broadcast shape of r, sigma_w2 and sigma_b2; units of K0. Two-input kernels are
         symmetric with ``|K_12| <= sqrt(K_11 K_22)`` at every layer.
 
     Raises
@@ -168,6 +178,13 @@ def kernel(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike, dep
     8.0
     """
     activation, block, input, depth = check.network(activation, block, input, depth)
+    K0, n_first = data_set_kernel(K0, x, input, x2)
+    selected = select_layers(layers, depth)
+    if n_first is not None:
+        out = gram("kernel", activation, block, input, depth, K0, selected, r, sigma_w2, sigma_b2)
+        return np.ascontiguousarray(out[..., :n_first, n_first:])
+    if np.ndim(K0) == 2 and np.shape(K0)[0] >= 3:
+        return gram("kernel", activation, block, input, depth, K0, selected, r, sigma_w2, sigma_b2)
     K0_entries, n_inputs = check.kernel_matrix("K0", K0)
     shape, grids = _grid(r, sigma_w2, sigma_b2)
     k0 = input_kernel_grid(K0_entries, n_inputs, input, grids[1], grids[2])
@@ -176,4 +193,138 @@ def kernel(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike, dep
     tail = (depth + 1,) if n_inputs == 1 else (depth + 1, 2, 2)
     out = run_on_grid(fn, grids, (k0,), aligned_empty((grids[0].shape[0],) + tail))
     finite_or_raise(out, "the mean-field kernel")
-    return out.reshape(shape + tail)
+    out = out.reshape(shape + tail)
+    if layers is None:
+        return out
+    return out[(Ellipsis, selected) + (slice(None),) * (len(tail) - 1)]
+
+
+# ---- kernels of whole data sets (Gram matrices) ---------------------------------------------
+
+# Pairs per thread below which a Gram matrix is not split across threads.
+_PAIRS_PER_THREAD = 50_000
+
+
+def data_set_kernel(K0, x, input, x2=None):
+    """(K0, None) as given, or (x x^T / d, None) of inputs x (n, d) (input="layer" only); with a
+    second set x2 (m, d), the Gram matrix of both stacked and n (the cross kernel is the block
+    [:n, n:] of the result)."""
+    if x is None:
+        if x2 is not None:
+            raise ValueError("x2 (the second set of a cross kernel) needs x")
+        if K0 is None:
+            raise ValueError("K0 (the input kernel or Gram matrix) or x (the inputs, with "
+                             "input='layer') must be given; got neither")
+        return K0, None
+    if K0 is not None:
+        raise ValueError("give either K0 or x, not both")
+    if input != "layer":
+        raise ValueError("x (the inputs) needs input='layer' (an input layer W^0 x + b^0); with "
+                         "input='kernel' give the kernel K0")
+    x = _inputs("x", x)
+    n_first = None
+    if x2 is not None:
+        x2 = _inputs("x2", x2)
+        if x2.shape[1] != x.shape[1]:
+            raise ValueError(f"x2 must have the dimension of x, {x.shape[1]}; got shape {x2.shape}")
+        n_first, x = x.shape[0], np.concatenate([x, x2])
+    return x @ x.T / x.shape[1], n_first
+
+
+def _inputs(param, x):
+    x = np.asarray(x, dtype=float)
+    if x.ndim != 2 or x.shape[0] == 0 or x.shape[1] == 0:
+        raise ValueError(f"{param} must have shape (n, d) with n, d >= 1; got shape {x.shape}")
+    if not np.all(np.isfinite(x)):
+        raise ValueError(f"{param} must be finite (no NaN or inf)")
+    return x
+
+
+def select_layers(layers, depth):
+    """Layer indices to return, int64 ascending (all of 0..depth when None)."""
+    if layers is None:
+        return np.arange(depth + 1, dtype=np.int64)
+    arr = np.asarray(layers)
+    if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"layers must be a non-empty sequence of integers in 0..{depth}; got {layers!r}")
+    if arr.min() < 0 or arr.max() > depth or np.any(np.diff(arr) <= 0):
+        raise ValueError(f"layers must be strictly increasing integers in 0..depth = 0..{depth}; "
+                         f"got {arr.tolist()}")
+    return arr.astype(np.int64)
+
+
+def gram(kind, activation, block, input, depth, K0, layers, r, sigma_w2, sigma_b2):
+    """Gram matrices (grid..., len(layers), n, n) of the kernel (kind "kernel") or the NTK ("ntk").
+
+    One generated pass per grid point: the n one-input paths (the diagonal), then the recursion
+    of the n (n - 1) / 2 pairs' off-diagonal entries given those paths, written directly into the
+    selected layers of the result.
+    """
+    G = check.gram_matrix("K0", K0)
+    shape, grids = _grid(r, sigma_w2, sigma_b2)
+    gen = module("gram", activation)
+    prefix = "" if kind == "kernel" else "ntk_"
+    path_fn, pairs_fn = getattr(gen, f"{prefix}path_{block}"), getattr(gen, f"{prefix}offdiag_{block}")
+    n = G.shape[0]
+    n_state = len(gen.PATH_STATE[f"{prefix}path_{block}"])
+    diag = np.arange(n)
+    what = "the mean-field kernel" if kind == "kernel" else "the neural tangent kernel"
+    out = np.empty((grids[0].shape[0], layers.shape[0], n, n))
+    for g, (rg, sw2, sb2) in enumerate(zip(*grids)):
+        k0, theta0 = initial_gram(gen, input, G, sw2, sb2)
+        s0 = np.zeros((n_state, n))
+        s0[0] = np.diag(k0)
+        carried = [k0]
+        if kind == "ntk":
+            s0[-1] = np.diag(theta0)
+            carried.append(theta0)
+        path = np.empty((depth + 1, n_state, n))
+        path_fn(rg, sw2, sb2, s0, path)
+        if not np.all(np.isfinite(path[-1])):
+            layer = int(np.argwhere(~np.isfinite(path).reshape(depth + 1, -1).any(1))[0, 0])
+            raise OverflowError(f"{what} leaves the float64 range at layer {layer}: it grows too "
+                                "fast for this depth and r (reduce depth or r)")
+        init = np.ascontiguousarray(np.stack(carried))
+        _pairs(pairs_fn, (rg, sw2, sb2), path, init, layers, out[g])
+        out[g][:, diag, diag] = path[layers, 0 if kind == "kernel" else -1]
+        if not np.all(np.isfinite(out[g])):
+            layer = int(layers[np.argwhere(~np.isfinite(out[g]).reshape(len(layers), -1).any(1))[0, 0]])
+            raise OverflowError(f"{what} leaves the float64 range at layer {layer}: it grows too "
+                                "fast for this depth and r (reduce depth or r)")
+    return out.reshape(shape + out.shape[1:])
+
+
+def initial_gram(gen, input, G, sigma_w2, sigma_b2):
+    """(K^0, Theta^0) as n x n matrices: the given kernel and no input parameters, or the input
+    layer's (from the generated input maps, entry by entry: K^0_ab depends on G_ab only)."""
+    if input == "kernel":
+        return G, np.zeros_like(G)
+    from .generated import inputs
+
+    flat = np.ascontiguousarray(G.ravel())
+    sw2, sb2 = np.full(flat.size, sigma_w2), np.full(flat.size, sigma_b2)
+    out = []
+    for fn in (inputs.input_kernel_single, gen.ntk_input_single):
+        mat = np.empty(flat.size)
+        fn(sw2, sb2, flat, mat)
+        out.append(mat.reshape(G.shape))
+    return tuple(out)
+
+
+def _pairs(fn, params, path, init, layers, out):
+    """fn over all rows of pairs, split into slices of about equal numbers of pairs over threads
+    when there are many (the generated loop releases the GIL; each row writes its own entries)."""
+    n = init.shape[1]
+    m = n * (n - 1) // 2
+    workers = min(os.cpu_count() or 1, max(1, m // _PAIRS_PER_THREAD))
+    if workers == 1:
+        fn(*params, path, init, layers, 0, n, out)
+        return
+    # Row a holds n - a - 1 pairs: cut where the cumulative count crosses equal shares.
+    done = np.cumsum(n - 1 - np.arange(n))
+    cuts = [0] + [int(np.searchsorted(done, m * w / workers)) + 1 for w in range(1, workers)] + [n]
+
+    def run(a, b):
+        fn(*params, path, init, layers, a, b, out)
+    with ThreadPoolExecutor(workers) as pool:
+        list(pool.map(run, cuts[:-1], cuts[1:]))

@@ -45,6 +45,7 @@ def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covari
     # Scalars only (kernel() checks the values; the one-loop evaluators take one network).
     r, sigma_w2, sigma_b2 = (check.nonnegative(name, value, scalar=True) for name, value in
                              (("r", r), ("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2)))
+    check.kernel_matrix("K0", K0)   # one or two inputs (kernel() also takes data sets)
     K = kernel(activation, r=r, sigma_w2=sigma_w2, sigma_b2=sigma_b2, depth=depth, K0=K0,
                block=block, input=input)
     if K.ndim == 1:

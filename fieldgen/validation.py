@@ -126,3 +126,29 @@ def pair_to_matrix(entries: np.ndarray) -> np.ndarray:
     out[..., 1, 1] = entries[..., 1]
     out[..., 0, 1] = out[..., 1, 0] = entries[..., 2]
     return out
+
+
+def gram_matrix(param: str, value) -> np.ndarray:
+    """A symmetric positive semi-definite n x n matrix (n >= 1), e.g. the kernel of a data set.
+
+    Symmetry to 1e-12 relative (the mean of the two triangles is used); eigenvalues may be
+    negative by round-off only (down to -1e-10 n max|entry|).
+    """
+    arr = _as_float_array(param, value)
+    if arr.ndim != 2 or arr.shape[0] != arr.shape[1] or arr.shape[0] == 0:
+        raise ValueError(f"{param} must be a square n x n matrix; got shape {arr.shape}")
+    scale = max(float(abs(arr).max()), np.finfo(float).tiny)
+    if np.any(abs(arr - arr.T) > 1e-12 * scale):
+        raise ValueError(f"{param} must be symmetric")
+    arr = 0.5 * (arr + arr.T)
+    if np.any(np.diag(arr) < 0):
+        raise ValueError(f"{param} must be positive semi-definite; it has a negative diagonal entry")
+    # PSD up to round-off: a Cholesky factor exists after a shift by 1e-10 n max|entry| (an
+    # O(n^3 / 3) check, far cheaper than the eigenvalues of a large data set's kernel).
+    shift = 1e-10 * scale * arr.shape[0]
+    try:
+        np.linalg.cholesky(arr + shift * np.eye(arr.shape[0]))
+    except np.linalg.LinAlgError:
+        raise ValueError(f"{param} must be positive semi-definite; it has an eigenvalue below "
+                         f"-{shift:.3g}") from None
+    return arr

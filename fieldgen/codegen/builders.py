@@ -331,3 +331,87 @@ def ode_path_function(name: str, *, params, state, rhs, terms, time: sp.Symbol, 
     sig = "void({}, {}[::1], {}[::1], {}[:, ::1], {}[:, ::1])".format(
         ", ".join([FLOAT] * len(params)), FLOAT, FLOAT, FLOAT, FLOAT)
     return JitFunction(name, tuple(params) + (z0, times, path, values), sig, tuple(body), doc)
+
+
+def state_path_function(name: str, *, params, state, update, doc: str,
+                        library: HelperLibrary) -> JitFunction:
+    """The whole state of a one-input layer map at every layer, for many inputs at one point.
+
+    Arguments of the generated function: the scalar parameters, ``s0`` (len(state), n) the state
+    at layer 0 of each input and ``out`` (depth + 1, len(state), n). Inputs go through a layer
+    together (contiguous, the loop vectorises); the diagonal paths of a Gram matrix.
+    """
+    n, depth = sp.Symbol("n", integer=True), sp.Symbol("depth", integer=True)
+    i, t = sp.Symbol("i", integer=True), sp.Symbol("t", integer=True)
+    s0 = sp.IndexedBase("s0", shape=(len(state), n))
+    out = sp.IndexedBase("out", shape=(depth + 1, len(state), n))
+    assignments, reduced = cse_block(update, library)
+    init = For(i, sp.Range(0, n), [Assignment(out[0, k, i], s0[k, i]) for k in range(len(state))])
+    step = ([Assignment(s, out[t, k, i]) for k, s in enumerate(state)] + assignments
+            + [Assignment(out[t + 1, k, i], e) for k, e in enumerate(reduced)])
+    body = [Assignment(n, ArrayShape(s0, 1)), Assignment(depth, ArrayShape(out, 0) - 1), init,
+            For(t, sp.Range(0, depth), [For(i, sp.Range(0, n), step)])]
+    sig = "void({}, {}[:, ::1], {}[:, :, ::1])".format(", ".join([FLOAT] * len(params)), FLOAT, FLOAT)
+    return JitFunction(name, tuple(params) + (s0, out), sig, tuple(body), doc)
+
+
+def gram_offdiagonal_function(name: str, *, params, state, update, carried, diagonal, clamp,
+                              written: int, doc: str, library: HelperLibrary) -> JitFunction:
+    """Off-diagonal entries of a Gram matrix at selected layers, pairs of inputs vectorised.
+
+    A two-input layer map splits into entries of one input (11, 22, means...) and entries of the
+    pair (12): given each input's path (``state_path_function``), only the pair's entries need a
+    recursion. ``carried`` are the indices into ``state`` of the pair's entries; ``diagonal`` maps
+    the other state symbols to (side, index): side 0 the first input of the pair, 1 the second,
+    index into the one-input state; ``clamp`` maps a carried position to (i11, i22) one-input
+    indices for the Cauchy-Schwarz clamp with the next layer's diagonal.
+
+    Arguments of the generated function: the scalar parameters, ``diag`` (depth + 1, s, n) the
+    one-input paths, ``init`` (len(carried), n, n) the carried entries at layer 0, ``layers`` (q,)
+    int64 ascending, the rows ``row_start`` to ``row_stop`` to compute, and ``out`` (q, n, n):
+    out[k, a, b] = out[k, b, a] = carried entry ``written`` at layer layers[k]. Row a's pairs
+    (a, b > a) go through the layers together: the second input's entries are contiguous loads,
+    the first's are loaded once per layer. Rows are independent (threads); memory O(n^2) per
+    selected layer.
+    """
+    n, q, depth = (sp.Symbol(x, integer=True) for x in ("n", "q", "depth"))
+    size, prev, row_start, row_stop = (sp.Symbol(x, integer=True)
+                                       for x in ("size", "prev", "row_start", "row_stop"))
+    j, t, k, a, b = (sp.Symbol(x, integer=True) for x in ("j", "t", "k", "a", "b"))
+    n_single = 1 + max(idx for _, idx in diagonal.values())
+    diag = sp.IndexedBase("diag", shape=(depth + 1, n_single, n))
+    init = sp.IndexedBase("init", shape=(len(carried), n, n))
+    layers = sp.IndexedBase("layers", shape=(q,))
+    out = sp.IndexedBase("out", shape=(q, n, n))
+    work = sp.IndexedBase("work", shape=(len(carried), n))
+
+    init_loop = For(j, sp.Range(0, size), [Assignment(b, a + 1 + j)] + [
+        Assignment(work[c, j], init[c, a, b]) for c in range(len(carried))])
+    carried_update = [update[c] for c in carried]
+    assignments, reduced = cse_block(carried_update, library)
+    first_side = [Assignment(s, diag[t, idx, a]) for s, (sd, idx) in diagonal.items() if sd == 0]
+    second_side = [Assignment(s, diag[t, idx, b]) for s, (sd, idx) in diagonal.items() if sd == 1]
+    load = second_side + [Assignment(state[c], work[pos, j]) for pos, c in enumerate(carried)]
+    nxt = [sp.Symbol(f"next_{state[c].name}", real=True) for c in carried]
+    reduced = list(reduced)
+    for pos, (i11, i22) in clamp.items():
+        # |K12| <= sqrt(K11 K22) holds exactly; keep round-off from breaking it.
+        reduced[pos] = helper_call("_cauchy_schwarz", diag[t + 1, i11, a], diag[t + 1, i22, b],
+                                   reduced[pos])
+    step = ([Assignment(b, a + 1 + j)] + load + assignments
+            + [Assignment(x, e) for x, e in zip(nxt, reduced)]
+            + [Assignment(work[pos, j], x) for pos, x in enumerate(nxt)])
+    write = For(j, sp.Range(0, size), [Assignment(b, a + 1 + j),
+                                       Assignment(out[k, a, b], work[written, j]),
+                                       Assignment(out[k, b, a], work[written, j])])
+    layer_loop = For(k, sp.Range(0, q), [
+        For(t, sp.Range(prev, layers[k]), first_side + [For(j, sp.Range(0, size), step)]),
+        write, Assignment(prev, layers[k])])
+    row_loop = For(a, sp.Range(row_start, row_stop), [
+        Assignment(size, n - a - 1), init_loop, Assignment(prev, 0), layer_loop])
+    body = [Assignment(n, ArrayShape(diag, 2)), Assignment(q, ArrayShape(layers, 0)),
+            Allocate(work, (len(carried), n)), row_loop]
+    sig = ("void({}, {f}[:, :, ::1], {f}[:, :, ::1], int64[::1], int64, int64, "
+           "{f}[:, :, ::1])").format(", ".join([FLOAT] * len(params)), f=FLOAT)
+    return JitFunction(name, tuple(params) + (diag, init, layers, row_start, row_stop, out), sig,
+                       tuple(body), doc)

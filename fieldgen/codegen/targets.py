@@ -335,3 +335,78 @@ def build_target(target: tuple[str, str | None]) -> ModuleSpec:
 
 def all_modules() -> list[ModuleSpec]:
     return [build_target(t) for t in target_names()]
+
+
+# ---- Gram matrices of whole data sets and the neural tangent kernel (issue 16) -------------
+
+
+def _gram_split(pair_state, single_state, carried_names):
+    """(carried indices, {symbol: (side, index)}, clamp) of a two-input state over one-input
+    paths: entries named ...11 / ...1 belong to the first input, ...22 / ...2 to the second."""
+    carried = [pair_state.index(s) for s in pair_state if s.name in carried_names]
+    single_names = [s.name for s in single_state]
+    diagonal = {}
+    for s in pair_state:
+        if s.name in carried_names:
+            continue
+        stem, tail = (s.name[:-2], s.name[-2:]) if s.name[-2:] in ("11", "22") else (s.name[:-1], s.name[-1])
+        side = 0 if tail in ("11", "1") else 1
+        diagonal[s] = (side, single_names.index(stem))
+    k11, k22 = single_names.index(model.K1.name), single_names.index(model.K1.name)
+    return carried, diagonal, {0: (k11, k22)}
+
+
+def gram_module(name: str) -> ModuleSpec:
+    """Kernel and NTK of whole data sets: one-input paths, then the pairs' recursion."""
+    from ..derivations import ntk
+    spec = ModuleSpec(
+        f"gram_{name}",
+        f"Gram matrices of many inputs for phi = {name} ({_kind(name)}) at one (r, sigma_w2,\n"
+        "sigma_b2) point: the mean-field kernel (path_*, offdiag_*) and the neural tangent kernel\n"
+        "(ntk_path_*, ntk_offdiag_*). path functions: out[l, :, i] = one-input state of input i\n"
+        "at layer l; offdiag functions: out[k, a, b] = the pair entry at layer layers[k].\n"
+        "NTK layer maps (previous -> next; K and m as in meanfield_" + name + "):\n\n"
+        + "\n".join(_describe_ntk(ntk.layer_map(b, name, n)) for b in model.BLOCKS for n in (1, 2)))
+    for block in model.BLOCKS:
+        for prefix, maps in (("", lambda n: meanfield.layer_map(block, name, n)),
+                             ("ntk_", lambda n: ntk.layer_map(block, name, n))):
+            single, pair = maps(1), maps(2)
+            spec.functions.append(state_path_function(
+                f"{prefix}path_{block}", params=PARAMS, state=single.state, update=single.update,
+                library=spec.library,
+                doc=f"{block} block: out[l, :, i] = ({', '.join(s.name for s in single.state)}) of "
+                    "input i at layer l; s0[:, i] is that state at layer 0."))
+            carried_names = {model.K[2].name} | ({ntk.THETA[2].name} if prefix else set())
+            carried, diagonal, clamp = _gram_split(pair.state, single.state, carried_names)
+            spec.functions.append(gram_offdiagonal_function(
+                f"{prefix}offdiag_{block}", params=PARAMS, state=pair.state, update=pair.update,
+                carried=carried, diagonal=diagonal, clamp=clamp, written=len(carried) - 1,
+                library=spec.library,
+                doc=f"{block} block: out[k, a, b] = {pair.state[carried[-1]].name} of inputs a, b "
+                    "at layer layers[k], rows row_start..row_stop - 1; init = (" + ", ".join(
+                        pair.state[c].name for c in carried)
+                    + ") at layer 0 as n x n matrices; diag from " + f"{prefix}path_{block}."))
+    spec.constants.append(("PATH_STATE", repr({
+        f"{prefix}path_{block}": tuple(s.name for s in lm.state)
+        for block in model.BLOCKS for prefix, lm in (("", meanfield.layer_map(block, name, 1)),
+                                                     ("ntk_", ntk.layer_map(block, name, 1)))})))
+    params = (model.sigma_w2, model.sigma_b2)
+    for n_inputs, gram in ((1, (model.G1,)), (2, model.G)):
+        which = "single" if n_inputs == 1 else "pair"
+        spec.functions.append(grid_map_function(
+            f"ntk_input_{which}", params=params, inputs=gram,
+            exprs=ntk.input_ntk("layer", n_inputs), library=spec.library,
+            doc="out = Theta^0 of the input layer's own parameters at each grid point."))
+    return spec
+
+
+def _describe_ntk(lm) -> str:
+    lines = [f"{lm.block} block, {lm.n_inputs} input(s):"]
+    for s, u in zip(lm.theta_state, lm.update[len(lm.kernel_map.state):]):
+        lines.append(f"    {s} -> {sp.sstr(u)}")
+    return "\n".join(lines)
+
+
+from .builders import gram_offdiagonal_function, state_path_function  # noqa: E402
+
+BUILDERS["gram"] = gram_module

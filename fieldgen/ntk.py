@@ -1,0 +1,42 @@
+"""The neural tangent kernel Theta^l of the infinite-width network, by generated code.
+
+NTK parameterisation: W^l = sigma_w w^l / sqrt(N), b^l = sigma_b beta^l with trainable
+w, beta ~ N(0, 1) (the same network law as the model). Theta^l_ab is the kernel of the parameter
+gradients of one neuron of layer l, summed over the weights and biases of layers 1..l, plus those
+of the input layer h^0 = sigma_w w^0 x / sqrt(d) + sigma_b beta^0 when input="layer" (then
+Theta^0 = K^0); with input="kernel" there is no trainable input layer and Theta^0 = 0. The
+recursion is derived in derivations/ntk.py (full block:
+Theta^l = (1 + r^2 sigma_w^2 <phi' phi'>) Theta^{l-1} + r^2 C^l, the 1 is the identity path).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from . import validation as check
+from .meanfield import data_set_kernel, gram, select_layers
+
+
+def ntk(activation, *, r, sigma_w2, depth, K0=None, sigma_b2=0.0, block="full", input="kernel",
+        x=None, x2=None, layers=None):
+    """Infinite-width NTK Theta^l for l = 0..depth (or the given `layers`).
+
+    Same arguments and result shapes as ``fieldgen.kernel``: (..., depth+1) for one input,
+    (..., depth+1, 2, 2) for two, (..., depth+1, n, n) for a data set, (..., depth+1, n, m) for
+    the cross kernel of x (n, d) and x2 (m, d).
+    """
+    activation, block, input, depth = check.network(activation, block, input, depth)
+    K0, n_first = data_set_kernel(K0, x, input, x2)
+    selected = select_layers(layers, depth)
+    if n_first is not None:
+        out = gram("ntk", activation, block, input, depth, K0, selected, r, sigma_w2, sigma_b2)
+        return np.ascontiguousarray(out[..., :n_first, n_first:])
+    arr = np.asarray(K0, dtype=float) if not isinstance(K0, np.ndarray) else K0
+    if np.ndim(arr) == 0:
+        check.kernel_matrix("K0", arr)
+        out = gram("ntk", activation, block, input, depth, np.reshape(arr, (1, 1)), selected,
+                   r, sigma_w2, sigma_b2)
+        return out[..., 0, 0]
+    if np.shape(arr) == (2, 2):
+        entries, _ = check.kernel_matrix("K0", arr)   # PSD up to round-off, put on the boundary
+        arr = check.pair_to_matrix(entries)
+    return gram("ntk", activation, block, input, depth, arr, selected, r, sigma_w2, sigma_b2)
