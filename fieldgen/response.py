@@ -111,25 +111,37 @@ def _one_loop_response(activation, *, r, sigma_w2, depth, K0, sigma_b2, block, i
     kw = dict(r=r, sigma_w2=sigma_w2, depth=depth, sigma_b2=sigma_b2, block=block, input=input)
     chi = response(activation, K0=K0, **kw)
     entries, n_inputs = check.kernel_matrix("K0", K0)
-    h = 1e-4 * max(float(np.max(np.abs(entries))), 1e-12)
+    # A step per entry relative to its own scale (a diagonal entry, or sqrt(K11 K22) for K12):
+    # one step for all would be large against the smaller norm when the norms differ a lot.
+    scales = np.abs(entries) if n_inputs == 1 else np.array(
+        [entries[0], entries[1], np.sqrt(entries[0]) * np.sqrt(entries[1])])
+    fallback = max(float(np.max(np.abs(entries))), 1e-12)
+    steps = 1e-4 * np.where(scales > 0, scales, fallback)
 
     def shift(moved):
-        """N shift^depth at pair entries `moved`, or None outside the cone."""
-        k11, k22, k12 = (moved[0], moved[0], 0.0) if n_inputs == 1 else moved
-        if k11 < 0 or k22 < 0 or k12 * k12 > k11 * k22:
-            return None
+        """N shift^depth at pair entries `moved`, or None outside the cone (the same rule, and
+        round-off tolerance, as the check of K0 itself: the centre is always inside)."""
         arg = float(moved[0]) if n_inputs == 1 else check.pair_to_matrix(moved)
+        try:
+            check.kernel_matrix("K0", arg)
+        except ValueError:
+            return None
         return np.atleast_1d(kernel_mean_shift(activation, K0=arg, **kw)[-1])
 
+    centre = None
     derivative = np.empty((len(entries), len(entries)))
-    for s, step in enumerate(h * np.eye(len(entries))):
+    for s, h in enumerate(steps):
+        step = np.zeros(len(entries))
+        step[s] = h
         up, down = shift(entries + step), shift(entries - step)
         if up is None and down is None:
             raise ValueError("K0 is too close to singular to differentiate the one-loop shift")
+        if up is None or down is None:
+            centre = shift(entries) if centre is None else centre
         if up is None:
-            derivative[:, s] = (shift(entries) - down) / h
+            derivative[:, s] = (centre - down) / h
         elif down is None:
-            derivative[:, s] = (up - shift(entries)) / h
+            derivative[:, s] = (up - centre) / h
         else:
             derivative[:, s] = (up - down) / (2 * h)
     correction = derivative / width

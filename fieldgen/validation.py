@@ -30,13 +30,24 @@ def input_mode(value) -> str:
 
 
 def _as_float_array(param: str, value) -> np.ndarray:
+    # One rule for every numeric parameter: real numbers only. Booleans, strings and complex
+    # numbers (NumPy's too, which float() would cast with only a warning) are rejected.
     try:
-        arr = np.asarray(value, dtype=float)
+        raw = np.asarray(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{param} must be a real number or an array of them; got {value!r}") from None
+        raw = None
+    if raw is None or raw.dtype.kind not in "iuf":
+        raise ValueError(f"{param} must be a real number or an array of them; got {_short(value)}")
+    arr = raw.astype(float)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{param} must be finite (no NaN or inf); got {value!r}")
+        raise ValueError(f"{param} must be finite (no NaN or inf); got {_short(value)}")
     return arr
+
+
+def _short(value) -> str:
+    """repr of a value, cut to one readable line (a huge array must not flood the message)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _bounded(param: str, value, scalar: bool, strict: bool):
@@ -45,7 +56,7 @@ def _bounded(param: str, value, scalar: bool, strict: bool):
     if scalar and arr.ndim != 0:
         raise ValueError(f"{param} must be a single number {bound}; got an array of shape {arr.shape}")
     if np.any(arr <= 0 if strict else arr < 0):
-        raise ValueError(f"{param} must be {bound}; got {value!r}")
+        raise ValueError(f"{param} must be {bound}; got {_short(value)}")
     return float(arr) if scalar else arr
 
 
