@@ -10,6 +10,7 @@ Importing fieldgen does not import SymPy; the evaluators are the generated Numba
 fieldgen.generated (regenerate them from the derivations with `fieldgen regenerate`).
 ``fieldgen.latex(obj)`` prints a SymPy object or a derivation as LaTeX (imports SymPy on first use).
 """
+from . import jit_cache  # noqa: F401  (before any generated module: Numba's cache fallbacks)
 from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES
 from .meanfield import kernel
 from .oneloop import MeanShiftTerms, kernel_covariance, kernel_mean_shift
