@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import scales
 from . import validation as check
 from .generated import module
 
@@ -117,9 +118,20 @@ def kernel(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", in
     K0_entries, n_inputs = check.kernel_matrix("K0", K0)
     shape, grids = _grid(r, sigma_w2, sigma_b2)
     k0 = input_kernel_grid(K0_entries, n_inputs, input, grids[1], grids[2])
+    # Two inputs at extreme scales: exact rescaling where K is homogeneous in K^0, else an error.
+    s = 1.0 if n_inputs == 1 else scales.rescaling(activation, k0, grids[2])
     which = "single" if n_inputs == 1 else "pair"
     fn = getattr(module("meanfield", activation), f"kernel_{which}_{block}")
     tail = (depth + 1,) if n_inputs == 1 else (depth + 1, 2, 2)
-    out = run_on_grid(fn, grids, (k0,), aligned_empty((grids[0].shape[0],) + tail))
+    out = run_on_grid(fn, grids, (k0 / s if s != 1.0 else k0,),
+                      aligned_empty((grids[0].shape[0],) + tail))
     finite_or_raise(out, "the mean-field kernel")
+    if n_inputs == 2 and (layer := scales.first_unresolved_layer(out)) is not None:
+        raise OverflowError(f"the mean-field kernel leaves the range this code resolves at layer "
+                            f"{layer} (a variance above {scales.SAFE[1]:g}: K11 K22 overflows): "
+                            "reduce depth or r")
+    if s != 1.0:
+        with np.errstate(over="ignore"):
+            out *= s
+        finite_or_raise(out, "the mean-field kernel")
     return out.reshape(shape + tail)

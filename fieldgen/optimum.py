@@ -43,6 +43,7 @@ class OptimalR:
     tau_star: float | None = None
     L0: float | None = None
     approximation: str | None = None
+    S0: float | None = None       # S(r = 0): 1 for input="kernel", below 1 with an input layer
 
     def __bool__(self) -> bool:
         return self.r_star is not None
@@ -81,7 +82,12 @@ def _numeric(kw, k0, s0) -> OptimalR:
     def S(r):
         return sensitivity(r=r, **kw)
 
-    scale = (1.0 + k0) / (kw["sigma_w2"] * kw["depth"])
+    with np.errstate(over="ignore", divide="ignore"):
+        scale = (1.0 + k0) / (kw["sigma_w2"] * kw["depth"])
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"sigma_w2 = {kw['sigma_w2']:g} and K0 = {kw['K0']:g}: the r grid "
+                         "(1 + K^0)/(sigma_w2 depth) leaves the float64 range; use sigma_w2 >= 1e-300 "
+                         "and K0 <= 1e300")
     top = TAU_HI
     r = np.sqrt(scale * np.geomspace(TAU_LO, top, GRID))
     values = finite_or_nan(S, r)
@@ -93,7 +99,7 @@ def _numeric(kw, k0, s0) -> OptimalR:
         r, values = np.concatenate([r, more]), np.concatenate([values, finite_or_nan(S, more)])
     if not np.any(np.isfinite(values)):
         raise OverflowError(f"the kernel leaves the float64 range for every r scanned (r >= "
-                            f"{r[0]:.3g}): reduce depth or sigma_w2")
+                            f"{r[0]:.3g}): reduce depth, sigma_w2, sigma_b2 or K0")
     r, values = np.concatenate([[0.0], r]), np.concatenate([[s0], values])
     finite = np.isfinite(values)
     r, values = r[finite], values[finite]
@@ -102,10 +108,10 @@ def _numeric(kw, k0, s0) -> OptimalR:
     if values[i] - s0 <= max(GAIN, ROUNDOFF_PER_LAYER * kw["depth"]):
         return OptimalR(None, None, None, None, "numeric",
                         f"no interior maximum: S(r) <= S(0) = {s0:g} for every r scanned up to "
-                        f"r = {r[-1]:.3g}")
+                        f"r = {r[-1]:.3g}", S0=float(s0))
     if i == r.size - 1:
         return OptimalR(None, None, None, None, "numeric",
-                        f"no interior maximum found: S(r) still grows at r = {r[-1]:.3g}")
+                        f"no interior maximum found: S(r) still grows at r = {r[-1]:.3g}", S0=float(s0))
     r_star, s_max = brent.maximise(S, r[i - 1], r[i + 1], xtol=XTOL)
     level = s0 + 0.5 * (s_max - s0)
     below = np.flatnonzero(values[:i] < level)
@@ -118,7 +124,7 @@ def _numeric(kw, k0, s0) -> OptimalR:
     if r_hi is None:
         message += f"; S stays above half its gain up to r = {r[-1]:.3g}"
     return OptimalR(float(r_star), float(s_max), float(r_lo), None if r_hi is None else float(r_hi),
-                    "numeric", message)
+                    "numeric", message, S0=float(s0))
 
 
 def finite_or_nan(S, r):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from . import domain
+from . import domain, scales
 from . import validation as check
 from .generated import module
 from .meanfield import _grid, input_jacobian_grid, input_kernel_grid, kernel, run_on_grid
@@ -50,6 +50,8 @@ def response(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", 
     generated = module("response", activation)
     which, p = ("single", 1) if n_inputs == 1 else ("pair", 3)
     k0 = input_kernel_grid(K0_entries, n_inputs, input, grids[1], grids[2]).reshape(-1, p)
+    if n_inputs == 2:
+        k0 = k0 / scales.rescaling(activation, k0, grids[2])   # chi is scale-free where exact
     jac = input_jacobian_grid(K0_entries, n_inputs, input, grids[1], grids[2])
     seeds = getattr(generated, f"SEEDS_{which.upper()}")
     v0 = np.ascontiguousarray(np.stack([jac[:, a, b] for a, b in seeds], axis=1))
@@ -93,10 +95,15 @@ def sensitivity(activation, *, r, sigma_w2, depth, c0, K0=1.0, sigma_b2=0.0, blo
         raise ValueError("sigma_w2 and sigma_b2: with input='layer' the input kernel "
                          "K^0 = sigma_w2 K0 + sigma_b2 must be > 0 for the correlation to exist; "
                          "got sigma_w2 = sigma_b2 = 0")
+    # S is scale-free where K is homogeneous in K^0 (exact rescaling); an error elsewhere.
+    s = scales.rescaling(activation, k0[:, [0, 0, 1]], grids[2])
+    if s != 1.0:
+        k0, v0 = k0 / s, v0 / s
     fn = getattr(module("response", activation), f"sensitivity_{block}")
     out = run_on_grid(fn, grids, (k0, v0), np.empty((grids[0].shape[0], 1)), depth)
     network = dict(activation=activation, r=grids[0], sigma_w2=grids[1], sigma_b2=grids[2],
-                   depth=depth, K0=[[K0, c0 * K0], [c0 * K0, K0]], block=block, input=input)
+                   depth=depth, K0=np.array([[1.0, c0], [c0, 1.0]]) * (K0 / s), block=block,
+                   input=input)
     _raise_if_not_finite(out, "the sensitivity", network, k0[:, [0, 0, 1]])
     return float(out[0, 0]) if shape == () else out.reshape(shape)
 

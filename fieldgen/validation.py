@@ -113,16 +113,21 @@ def kernel_matrix(param: str, value) -> tuple[np.ndarray, int]:
         raise ValueError(f"{param} must be a number (one input) or a 2x2 matrix (two inputs); "
                          f"got shape {arr.shape}")
     scale = max(abs(arr).max(), np.finfo(float).tiny)
-    if abs(arr[0, 1] - arr[1, 0]) > 1e-12 * scale:
-        raise ValueError(f"{param} must be symmetric; got {arr.tolist()}")
-    k11, k22, k12 = arr[0, 0], arr[1, 1], 0.5 * (arr[0, 1] + arr[1, 0])
-    # sqrt(K11 K22) as the generated code computes it (so c0 = K12/sqrt(K11 K22) is at most 1
-    # exactly), sqrt(K11) sqrt(K22) where the product would overflow.
     with np.errstate(over="ignore", invalid="ignore"):
-        bound = np.sqrt(k11 * k22)
-    if not np.isfinite(bound):
+        asymmetry = abs(arr[0, 1] * 0.5 - arr[1, 0] * 0.5)    # halves: no overflow at 1e308
+    if asymmetry > 0.5e-12 * scale:
+        raise ValueError(f"{param} must be symmetric; got {arr.tolist()}")
+    k11, k22, k12 = arr[0, 0], arr[1, 1], 0.5 * arr[0, 1] + 0.5 * arr[1, 0]
+    # sqrt(K11 K22) as the generated code computes it (so c0 = K12/sqrt(K11 K22) is at most 1
+    # exactly), sqrt(K11) sqrt(K22) where the product would overflow or underflow.
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        product = k11 * k22
+    if k11 >= 0 and k22 >= 0 and np.isfinite(product) and (product >= np.finfo(float).tiny
+                                                           or k11 == 0 or k22 == 0):
+        bound = np.sqrt(product)
+    else:
         bound = np.sqrt(max(k11, 0.0)) * np.sqrt(max(k22, 0.0))
-    if k11 < 0 or k22 < 0 or abs(k12) > bound * (1 + 5e-13) + 1e-150:
+    if k11 < 0 or k22 < 0 or abs(k12) > bound * (1 + 5e-13):
         raise ValueError(f"{param} must be positive semi-definite (K11, K22 >= 0 and "
                          f"K12^2 <= K11 K22); got {arr.tolist()}")
     # Within round-off of full correlation: put it on the boundary, so |c0| <= 1 exactly.
