@@ -63,6 +63,8 @@ def _latex(args) -> int:
         for section in SECTIONS.values():
             print(f"{section.name:<14} {section.title}")
         return 0
+    if args.output is not None and not args.output.strip():
+        raise ValueError("-o/--output must name a file; got an empty name")
     if args.pdf and not args.output:
         raise ValueError("--pdf needs -o FILE.tex")
     text = render(args.section)
@@ -70,7 +72,10 @@ def _latex(args) -> int:
         sys.stdout.write(text)
         return 0
     path = Path(args.output)
-    changed = write_if_changed(path, text)
+    try:
+        changed = write_if_changed(path, text)
+    except OSError as exc:   # name the target, not the hidden temporary file next to it
+        raise OSError(f"cannot write {path}: {exc.strerror or exc}") from exc
     print(f"{'wrote' if changed else 'unchanged'} {path}")
     if args.pdf:
         try:
@@ -148,6 +153,9 @@ def _scan(args) -> int:
 
 def _report(args) -> int:
     from .codegen.regenerate import regenerate
+
+    if not args.out.strip():   # "" would write into the current folder
+        raise ValueError("--out must name a folder; got an empty name")
 
     # Stale formulas first: the analyses import the generated modules only after this.
     if not args.no_regenerate and regenerate() != 0:

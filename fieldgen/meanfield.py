@@ -123,6 +123,8 @@ def kernel(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", in
     which = "single" if n_inputs == 1 else "pair"
     fn = getattr(module("meanfield", activation), f"kernel_{which}_{block}")
     tail = (depth + 1,) if n_inputs == 1 else (depth + 1, 2, 2)
+    check.memory("the kernel path", 8.0 * grids[0].shape[0] * np.prod(tail, dtype=float),
+                 "reduce depth or the number of r, sigma_w2 and sigma_b2 values")
     out = run_on_grid(fn, grids, (k0 / s if s != 1.0 else k0,),
                       aligned_empty((grids[0].shape[0],) + tail))
     finite_or_raise(out, "the mean-field kernel")

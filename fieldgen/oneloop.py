@@ -30,6 +30,8 @@ def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covari
     activation, block, input, depth = check.network(activation, block, input, depth)
     if block != "full":
         raise NotImplementedError(_REDUCED)
+    if covariance:   # (depth+1)^2 blocks of 3x3: reduce depth
+        check.memory("the kernel covariance", 8.0 * 9 * (depth + 1.0) ** 2, "reduce depth")
     # Scalars only (kernel() checks the values; the one-loop evaluators take one network).
     r, sigma_w2, sigma_b2 = (check.nonnegative(name, value, scalar=True) for name, value in
                              (("r", r), ("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2)))

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import brent, continuum
+from . import progress as _progress
 from . import validation as check
 from .response import sensitivity, sensitivity_inputs
 
@@ -25,6 +26,9 @@ XTOL = 1e-9        # relative tolerance in r of the maximum and the half-maximum
 GAIN = 1e-12       # S(r) - S(0) below this is no gain (round-off; linear: S = 1 exactly)
 ROUNDOFF_PER_LAYER = 1e-14   # ~50 ulp per layer: the noise floor of S after many layers
 TYPICAL = (0.1, 0.3)
+# Rough cost of one layer of the sensitivity recursion at one r (for the progress bar only):
+# tanh has no closed form and integrates numerically in every layer.
+SECONDS_PER_LAYER = {"tanh": 2e-3}
 
 
 @dataclass(frozen=True)
@@ -56,8 +60,11 @@ class OptimalR:
 
 
 def optimal_r(activation, *, sigma_w2, depth, c0, K0=1.0, sigma_b2=0.0, block="full",
-              input="kernel", method="numeric") -> OptimalR:
-    """r* maximising S(r) = dc^depth/dc^0 for two inputs of equal norm K0 and correlation c0."""
+              input="kernel", method="numeric", progress=None) -> OptimalR:
+    """r* maximising S(r) = dc^depth/dc^0 for two inputs of equal norm K0 and correlation c0.
+
+    progress: show a progress bar on stderr (None: when the search looks longer than a few
+    seconds and stderr is a terminal)."""
     sigma_w2 = check.positive("sigma_w2", sigma_w2, scalar=True)
     sigma_b2 = check.nonnegative("sigma_b2", sigma_b2, scalar=True)
     depth = check.integer("depth", depth, minimum=1)
@@ -72,15 +79,25 @@ def optimal_r(activation, *, sigma_w2, depth, c0, K0=1.0, sigma_b2=0.0, block="f
                                sigma_b2=np.array([sigma_b2]), input=input)
     if method == "analytic":
         return _analytic(kw, float(k0[0, 0]), float(k0[0, 1]))
-    return _numeric(kw, float(k0[0, 0]), s0)
+    # Evaluations of S: the grid, its extensions and Brent's searches (a typical count).
+    evaluations = GRID + 100
+    seconds = evaluations * depth * SECONDS_PER_LAYER.get(kw["activation"], 3e-8)
+    bar = _progress.Progress(evaluations, f"optimal_r {kw['activation']} depth {depth}",
+                             _progress.wanted(progress, seconds))
+    try:
+        return _numeric(kw, float(k0[0, 0]), s0, bar)
+    finally:
+        bar.close()
 
 
 # ---- numeric -------------------------------------------------------------------------------
 
 
-def _numeric(kw, k0, s0) -> OptimalR:
+def _numeric(kw, k0, s0, bar) -> OptimalR:
     def S(r):
-        return sensitivity(r=r, **kw)
+        value = sensitivity(r=r, **kw)
+        bar.update(int(np.size(r)))
+        return value
 
     with np.errstate(over="ignore", divide="ignore"):
         scale = (1.0 + k0) / (kw["sigma_w2"] * kw["depth"])

@@ -51,7 +51,8 @@ def response(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", 
     which, p = ("single", 1) if n_inputs == 1 else ("pair", 3)
     k0 = input_kernel_grid(K0_entries, n_inputs, input, grids[1], grids[2]).reshape(-1, p)
     if n_inputs == 2:
-        k0 = k0 / scales.rescaling(activation, k0, grids[2])   # chi is scale-free where exact
+        # chi is scale-free where K is homogeneous in K^0 (and for r = 0, the identity)
+        k0 = k0 / scales.rescaling(activation, k0, grids[2], identity=not np.any(grids[0]))
     jac = input_jacobian_grid(K0_entries, n_inputs, input, grids[1], grids[2])
     seeds = getattr(generated, f"SEEDS_{which.upper()}")
     v0 = np.ascontiguousarray(np.stack([jac[:, a, b] for a, b in seeds], axis=1))
@@ -96,7 +97,8 @@ def sensitivity(activation, *, r, sigma_w2, depth, c0, K0=1.0, sigma_b2=0.0, blo
                          "K^0 = sigma_w2 K0 + sigma_b2 must be > 0 for the correlation to exist; "
                          "got sigma_w2 = sigma_b2 = 0")
     # S is scale-free where K is homogeneous in K^0 (exact rescaling); an error elsewhere.
-    s = scales.rescaling(activation, k0[:, [0, 0, 1]], grids[2])
+    s = scales.rescaling(activation, k0[:, [0, 0, 1]], grids[2],
+                         identity=input == "kernel" and not np.any(grids[0]))
     if s != 1.0:
         k0, v0 = k0 / s, v0 / s
     fn = getattr(module("response", activation), f"sensitivity_{block}")

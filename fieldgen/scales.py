@@ -25,9 +25,10 @@ def variances(k0: np.ndarray) -> np.ndarray:
     return k0[..., :2] if k0.ndim > 1 and k0.shape[-1] == 3 else k0
 
 
-def rescaling(activation: str, k0: np.ndarray, sigma_b2: np.ndarray) -> float:
+def rescaling(activation: str, k0: np.ndarray, sigma_b2: np.ndarray, identity: bool = False) -> float:
     """The factor s by which to divide the two-input K^0 (pair entries (n, 3)) before evaluating:
-    1.0 when its variances are inside SAFE; raises when the network is not scale-free."""
+    1.0 when its variances are inside SAFE; raises when the network is not scale-free.
+    identity=True: every layer is the identity (r = 0), scale-free for any activation."""
     v = variances(k0)
     v = v[v > 0]
     if v.size == 0:
@@ -35,7 +36,7 @@ def rescaling(activation: str, k0: np.ndarray, sigma_b2: np.ndarray) -> float:
     lo, hi = float(v.min()), float(v.max())
     if SAFE[0] <= lo and hi <= SAFE[1]:
         return 1.0
-    if activation in HOMOGENEOUS and not np.any(sigma_b2) and lo / hi >= SAFE[0] / SAFE[1]:
+    if (identity or activation in HOMOGENEOUS and not np.any(sigma_b2)) and lo / hi >= SAFE[0] / SAFE[1]:
         return hi
     if hi > SAFE[1]:
         raise OverflowError(f"the kernel leaves the range this code resolves at layer 0: K^0 has a "

@@ -141,3 +141,28 @@ def pair_to_matrix(entries: np.ndarray) -> np.ndarray:
     out[..., 1, 1] = entries[..., 1]
     out[..., 0, 1] = out[..., 1, 0] = entries[..., 2]
     return out
+
+
+def available_memory() -> float | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory(what: str, nbytes: float, advice: str) -> None:
+    """A MemoryError before a call starts if its result alone would not fit in memory
+    (instead of a MemoryError, or swapping, minutes later). `advice` names what to reduce."""
+    available = available_memory()
+    if available is not None and nbytes > available:
+        raise MemoryError(f"{what} needs {nbytes / 2**30:.3g} GiB of memory, {available / 2**30:.3g} "
+                          f"GiB are available: {advice}")
