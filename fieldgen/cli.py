@@ -2,7 +2,9 @@
 
 `regenerate-formulas` is the same as `fieldgen regenerate`. Every error is one line
 `fieldgen <command>: error: ...` on standard error with exit code 2 (bad arguments, including
-values the API rejects) or 1 (the file system); `--debug` shows the traceback instead.
+values the API rejects) or 1 (the file system, memory, a broken install, an internal error);
+Ctrl-C prints `fieldgen <command>: interrupted` and exits 130. `--debug` shows the traceback
+instead.
 """
 from __future__ import annotations
 
