@@ -130,7 +130,7 @@ def kernel(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full", in
     finite_or_raise(out, "the mean-field kernel")
     if n_inputs == 2 and (layer := scales.first_unresolved_layer(out)) is not None:
         raise OverflowError(f"the mean-field kernel leaves the range this code resolves at layer "
-                            f"{layer} (a variance above {scales.SAFE[1]:g}: K11 K22 overflows): "
+                            f"{layer} (K11 K22 above {scales.SAFE[1] ** 2:g} overflows): "
                             "reduce depth or r")
     if s != 1.0:
         with np.errstate(over="ignore"):

@@ -97,7 +97,7 @@ def test_identity_network_has_S_one_at_every_scale(activation, scale):
 
 def test_scale_dependent_networks_name_K0_or_the_layer_never_a_silent_decorrelation():
     kw = dict(r=0.3, sigma_w2=1.0, depth=5)
-    with pytest.raises(ValueError, match="K0: variances below"):
+    with pytest.raises(ValueError, match="K0: variances"):
         fieldgen.kernel("erf", K0=1e-200 * np.array([[1, 1.0], [1.0, 1]]), **kw)
     with pytest.raises(OverflowError, match="at layer 0"):
         fieldgen.kernel("tanh", K0=1e200 * np.eye(2), **kw)
