@@ -26,9 +26,10 @@ from .. import __version__
 # Bump when the meaning of a stored result changes without a code change.
 FORMAT = 2
 
-# The code behind a cached simulation: the simulator's modules and every generated module
-# (the simulator calls the generated layer maps). Dotted names of modules or packages.
-SIMULATOR_CODE = ("fieldgen.simulate", "fieldgen.generated")
+# The code behind a cached simulation: the simulator's modules (its random streams and block
+# splitting included, where present) and every generated module (the simulator calls the
+# generated layer maps). Dotted names of modules or packages; absent ones contribute nothing.
+SIMULATOR_CODE = ("fieldgen.simulate", "fieldgen.chunks", "fieldgen.generated")
 
 
 def _source_files(name: str) -> list[Path]:
