@@ -54,8 +54,10 @@ test-slow: $(STAMP)
 regenerate: $(STAMP)
 	$(BIN)/fieldgen regenerate
 
+# The full check: generated/ against a fresh build (minutes). The fast `--check` trusts the banners,
+# which a body edited together with its content-hash line would pass.
 check: $(STAMP)
-	$(BIN)/fieldgen regenerate --check
+	$(BIN)/fieldgen regenerate --check --full
 
 # pdflatex for the LaTeX compile test: installed from Debian when missing (as root or with
 # passwordless sudo). Never fails by itself: without TeX the compile test fails and says why.

@@ -18,6 +18,7 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 from typing import Any
 
+from . import jit_cache  # noqa: F401  (before any generated module: Numba's cache fallbacks)
 from . import pairs
 from .activations import Activation, activation
 from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES, PRESETS

@@ -2,7 +2,9 @@
 
 `regenerate-formulas` is the same as `fieldgen regenerate`. Every error is one line
 `fieldgen <command>: error: ...` on standard error with exit code 2 (bad arguments, including
-values the API rejects) or 1 (the file system); `--debug` shows the traceback instead.
+values the API rejects) or 1 (the file system, memory, a broken install, an internal error);
+Ctrl-C prints `fieldgen <command>: interrupted` and exits 130. `--debug` shows the traceback
+instead.
 """
 from __future__ import annotations
 
@@ -34,6 +36,7 @@ def _summary(args) -> int:
     from . import validation as check
 
     check.correlation("c0", args.c0)
+    check.positive("K0", args.K0, scalar=True)     # K0 = 0: no correlation to print
     K0 = np.array([[args.K0, args.c0 * args.K0], [args.c0 * args.K0, args.K0]])
     results = {str(a): kernel(a, r=np.array(args.r), sigma_w2=args.sigma_w2,
                               sigma_b2=args.sigma_b2, depth=args.depth, K0=K0, block=args.block,
@@ -62,6 +65,8 @@ def _latex(args) -> int:
         for section in SECTIONS.values():
             print(f"{section.name:<14} {section.title}")
         return 0
+    if args.output is not None and not args.output.strip():
+        raise ValueError("-o/--output must name a file; got an empty name")
     if args.pdf and not args.output:
         raise ValueError("--pdf needs -o FILE.tex")
     text = render(args.section)
@@ -69,7 +74,10 @@ def _latex(args) -> int:
         sys.stdout.write(text)
         return 0
     path = Path(args.output)
-    changed = write_if_changed(path, text)
+    try:
+        changed = write_if_changed(path, text)
+    except OSError as exc:   # name the target, not the hidden temporary file next to it
+        raise OSError(f"cannot write {path}: {exc.strerror or exc}") from exc
     print(f"{'wrote' if changed else 'unchanged'} {path}")
     if args.pdf:
         try:
@@ -98,7 +106,8 @@ def _optimal_r(args) -> int:
         print(f"  numeric:  {numeric.message}")
     else:
         hi = "inf" if numeric.r_hi is None else f"{numeric.r_hi:.4g}"
-        print(f"  numeric:  r* = {numeric.r_star:.6g}, S(r*) = {numeric.S_max:.6g} (S(0) = 1)")
+        print(f"  numeric:  r* = {numeric.r_star:.6g}, S(r*) = {numeric.S_max:.6g} "
+              f"(S(0) = {numeric.S0:.6g})")
         print(f"  range of maximal sensitivity (S/S(0) - 1 >= half its maximum): "
               f"[{numeric.r_lo:.4g}, {hi}]")
     if not analytic:
@@ -182,6 +191,9 @@ def _scheduler(args):
 def _report(args) -> int:
     from .codegen.regenerate import regenerate
 
+    if not args.out.strip():   # "" would write into the current folder
+        raise ValueError("--out must name a folder; got an empty name")
+
     # Stale formulas first: the analyses import the generated modules only after this.
     if not args.no_regenerate and regenerate() != 0:
         return 1
@@ -244,7 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Regenerate the Numba evaluators in generated/ from the "
                                    "derivations; only files whose content changes are written.")
     p.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 with a diff if generated/ is stale")
+                   help="write nothing; exit 1 with a diff if generated/ is stale (with --full: "
+                        "compared with a fresh build, which an edited banner cannot fool)")
     p.add_argument("--full", action="store_true",
                    help="rebuild from the derivations even if the banners match the sources")
     p.set_defaults(run=_regenerate)
@@ -307,18 +320,40 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except KeyboardInterrupt:
+        return _interrupted("fieldgen")
     if getattr(args, "debug", False):
         return args.run(args)
     try:
         return args.run(args)
+    except KeyboardInterrupt:
+        return _interrupted(f"fieldgen {args.command}")
     except ARGUMENT_ERRORS as exc:
         return _error(args.command, exc, 2)
+    except MemoryError as exc:
+        # fieldgen's own checks say which parameter to reduce; a bare MemoryError does not.
+        return _error(args.command, str(exc) or "out of memory (reduce depth, the number of "
+                      "r, sigma_w2 and sigma_b2 values, or samples)", 1)
     except OSError as exc:
         return _error(args.command, exc, 1)
+    except ImportError as exc:
+        # A generated module missing or unimportable (a broken install or checkout).
+        return _error(args.command, f"cannot import {exc.name or 'a module'}: {exc}; reinstall "
+                      "fieldgen or run `fieldgen regenerate` in a source checkout", 1)
+    except Exception as exc:   # noqa: BLE001 - the one-line promise holds for bugs too
+        return _error(args.command, f"internal error ({type(exc).__name__}: {exc}); please "
+                      "report it with the command line", 1)
 
 
-def _error(command: str, exc: Exception, code: int) -> int:
+def _interrupted(prog: str) -> int:
+    """Ctrl-C: one line, exit 130 (128 + SIGINT) as shells expect."""
+    print(f"{prog}: interrupted", file=sys.stderr)
+    return 130
+
+
+def _error(command: str, exc, code: int) -> int:
     message = " ".join(str(exc).split()) or type(exc).__name__   # one line, whatever exc says
     print(f"fieldgen {command}: error: {message} (--debug shows the traceback)", file=sys.stderr)
     return code

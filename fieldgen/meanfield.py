@@ -8,6 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .activations import ActivationLike
+from . import scales
 from . import validation as check
 from .generated import module
 
@@ -188,11 +189,24 @@ def kernel(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike, dep
     K0_entries, n_inputs = check.kernel_matrix("K0", K0)
     shape, grids = _grid(r, sigma_w2, sigma_b2)
     k0 = input_kernel_grid(K0_entries, n_inputs, input, grids[1], grids[2])
+    # Two inputs at extreme scales: exact rescaling where K is homogeneous in K^0, else an error.
+    s = 1.0 if n_inputs == 1 else scales.rescaling(activation, k0, grids[2])
     which = "single" if n_inputs == 1 else "pair"
     fn = getattr(module("meanfield", activation), f"kernel_{which}_{block}")
     tail = (depth + 1,) if n_inputs == 1 else (depth + 1, 2, 2)
-    out = run_on_grid(fn, grids, (k0,), aligned_empty((grids[0].shape[0],) + tail))
+    check.memory("the kernel path", 8.0 * grids[0].shape[0] * np.prod(tail, dtype=float),
+                 "reduce depth or the number of r, sigma_w2 and sigma_b2 values")
+    out = run_on_grid(fn, grids, (k0 / s if s != 1.0 else k0,),
+                      aligned_empty((grids[0].shape[0],) + tail))
     finite_or_raise(out, "the mean-field kernel")
+    if n_inputs == 2 and (layer := scales.first_unresolved_layer(out)) is not None:
+        raise OverflowError(f"the mean-field kernel leaves the range this code resolves at layer "
+                            f"{layer} (K11 K22 above {scales.SAFE[1] ** 2:g} overflows): "
+                            "reduce depth or r")
+    if s != 1.0:
+        with np.errstate(over="ignore"):
+            out *= s
+        finite_or_raise(out, "the mean-field kernel")
     out = out.reshape(shape + tail)
     if layers is None:
         return out

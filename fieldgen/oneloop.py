@@ -8,7 +8,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .activations import ActivationLike
-from . import domain
+from . import domain, scales
 from . import validation as check
 from .generated import module
 from .meanfield import kernel
@@ -42,6 +42,8 @@ def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covari
     activation, block, input, depth = check.network(activation, block, input, depth)
     if block != "full":
         raise NotImplementedError(_REDUCED)
+    if covariance:   # (depth+1)^2 blocks of 3x3: reduce depth
+        check.memory("the kernel covariance", 8.0 * 9 * (depth + 1.0) ** 2, "reduce depth")
     # Scalars only (kernel() checks the values; the one-loop evaluators take one network).
     r, sigma_w2, sigma_b2 = (check.nonnegative(name, value, scalar=True) for name, value in
                              (("r", r), ("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2)))
@@ -53,9 +55,21 @@ def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covari
     else:
         path = np.ascontiguousarray(np.stack([K[:, 0, 0], K[:, 1, 1], K[:, 0, 1]], axis=-1))
         D = 3
+    # Extreme scales: N Cov is homogeneous of degree 2 and the shift of degree 1 in K^0 where K
+    # is of degree 1 (scales.HOMOGENEOUS without bias): evaluate at unit scale, scale back.
+    homogeneous = activation in scales.HOMOGENEOUS and sigma_b2 == 0
+    s = scales.rescaling(activation, path[:1], sigma_b2) if D == 3 or homogeneous else 1.0
+    if s != 1.0:
+        path = np.ascontiguousarray(path / s)
     cov = np.zeros((depth + 1, depth + 1, D, D) if covariance else (1, 1, D, D))
     shift = np.empty((depth + 1, 3, D))
     module("oneloop", activation).one_loop(r, sigma_w2, path, cov, shift)
+    if s != 1.0 and np.all(np.isfinite(shift)) and np.all(np.isfinite(cov)):
+        with np.errstate(over="ignore"):
+            cov, shift = cov * s * s, shift * s
+        if not (np.all(np.isfinite(shift)) and np.all(np.isfinite(cov))):
+            raise OverflowError("the one-loop corrections leave the float64 range (N Cov grows "
+                                "like K0^2): reduce K0")
     if not (np.all(np.isfinite(shift)) and np.all(np.isfinite(cov))):
         # The kernel path is finite (kernel() raised otherwise): a singular input or overflow.
         domain.raise_not_finite("the one-loop corrections", activation, path[:1],

@@ -16,6 +16,7 @@ import numpy as np
 
 from .activations import ActivationLike
 from . import brent, continuum
+from . import progress as _progress
 from . import validation as check
 from .response import sensitivity, sensitivity_inputs
 
@@ -27,6 +28,9 @@ XTOL = 1e-9        # relative tolerance in r of the maximum and the half-maximum
 GAIN = 1e-12       # S(r) - S(0) below this is no gain (round-off; linear: S = 1 exactly)
 ROUNDOFF_PER_LAYER = 1e-14   # ~50 ulp per layer: the noise floor of S after many layers
 TYPICAL = (0.1, 0.3)
+# Rough cost of one layer of the sensitivity recursion at one r (for the progress bar only):
+# tanh has no closed form and integrates numerically in every layer.
+SECONDS_PER_LAYER = {"tanh": 2e-3}
 
 
 @dataclass(frozen=True)
@@ -47,6 +51,7 @@ class OptimalR:
     tau_star: float | None = None
     L0: float | None = None
     approximation: str | None = None
+    S0: float | None = None       # S(r = 0): 1 for input="kernel", below 1 with an input layer
 
     def __bool__(self) -> bool:
         return self.r_star is not None
@@ -60,7 +65,7 @@ class OptimalR:
 
 def optimal_r(activation: ActivationLike, *, sigma_w2: float, depth: int, c0: float, K0: float = 1.0,
               sigma_b2: float = 0.0, block: str = "full", input: str = "kernel",
-              method: str = "numeric") -> OptimalR:
+              method: str = "numeric", progress: bool | None = None) -> OptimalR:
     """The optimal residual scale r* = argmax_r S(r) and the range of maximal sensitivity.
 
     S(r) = dc^L/dc^0 is the sensitivity of two inputs of equal norm K0 and correlation c0
@@ -90,6 +95,9 @@ def optimal_r(activation: ActivationLike, *, sigma_w2: float, depth: int, c0: fl
         ``"numeric"``: S of the discrete network on a geometric r-grid, refined by Brent's
         method. ``"analytic"``: the continuum limit ``r* = sqrt(tau*/(sigma_w^2 (L - L0)))``
         with tau* and L0 derived from the flow.
+    progress : bool, optional
+        Show a progress bar on standard error (None: when the search looks longer than a few
+        seconds and stderr is a terminal).
 
     Returns
     -------
@@ -130,17 +138,32 @@ def optimal_r(activation: ActivationLike, *, sigma_w2: float, depth: int, c0: fl
                                sigma_b2=np.array([sigma_b2]), input=input)
     if method == "analytic":
         return _analytic(kw, float(k0[0, 0]), float(k0[0, 1]))
-    return _numeric(kw, float(k0[0, 0]), s0)
+    # Evaluations of S: the grid, its extensions and Brent's searches (a typical count).
+    evaluations = GRID + 100
+    seconds = evaluations * depth * SECONDS_PER_LAYER.get(kw["activation"], 3e-8)
+    bar = _progress.Progress(evaluations, f"optimal_r {kw['activation']} depth {depth}",
+                             _progress.wanted(progress, seconds))
+    try:
+        return _numeric(kw, float(k0[0, 0]), s0, bar)
+    finally:
+        bar.close()
 
 
 # ---- numeric -------------------------------------------------------------------------------
 
 
-def _numeric(kw, k0, s0) -> OptimalR:
+def _numeric(kw, k0, s0, bar) -> OptimalR:
     def S(r):
-        return sensitivity(r=r, **kw)
+        value = sensitivity(r=r, **kw)
+        bar.update(int(np.size(r)))
+        return value
 
-    scale = (1.0 + k0) / (kw["sigma_w2"] * kw["depth"])
+    with np.errstate(over="ignore", divide="ignore"):
+        scale = (1.0 + k0) / (kw["sigma_w2"] * kw["depth"])
+    if not (np.isfinite(scale) and scale > 0):
+        raise ValueError(f"sigma_w2 = {kw['sigma_w2']:g} and K0 = {kw['K0']:g}: the r grid "
+                         "(1 + K^0)/(sigma_w2 depth) leaves the float64 range; use sigma_w2 >= 1e-300 "
+                         "and K0 <= 1e300")
     top = TAU_HI
     r = np.sqrt(scale * np.geomspace(TAU_LO, top, GRID))
     values = finite_or_nan(S, r)
@@ -152,7 +175,7 @@ def _numeric(kw, k0, s0) -> OptimalR:
         r, values = np.concatenate([r, more]), np.concatenate([values, finite_or_nan(S, more)])
     if not np.any(np.isfinite(values)):
         raise OverflowError(f"the kernel leaves the float64 range for every r scanned (r >= "
-                            f"{r[0]:.3g}): reduce depth or sigma_w2")
+                            f"{r[0]:.3g}): reduce depth, sigma_w2, sigma_b2 or K0")
     r, values = np.concatenate([[0.0], r]), np.concatenate([[s0], values])
     finite = np.isfinite(values)
     r, values = r[finite], values[finite]
@@ -161,10 +184,10 @@ def _numeric(kw, k0, s0) -> OptimalR:
     if values[i] - s0 <= max(GAIN, ROUNDOFF_PER_LAYER * kw["depth"]):
         return OptimalR(None, None, None, None, "numeric",
                         f"no interior maximum: S(r) <= S(0) = {s0:g} for every r scanned up to "
-                        f"r = {r[-1]:.3g}")
+                        f"r = {r[-1]:.3g}", S0=float(s0))
     if i == r.size - 1:
         return OptimalR(None, None, None, None, "numeric",
-                        f"no interior maximum found: S(r) still grows at r = {r[-1]:.3g}")
+                        f"no interior maximum found: S(r) still grows at r = {r[-1]:.3g}", S0=float(s0))
     r_star, s_max = brent.maximise(S, r[i - 1], r[i + 1], xtol=XTOL)
     level = s0 + 0.5 * (s_max - s0)
     below = np.flatnonzero(values[:i] < level)
@@ -177,7 +200,7 @@ def _numeric(kw, k0, s0) -> OptimalR:
     if r_hi is None:
         message += f"; S stays above half its gain up to r = {r[-1]:.3g}"
     return OptimalR(float(r_star), float(s_max), float(r_lo), None if r_hi is None else float(r_hi),
-                    "numeric", message)
+                    "numeric", message, S0=float(s0))
 
 
 def finite_or_nan(S, r):

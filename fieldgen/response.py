@@ -9,7 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .activations import ActivationLike
-from . import domain
+from . import domain, scales
 from . import validation as check
 from .generated import module
 from .meanfield import _grid, input_jacobian_grid, input_kernel_grid, kernel, run_on_grid
@@ -115,6 +115,9 @@ def _response_pairs(activation, *, r, sigma_w2, depth, K0, sigma_b2, block, inpu
     generated = module("response", activation)
     which, p = ("single", 1) if n_inputs == 1 else ("pair", 3)
     k0 = input_kernel_grid(K0_entries, n_inputs, input, grids[1], grids[2]).reshape(-1, p)
+    if n_inputs == 2:
+        # chi is scale-free where K is homogeneous in K^0 (and for r = 0, the identity)
+        k0 = k0 / scales.rescaling(activation, k0, grids[2], identity=not np.any(grids[0]))
     jac = input_jacobian_grid(K0_entries, n_inputs, input, grids[1], grids[2])
     seeds = getattr(generated, f"SEEDS_{which.upper()}")
     v0 = np.ascontiguousarray(np.stack([jac[:, a, b] for a, b in seeds], axis=1))
@@ -267,10 +270,16 @@ def sensitivity(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike
         raise ValueError("sigma_w2 and sigma_b2: with input='layer' the input kernel "
                          "K^0 = sigma_w2 K0 + sigma_b2 must be > 0 for the correlation to exist; "
                          "got sigma_w2 = sigma_b2 = 0")
+    # S is scale-free where K is homogeneous in K^0 (exact rescaling); an error elsewhere.
+    s = scales.rescaling(activation, k0[:, [0, 0, 1]], grids[2],
+                         identity=input == "kernel" and not np.any(grids[0]))
+    if s != 1.0:
+        k0, v0 = k0 / s, v0 / s
     fn = getattr(module("response", activation), f"sensitivity_{block}")
     out = run_on_grid(fn, grids, (k0, v0), np.empty((grids[0].shape[0], 1)), depth)
     network = dict(activation=activation, r=grids[0], sigma_w2=grids[1], sigma_b2=grids[2],
-                   depth=depth, K0=[[K0, c0 * K0], [c0 * K0, K0]], block=block, input=input)
+                   depth=depth, K0=np.array([[1.0, c0], [c0, 1.0]]) * (K0 / s), block=block,
+                   input=input)
     _raise_if_not_finite(out, "the sensitivity", network, k0[:, [0, 0, 1]])
     return float(out[0, 0]) if shape == () else out.reshape(shape)
 
@@ -285,26 +294,38 @@ def _one_loop_response(activation, *, r, sigma_w2, depth, K0, sigma_b2, block, i
     kw = dict(r=r, sigma_w2=sigma_w2, depth=depth, sigma_b2=sigma_b2, block=block, input=input)
     chi = _response_pairs(activation, K0=K0, **kw)
     entries, n_inputs = check.kernel_matrix("K0", K0)
-    h = 1e-4 * max(float(np.max(np.abs(entries))), 1e-12)
+    # A step per entry relative to its own scale (a diagonal entry, or sqrt(K11 K22) for K12):
+    # one step for all would be large against the smaller norm when the norms differ a lot.
+    scales = np.abs(entries) if n_inputs == 1 else np.array(
+        [entries[0], entries[1], np.sqrt(entries[0]) * np.sqrt(entries[1])])
+    fallback = max(float(np.max(np.abs(entries))), 1e-12)
+    steps = 1e-4 * np.where(scales > 0, scales, fallback)
 
     def shift(moved):
-        """N shift^depth at pair entries `moved`, or None outside the cone."""
-        k11, k22, k12 = (moved[0], moved[0], 0.0) if n_inputs == 1 else moved
-        if k11 < 0 or k22 < 0 or k12 * k12 > k11 * k22:
-            return None
+        """N shift^depth at pair entries `moved`, or None outside the cone (the same rule, and
+        round-off tolerance, as the check of K0 itself: the centre is always inside)."""
         arg = float(moved[0]) if n_inputs == 1 else check.pair_to_matrix(moved)
+        try:
+            check.kernel_matrix("K0", arg)
+        except ValueError:
+            return None
         last = kernel_mean_shift(activation, K0=arg, **kw)[-1]
         return np.atleast_1d(last) if n_inputs == 1 else to_pairs(last)
 
+    centre = None
     derivative = np.empty((len(entries), len(entries)))
-    for s, step in enumerate(h * np.eye(len(entries))):
+    for s, h in enumerate(steps):
+        step = np.zeros(len(entries))
+        step[s] = h
         up, down = shift(entries + step), shift(entries - step)
         if up is None and down is None:
             raise ValueError("K0 is too close to singular to differentiate the one-loop shift")
+        if up is None or down is None:
+            centre = shift(entries) if centre is None else centre
         if up is None:
-            derivative[:, s] = (shift(entries) - down) / h
+            derivative[:, s] = (centre - down) / h
         elif down is None:
-            derivative[:, s] = (up - shift(entries)) / h
+            derivative[:, s] = (up - centre) / h
         else:
             derivative[:, s] = (up - down) / (2 * h)
     correction = derivative / width

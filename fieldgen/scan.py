@@ -135,7 +135,11 @@ def depth_window(activation, *, sigma_w2, c0, K0=1.0, sigma_b2=0.0, block="full"
 
 
 def _fmt(value, spec=".4g") -> str:
-    return "-" if value is None else format(value, spec)
+    if value is None:
+        return "-"
+    if spec.endswith("f") and value != 0 and not 1e-3 <= abs(value) < 1e5:
+        spec = ".4g"     # fixed point would print 150 digits (or only zeros) at extreme scales
+    return format(value, spec)
 
 
 HEADER = (f"{'activation':<10} {'depth':>6} {'sigma_w2':>8} {'r* numeric':>11} {'r* analytic':>11} "

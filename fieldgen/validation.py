@@ -31,13 +31,24 @@ def input_mode(value) -> str:
 
 
 def _as_float_array(param: str, value) -> np.ndarray:
+    # One rule for every numeric parameter: real numbers only. Booleans, strings and complex
+    # numbers (NumPy's too, which float() would cast with only a warning) are rejected.
     try:
-        arr = np.asarray(value, dtype=float)
+        raw = np.asarray(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{param} must be a real number or an array of them; got {value!r}") from None
+        raw = None
+    if raw is None or raw.dtype.kind not in "iuf":
+        raise ValueError(f"{param} must be a real number or an array of them; got {_short(value)}")
+    arr = raw.astype(float)
     if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{param} must be finite (no NaN or inf); got {value!r}")
+        raise ValueError(f"{param} must be finite (no NaN or inf); got {_short(value)}")
     return arr
+
+
+def _short(value) -> str:
+    """repr of a value, cut to one readable line (a huge array must not flood the message)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= 120 else text[:117] + "..."
 
 
 def _bounded(param: str, value, scalar: bool, strict: bool):
@@ -46,7 +57,7 @@ def _bounded(param: str, value, scalar: bool, strict: bool):
     if scalar and arr.ndim != 0:
         raise ValueError(f"{param} must be a single number {bound}; got an array of shape {arr.shape}")
     if np.any(arr <= 0 if strict else arr < 0):
-        raise ValueError(f"{param} must be {bound}; got {value!r}")
+        raise ValueError(f"{param} must be {bound}; got {_short(value)}")
     return float(arr) if scalar else arr
 
 
@@ -103,16 +114,21 @@ def kernel_matrix(param: str, value) -> tuple[np.ndarray, int]:
         raise ValueError(f"{param} must be a number (one input) or a 2x2 matrix (two inputs); "
                          f"got shape {arr.shape}")
     scale = max(abs(arr).max(), np.finfo(float).tiny)
-    if abs(arr[0, 1] - arr[1, 0]) > 1e-12 * scale:
-        raise ValueError(f"{param} must be symmetric; got {arr.tolist()}")
-    k11, k22, k12 = arr[0, 0], arr[1, 1], 0.5 * (arr[0, 1] + arr[1, 0])
-    # sqrt(K11 K22) as the generated code computes it (so c0 = K12/sqrt(K11 K22) is at most 1
-    # exactly), sqrt(K11) sqrt(K22) where the product would overflow.
     with np.errstate(over="ignore", invalid="ignore"):
-        bound = np.sqrt(k11 * k22)
-    if not np.isfinite(bound):
+        asymmetry = abs(arr[0, 1] * 0.5 - arr[1, 0] * 0.5)    # halves: no overflow at 1e308
+    if asymmetry > 0.5e-12 * scale:
+        raise ValueError(f"{param} must be symmetric; got {arr.tolist()}")
+    k11, k22, k12 = arr[0, 0], arr[1, 1], 0.5 * arr[0, 1] + 0.5 * arr[1, 0]
+    # sqrt(K11 K22) as the generated code computes it (so c0 = K12/sqrt(K11 K22) is at most 1
+    # exactly), sqrt(K11) sqrt(K22) where the product would overflow or underflow.
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        product = k11 * k22
+    if k11 >= 0 and k22 >= 0 and np.isfinite(product) and (product >= np.finfo(float).tiny
+                                                           or k11 == 0 or k22 == 0):
+        bound = np.sqrt(product)
+    else:
         bound = np.sqrt(max(k11, 0.0)) * np.sqrt(max(k22, 0.0))
-    if k11 < 0 or k22 < 0 or abs(k12) > bound * (1 + 5e-13) + 1e-150:
+    if k11 < 0 or k22 < 0 or abs(k12) > bound * (1 + 5e-13):
         raise ValueError(f"{param} must be positive semi-definite (K11, K22 >= 0 and "
                          f"K12^2 <= K11 K22); got {arr.tolist()}")
     # Within round-off of full correlation: put it on the boundary, so |c0| <= 1 exactly.
@@ -152,3 +168,28 @@ def gram_matrix(param: str, value) -> np.ndarray:
         raise ValueError(f"{param} must be positive semi-definite; it has an eigenvalue below "
                          f"-{shift:.3g}") from None
     return arr
+
+
+def available_memory() -> float | None:
+    """Bytes of memory available to a new allocation (Linux: MemAvailable), None if unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return float(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        import os
+        return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def memory(what: str, nbytes: float, advice: str) -> None:
+    """A MemoryError before a call starts if its result alone would not fit in memory
+    (instead of a MemoryError, or swapping, minutes later). `advice` names what to reduce."""
+    available = available_memory()
+    if available is not None and nbytes > available:
+        raise MemoryError(f"{what} needs {nbytes / 2**30:.3g} GiB of memory, {available / 2**30:.3g} "
+                          f"GiB are available: {advice}")

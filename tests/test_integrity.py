@@ -214,3 +214,68 @@ def test_read_only_install_directory_fails_cleanly(tmp_path, built):
     assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr, out.stderr
     assert f"cannot write generated files into {folder}" in out.stderr
     assert {p.name: p.read_text() for p in folder.glob("*.py") if p.name in built} == old
+
+
+# ---- the check that an edited banner cannot fool (issue 13.7) ---------------------------------
+
+
+def test_edited_body_with_updated_hash_fools_the_banners_but_not_the_full_check(tmp_path, built,
+                                                                                 monkeypatch):
+    folder = tmp_path / "generated"
+    shutil.copytree(regenerate.generated_dir(), folder, ignore=shutil.ignore_patterns("__pycache__"))
+    target = folder / "gauss_linear.py"
+    fields, body = writer.split_banner(target.read_text())
+    target.write_text(writer.with_banner(body.replace("return", "return 0 +", 1), fields["sources"]))
+    assert writer.content_intact(target.read_text())
+    # The fast path trusts banners, so it is fooled (documented) ...
+    assert regenerate.banners_current(folder)
+    # ... the full check compares with a fresh build (here: the session's rebuild) and is not.
+    monkeypatch.setattr(regenerate, "build", lambda jobs=None: built)
+    report = io.StringIO()
+    assert regenerate.regenerate(check=True, full=True, folder=folder, stream=report) == 1
+    assert "gauss_linear.py" in report.getvalue()
+    # `make check` is that full check.
+    makefile = (Path(__file__).parent.parent / "Makefile").read_text()
+    recipe = makefile.split("\ncheck:", 1)[1].split("\n\n", 1)[0]
+    assert "regenerate --check --full" in recipe
+
+
+# ---- a damaged Numba cache (issue 13.6) -------------------------------------------------------
+
+
+def test_damaged_numba_cache_recompiles_with_one_warning(tmp_path):
+    """The cache files of a package copy are truncated and overwritten with garbage: the next run
+    works, warns once in one line, and repairs the cache (the run after it is silent)."""
+    import fieldgen
+
+    root = tmp_path / "tree"
+    shutil.copytree(Path(fieldgen.__file__).parent, root / "fieldgen",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(regenerate.generated_dir(), root / "fieldgen" / "generated",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    site = [p for p in sys.path if p.endswith("site-packages")]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
+    env["PYTHONPATH"] = os.pathsep.join([str(root), *site])
+    code = ("import fieldgen; assert fieldgen.__file__.startswith(%r); "
+            "print(fieldgen.kernel('linear', r=0.5, sigma_w2=1.0, depth=1, K0=1.0)[-1])" % str(root))
+
+    def run():
+        return subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=600)
+    first = run()
+    assert first.returncode == 0 and first.stdout.strip() == "1.25", first.stderr
+    cache = root / "fieldgen" / "generated" / "__pycache__"
+    indexes, data = sorted(cache.glob("meanfield_linear*.nbi")), sorted(cache.glob("meanfield_linear*.nbc"))
+    assert indexes and data
+    for path in indexes[::2]:
+        path.write_bytes(path.read_bytes()[:20])
+    for path in indexes[1::2]:
+        path.write_bytes(b"")
+    for path in data:
+        path.write_bytes(b"garbage")
+    damaged = run()
+    assert damaged.returncode == 0 and damaged.stdout.strip() == "1.25", damaged.stderr
+    lines = damaged.stderr.strip().splitlines()
+    assert len(lines) == 1 and "damaged Numba cache" in lines[0], damaged.stderr
+    repaired = run()
+    assert repaired.returncode == 0 and repaired.stderr == "", repaired.stderr

@@ -80,6 +80,85 @@ def test_cache_key_follows_every_argument_and_the_version(tmp_path, monkeypatch)
     assert report_cache.key("other", base) != k
     monkeypatch.setattr(report_cache, "__version__", "0.0.0")
     assert report_cache.key("simulate", base) != k
+    assert report_cache.key("simulate", base, code="other code") != report_cache.key("simulate", base)
+
+
+def test_code_digest_follows_the_simulator_and_the_generated_modules(tmp_path, monkeypatch):
+    """Issue 14.4: a change to the simulator's code (or a generated module) changes the key, so a
+    cached result of the old code is recomputed, not served."""
+    pkg = tmp_path / "fakepkg"
+    pkg.mkdir()
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sim.py").write_text("def simulate(x, progress=None):\n    return [x]\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    modules = ("fakepkg.sim", "fakepkg")
+    before = report_cache.code_digest(modules)
+    assert report_cache.code_digest(modules) == before
+    (pkg / "sim.py").write_text("def simulate(x, progress=None):\n    return [2 * x]\n")
+    after = report_cache.code_digest(modules)
+    assert after != before
+    (pkg / "other.py").write_text("# a new module of the package\n")
+    assert report_cache.code_digest(modules) != after
+    # The real digest covers simulate.py and every generated module.
+    names = {p.name for name in report_cache.SIMULATOR_CODE for p in report_cache._source_files(name)}
+    assert {"simulate.py", "__init__.py", "meanfield_erf.py"} <= names
+    # Same folder, same arguments, new code: the entry is recomputed, not read.
+    calls = []
+
+    def fn(x, progress=None):
+        calls.append(x)
+        return np.array([x])
+    old = report_cache.SimulationCache(tmp_path / "c", code=before)
+    old.call("simulate", fn, x=1)
+    new = report_cache.SimulationCache(tmp_path / "c", code=after)
+    new.call("simulate", fn, x=1)
+    assert calls == [1, 1] and (new.hits, new.misses) == (0, 1)
+    assert report_cache.SimulationCache(tmp_path / "c", code=after).call("simulate", fn, x=1) == [1]
+    assert calls == [1, 1]
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage", "no meta", "pickled",
+                                    "swapped", "other code"])
+def test_damaged_or_mismatched_cache_entries_are_recomputed_with_one_warning(tmp_path, damage):
+    """Issue 13.2: a damaged entry never breaks the run and an entry that belongs to other
+    parameters (or other code) is never served: each is recomputed with one line of warning."""
+    warnings = []
+    store = report_cache.SimulationCache(tmp_path, code="c1", warn=warnings.append)
+
+    def fn(x, progress=None):
+        return np.arange(4.0) * x
+    store.call("simulate", fn, x=1)
+    good = store.path("simulate", {"x": 1})
+    other = store.path("simulate", {"x": 7})
+    store.call("simulate", fn, x=7)
+    data = good.read_bytes()
+    if damage == "empty":
+        good.write_bytes(b"")
+    elif damage == "truncated":
+        good.write_bytes(data[: len(data) // 2])
+    elif damage == "garbage":
+        good.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+    elif damage == "no meta":
+        with open(good, "wb") as f:
+            np.savez(f, value=np.arange(4.0))
+    elif damage == "pickled":
+        with open(good, "wb") as f:
+            np.savez(f, value=np.array([object()], dtype=object), meta=np.array("{}"))
+    elif damage == "swapped":
+        good.write_bytes(other.read_bytes())      # a valid entry of x = 7 under the key of x = 1
+    elif damage == "other code":
+        with open(good, "wb") as f:
+            np.savez(f, value=np.arange(4.0) * 99,
+                     meta=np.array(report_cache._text(report_cache.describe("simulate", {"x": 1}, "c0"))))
+    fresh = report_cache.SimulationCache(tmp_path, code="c1", warn=warnings.append)
+    value = fresh.call("simulate", fn, x=1)
+    assert np.array_equal(value, np.arange(4.0))
+    assert (fresh.hits, fresh.misses, fresh.rejected) == (0, 1, 1)
+    assert len(warnings) == 1 and "\n" not in warnings[0] and str(good) in warnings[0]
+    # The recomputed entry replaced the bad one: the next run reads it without a warning.
+    again = report_cache.SimulationCache(tmp_path, code="c1", warn=warnings.append)
+    assert np.array_equal(again.call("simulate", fn, x=1), value) and again.hits == 1
+    assert len(warnings) == 1
 
 
 def test_cache_stores_atomically_and_recomputes_unreadable_entries(tmp_path):

@@ -4,9 +4,9 @@ from __future__ import annotations
 import importlib.util
 import multiprocessing
 import os
+import signal
 import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from . import writer
@@ -37,6 +37,10 @@ def _render_target(target):
     return spec.filename, render(spec)
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def build(jobs: int | None = None) -> dict[str, str]:
     """File name -> full text (banner included) of every generated file.
 
@@ -49,8 +53,11 @@ def build(jobs: int | None = None) -> dict[str, str]:
     targets = target_names()
     jobs = jobs or min(len(targets), os.cpu_count() or 1)
     if jobs > 1:
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("fork")) as pool:
-            rendered = list(pool.map(_render_target, targets))
+        # Workers ignore Ctrl-C: only this process gets the KeyboardInterrupt, and leaving the
+        # `with` block terminates the workers (a ProcessPoolExecutor hung here on Ctrl-C, its
+        # workers interrupted mid-task).
+        with multiprocessing.get_context("fork").Pool(jobs, initializer=_ignore_sigint) as pool:
+            rendered = pool.map(_render_target, targets, chunksize=1)
     else:
         rendered = [_render_target(t) for t in targets]
     return {name: writer.with_banner(body, digest) for name, body in rendered}
@@ -112,7 +119,9 @@ def regenerate(check: bool = False, stream=None, *, files=None, folder=None, ful
 
     `files` (from build()) and `folder` default to a fresh build and the package's generated/.
     Unless `full`, a tree whose banners match the current sources and whose bodies match their
-    content hashes is up to date without rebuilding.
+    content hashes is up to date without rebuilding. That fast path trusts the banners: a body
+    edited together with its content-hash line passes it, so `make check` runs `--check --full`
+    (a comparison with a fresh build).
     """
     stream = stream or sys.stdout
     folder = Path(folder) if folder is not None else generated_dir()

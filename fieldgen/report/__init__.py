@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
+from ..codegen.writer import write_atomic
 from . import analyses, document
 from .cache import SimulationCache
 from .params import parameters
@@ -63,7 +64,7 @@ def run(out="out", quick: bool = False, progress: bool | None = None, log=print,
             "total": time.perf_counter() - start, "hits": ctx.cache.hits,
             "misses": ctx.cache.misses}
     markdown = out / "report.md"
-    markdown.write_text(document.render(results, params, info))
+    write_atomic(markdown, document.render(results, params, info))   # never half-written
     log(f"wrote {markdown} and {len(files)} figure files in {info['total']:.0f} s "
         f"(simulations: {ctx.cache.misses} computed, {ctx.cache.hits} from the cache)")
     return Report(markdown, files, ctx.cache.hits, ctx.cache.misses, seconds)

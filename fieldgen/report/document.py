@@ -199,8 +199,9 @@ def render(results: dict, params: dict, run: dict) -> str:
         "# fieldgen report: the field theory of residual networks against simulation", "",
         f"Made by `{run['command']}` with fieldgen {run['version']} ({run['mode']} settings) in "
         f"{run['total']:.0f} s ({timing}). Simulations: {run['misses']} computed, {run['hits']} "
-        "read from the cache (`.cache/`, keyed by function, activation, every parameter, seed and "
-        "fieldgen version; delete it to recompute).", "",
+        "read from the cache (`.cache/`, keyed by function, activation, every parameter, seed, "
+        "fieldgen version and a digest of the simulator's code; every entry is checked against "
+        "its key and recomputed if damaged or mismatched).", "",
         MODEL, "",
         "Source: K. Fischer, D. Dahmen, M. Helias, *Field theory for optimal signal propagation "
         "in ResNets*, arXiv:2305.07715.", ""]

@@ -1,0 +1,145 @@
+"""Numba's disk cache, made safe for every install: imported before any generated module.
+
+The generated evaluators are compiled with ``cache=True``. Numba stores the machine code next to
+the source (``__pycache__``) or in the user's cache folder; on a read-only install without a
+writable home (a service account, a container, a shared cluster install) it finds neither and
+every first call fails with "cannot cache function ...: no locator available". Here:
+
+* a last locator puts fieldgen's cache in a private folder of the temporary directory
+  (``<tmp>/fieldgen-numba-<uid>``, mode 0700), so such installs compile once per machine; if
+  even that cannot be written, functions compile in memory and nothing is stored;
+* a damaged cache file (truncated index, garbage data) is a cache miss: the function is
+  recompiled and the file overwritten, with one warning per process, never a traceback.
+"""
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+from numba.core import caching
+
+_PACKAGE = Path(__file__).resolve().parent            # fieldgen/
+_warned: set[str] = set()
+
+
+def _warn_once(kind: str, message: str) -> None:
+    if kind not in _warned:
+        _warned.add(kind)
+        print(f"fieldgen: warning: {message}", file=sys.stderr)
+
+
+def fallback_folder() -> Path:
+    """The private cache folder used when neither the package nor the home folder is writable."""
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    return Path(tempfile.gettempdir()) / f"fieldgen-numba-{uid}"
+
+
+def _ours(py_file: str) -> bool:
+    """Whether a function's source belongs to fieldgen (generated modules included)."""
+    try:
+        path = Path(py_file).resolve()
+    except OSError:
+        return False
+    roots = [_PACKAGE]
+    try:
+        import importlib.util
+        spec = importlib.util.find_spec("fieldgen.generated")
+        roots += [Path(p).resolve() for p in (spec.submodule_search_locations or [])]
+    except (ImportError, ValueError):
+        pass
+    return any(root == path.parent or root in path.parents for root in roots)
+
+
+class TemporaryFolderLocator(caching.UserProvidedCacheLocator):
+    """fieldgen's functions cached under fallback_folder() (tried after Numba's own locators)."""
+
+    def __init__(self, py_func, py_file):
+        self._py_file = py_file
+        self._lineno = py_func.__code__.co_firstlineno
+        self._cache_path = str(fallback_folder() / self.get_suitable_cache_subpath(py_file))
+
+    def ensure_cache_path(self):
+        folder = fallback_folder()
+        folder.mkdir(mode=0o700, exist_ok=True)
+        if folder.is_symlink() or (hasattr(os, "getuid") and folder.stat().st_uid != os.getuid()):
+            raise OSError(f"{folder} is not a private folder of this user")
+        super().ensure_cache_path()
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if not _ours(py_file) or not os.path.exists(py_file):
+            return None
+        self = cls(py_func, py_file)
+        try:
+            self.ensure_cache_path()
+        except OSError:
+            return None
+        return self
+
+
+class InMemoryLocator(TemporaryFolderLocator):
+    """The last resort: nothing writable anywhere. Loading finds no index (a miss) and saving
+    fails quietly (see _save_overload below): the function is compiled in memory."""
+
+    def ensure_cache_path(self):
+        pass
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if not _ours(py_file) or not os.path.exists(py_file):
+            return None
+        _warn_once("no-cache", "no writable folder for Numba's cache (package, home and "
+                               f"{fallback_folder().parent} are read-only): compiling in memory, "
+                               "every new process compiles again")
+        return cls(py_func, py_file)
+
+
+def _install() -> None:
+    impl = caching.CacheImpl
+    if TemporaryFolderLocator not in impl._locator_classes:
+        impl._locator_classes = [*impl._locator_classes, TemporaryFolderLocator, InMemoryLocator]
+
+    index_file = caching.IndexDataCacheFile
+    load_index, load = index_file._load_index, index_file.load
+
+    def _load_index(self):
+        try:
+            return load_index(self)
+        except Exception as exc:   # noqa: BLE001 - a damaged index is a miss, it gets rewritten
+            _warn_once("damaged", f"ignoring a damaged Numba cache file ({self._index_path}: "
+                                  f"{type(exc).__name__}); recompiling and overwriting it")
+            return {}
+
+    def _load(self, key):
+        try:
+            return load(self, key)
+        except Exception as exc:   # noqa: BLE001
+            _warn_once("damaged", f"ignoring a damaged Numba cache file in {self._cache_path} "
+                                  f"({type(exc).__name__}); recompiling and overwriting it")
+            return None
+    index_file._load_index, index_file.load = _load_index, _load
+
+    cache = caching.Cache
+    load_overload, save_overload = cache.load_overload, cache.save_overload
+
+    def _load_overload(self, *args, **kwargs):
+        try:
+            return load_overload(self, *args, **kwargs)
+        except Exception as exc:   # noqa: BLE001 - e.g. data that unpickles but does not rebuild
+            _warn_once("damaged", f"ignoring a damaged Numba cache entry of {self._name} "
+                                  f"({type(exc).__name__}); recompiling")
+            return None
+
+    def _save_overload(self, *args, **kwargs):
+        try:
+            return save_overload(self, *args, **kwargs)
+        except OSError:
+            if isinstance(self._impl.locator, InMemoryLocator):
+                return None   # nothing writable (warned when the locator was chosen)
+            raise
+    cache.load_overload, cache.save_overload = _load_overload, _save_overload
+
+
+_install()
