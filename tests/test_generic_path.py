@@ -149,10 +149,12 @@ def test_one_dimensional_tables(helpers, name, kind):
 
 
 def _pair_cases(slow):
-    ks = VARIANCES if slow else [1e-4, 1.0, 1e2]
-    rhos = CORRELATIONS if slow else [-1.0, -0.7, 0.0, 0.95, 0.999999, 1.0]
+    if not slow:
+        # a spread over variances, norm ratios and correlations (Mehler, fallback, boundaries)
+        return [(1e-4, 1.0, 1.0), (1e-2, 2.5, -0.7), (1.0, 1.0, 0.3), (1.0, 2.5, 0.999999),
+                (1e2, 1.0, -1.0), (1e2, 2.5, 0.95), (1e4, 1.0, 0.5), (1e4, 2.5, -0.9999)]
     # equal norms (the sensitivity's case) and unequal ones
-    return [(k, ratio, rho) for k in ks for ratio in (1.0, 2.5) for rho in rhos]
+    return [(k, ratio, rho) for k in VARIANCES for ratio in (1.0, 2.5) for rho in CORRELATIONS]
 
 
 def _check_pairs(helpers, name, kind, cases):
@@ -190,6 +192,7 @@ def test_two_dimensional_full_grid(helpers, name, kind):
 def test_two_dimensional_smooth_activations(helpers, name):
     _check_pairs(helpers, name, (0, 0), _pair_cases(slow=False))
     _check_pairs(helpers, name, (1, 1), [(1.0, 1.0, 0.5), (1e2, 2.5, -0.999999), (1e-4, 1.0, 1.0)])
+    _check_pairs(helpers, name, (2, 0), [(1e-2, 1.0, -0.3), (10.0, 2.5, 0.99)])
 
 
 def test_generated_tanh_modules_use_the_tables():

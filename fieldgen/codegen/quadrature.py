@@ -1,16 +1,24 @@
-"""Quadrature for Gaussian expectations without a closed form.
+"""Fast evaluators for Gaussian expectations without a closed form.
 
-``lower_expectations`` turns every ``GaussianExpectation`` node into a call of a generated helper
-whose body integrates the node's integrand (printed by SymPy) with the graded rule of
-``generated/quadrature.py``. Helpers are named by a hash of the integrand, so equal integrands
-share one helper and names do not depend on traversal order.
+``lower_expectations`` turns every ``GaussianExpectation`` node into a call of a generated helper.
+Helpers are named by a hash of the integrand, so equal integrands share one helper and names do
+not depend on traversal order.
 
-1-D: h = sqrt(K) z with the rule graded at z = 0 on the scale min(1, 1/sqrt(K)).
-2-D: h1 = s1 z1, h2 = c z1 + s2 z2 (Cholesky). The inner rule is graded where h2 crosses zero,
-z2 = -c z1 / s2, on the scale 1/s2; the outer rule at z1 = 0 on the smallest scale of h1 and of
-the smoothed inner integral. Factors of the integrand that depend on h1 only are hoisted out of
-the inner loop. The activation's sharp region is assumed at h = 0 with unit width, true for every
-activation shipped here; tests check each helper against adaptive quadrature.
+1-D, <f(x1)> with x1 ~ N(0, k): a piecewise Chebyshev table in log k (analytic there), built when
+the module is imported from the composite Gauss-Legendre rule ``table_rule`` of
+generated/quadrature.py, which also serves outside the table's range and at k <= 0.
+
+2-D, <f(x1) g(x2)>: Mehler's series sum_n rho^n a_n(k11) b_n(k22) with the Hermite coefficient
+functions of f and g tabulated the same way; its tail is bounded by Cauchy-Schwarz and where the
+bound exceeds the tolerance (|rho| near 1 with a sharp f or g, e.g. tanh at K >~ 1) or a variance
+lies outside the tables, the nested graded rule below integrates: h1 = s1 z1, h2 = c z1 + s2 z2
+(Cholesky). The inner rule is graded where h2 crosses zero, z2 = -c z1 / s2, on the scale 1/s2;
+the outer rule at z1 = 0 on the smallest scale of h1 and of the smoothed inner integral. Factors
+of the integrand that depend on h1 only are hoisted out of the inner loop. Integrands that do not
+factor use the nested rule only.
+
+3-D and 4-D: tensor Gauss-Hermite. The activation's sharp region is assumed at h = 0 with unit
+width (kinks at 0 fall on panel edges); tests check each helper kind against adaptive quadrature.
 """
 from __future__ import annotations
 
