@@ -92,7 +92,7 @@ def max_error(name):
         return sorted(pts)
 
     def quad(f, pts):
-        return sum(integrate.quad(f, a, b, epsabs=0.0, epsrel=1e-13, limit=500)[0]
+        return sum(integrate.quad(f, a, b, epsabs=1e-16, epsrel=1e-12, limit=500)[0]
                    for a, b in zip(pts, pts[1:]))
 
     def expect_1d(f, K):

@@ -98,7 +98,7 @@ def helpers(tmp_path_factory):
 
 
 def _quad(f, cuts):
-    return sum(integrate.quad(f, a, b, epsabs=0.0, epsrel=1e-13, limit=500)[0]
+    return sum(integrate.quad(f, a, b, epsabs=1e-16, epsrel=1e-12, limit=500)[0]
                for a, b in zip(cuts, cuts[1:]))
 
 
