@@ -1,21 +1,30 @@
-"""Quadrature for Gaussian expectations without a closed form.
+"""Fast evaluators for Gaussian expectations without a closed form.
 
-``lower_expectations`` turns every ``GaussianExpectation`` node into a call of a generated helper
-whose body integrates the node's integrand (printed by SymPy) with the graded rule of
-``generated/quadrature.py``. Helpers are named by a hash of the integrand, so equal integrands
-share one helper and names do not depend on traversal order.
+``lower_expectations`` turns every ``GaussianExpectation`` node into a call of a generated helper.
+Helpers are named by a hash of the integrand, so equal integrands share one helper and names do
+not depend on traversal order.
 
-1-D: h = sqrt(K) z with the rule graded at z = 0 on the scale min(1, 1/sqrt(K)).
-2-D: h1 = s1 z1, h2 = c z1 + s2 z2 (Cholesky). The inner rule is graded where h2 crosses zero,
-z2 = -c z1 / s2, on the scale 1/s2; the outer rule at z1 = 0 on the smallest scale of h1 and of
-the smoothed inner integral. Factors of the integrand that depend on h1 only are hoisted out of
-the inner loop. The activation's sharp region is assumed at h = 0 with unit width, true for every
-activation shipped here; tests check each helper against adaptive quadrature.
+1-D, <f(x1)> with x1 ~ N(0, k): a piecewise Chebyshev table in log k (analytic there), built when
+the module is imported from the composite Gauss-Legendre rule ``table_rule`` of
+generated/quadrature.py, which also serves outside the table's range and at k <= 0.
+
+2-D, <f(x1) g(x2)>: Mehler's series sum_n rho^n a_n(k11) b_n(k22) with the Hermite coefficient
+functions of f and g tabulated the same way; its tail is bounded by Cauchy-Schwarz and where the
+bound exceeds the tolerance (|rho| near 1 with a sharp f or g, e.g. tanh at K >~ 1) or a variance
+lies outside the tables, the nested graded rule below integrates: h1 = s1 z1, h2 = c z1 + s2 z2
+(Cholesky). The inner rule is graded where h2 crosses zero, z2 = -c z1 / s2, on the scale 1/s2;
+the outer rule at z1 = 0 on the smallest scale of h1 and of the smoothed inner integral. Factors
+of the integrand that depend on h1 only are hoisted out of the inner loop. Integrands that do not
+factor use the nested rule only.
+
+3-D and 4-D: tensor Gauss-Hermite. The activation's sharp region is assumed at h = 0 with unit
+width (kinks at 0 fall on panel edges); tests check each helper kind against adaptive quadrature.
 """
 from __future__ import annotations
 
 import hashlib
 import string
+from dataclasses import dataclass
 from importlib import resources
 
 import sympy as sp
@@ -35,6 +44,16 @@ MAX_PANEL = 2.0
 MIN_PANEL = 1e-6
 HALF_WIDTH = 9.0
 MAX_NODES = 1024
+# Tables (see templates/quadrature.tmpl): panels in t = log K, Chebyshev degree, Mehler terms.
+TABLE_LOG_RANGE = (-12.0, 12.0)
+TABLE_PANEL = 2.0
+TABLE_DEGREE = 16
+HERMITE_TERMS = 64
+MEHLER_TOL = 1e-12
+TABLE_ORDER = 20
+TABLE_MAX_PANEL = 0.5
+TABLE_HALF_WIDTH = 20.0
+TABLE_MAX_NODES = 4096
 
 
 def rule_module_source() -> str:
@@ -43,6 +62,8 @@ def rule_module_source() -> str:
     path_nodes, path_weights = gauss_legendre(PATH_ORDER, 30)
     gh3_nodes, gh3_weights = gauss_hermite(HERMITE_ORDER[3], 30)
     gh4_nodes, gh4_weights = gauss_hermite(HERMITE_ORDER[4], 30)
+    table_nodes, table_weights = gauss_legendre(TABLE_ORDER, 30)
+    lo, hi = TABLE_LOG_RANGE
     template = string.Template(
         resources.files("fieldgen.codegen").joinpath("templates/quadrature.tmpl").read_text())
 
@@ -59,7 +80,13 @@ def rule_module_source() -> str:
         GH4_NODES=floats(sp.sqrt(2) * x for x in gh4_nodes),
         GH4_WEIGHTS=floats(w / sp.sqrt(sp.pi) for w in gh4_weights),
         HALF_WIDTH=repr(HALF_WIDTH), GROWTH=repr(GROWTH), MAX_PANEL=repr(MAX_PANEL),
-        MIN_PANEL=repr(MIN_PANEL), MAX_NODES=MAX_NODES, ORDER=ORDER)
+        MIN_PANEL=repr(MIN_PANEL), MAX_NODES=MAX_NODES, ORDER=ORDER,
+        TABLE_LOG_LO=repr(lo), TABLE_LOG_HI=repr(hi), TABLE_PANEL=repr(TABLE_PANEL),
+        TABLE_PANELS=int(round((hi - lo) / TABLE_PANEL)), TABLE_DEGREE=TABLE_DEGREE,
+        HERMITE_TERMS=HERMITE_TERMS, MEHLER_TOL=repr(MEHLER_TOL), TABLE_ORDER=TABLE_ORDER,
+        TABLE_GL_NODES=floats(table_nodes), TABLE_GL_WEIGHTS=floats(table_weights),
+        TABLE_HALF_WIDTH=repr(TABLE_HALF_WIDTH), TABLE_MAX_PANEL=repr(TABLE_MAX_PANEL),
+        TABLE_MAX_NODES=TABLE_MAX_NODES)
 
 
 def helper_name(node: GaussianExpectation) -> str:
@@ -97,9 +124,9 @@ def lower_expectations(expr: sp.Expr, library: HelperLibrary) -> sp.Expr:
 
 def _helper(name: str, node: GaussianExpectation, library: HelperLibrary) -> JitFunction:
     if node.dimension == 1:
-        return _helper_1d(name, node)
+        return _tabulated_1d(name, node, library)
     if node.dimension == 2:
-        return _helper_2d(name, node)
+        return _mehler_2d(name, node, library)
     n = node.dimension
     library.imports.add(f"from .quadrature import GH{n}_NODES, GH{n}_WEIGHTS")  # cholesky_psd: EXTERNAL_HELPERS
     return _helper_hermite(name, node)
@@ -241,3 +268,139 @@ def _helper_2d(name: str, node: GaussianExpectation) -> JitFunction:
     return JitFunction(name, (_k11, _k22, _k12), "float64(float64, float64, float64)", body,
                        f"<{f}> for (x1, x2) ~ N(0, [[k11, k12], [k12, k22]]): nested graded "
                        "Gauss-Legendre quadrature.")
+
+
+# ---- Tables: fast helpers in front of the quadrature -------------------------------------
+
+
+@dataclass(frozen=True)
+class TextHelper:
+    """A helper printed from Python text; `exprs` (SymPy) replace the markers @0@, @1@, ... and
+    `requires` names the generated helpers the text calls (so they are defined first)."""
+    name: str
+    text: str
+    exprs: tuple = ()
+    requires: tuple = ()
+
+    def _numbacode(self, printer) -> str:
+        printer.required.update(self.requires)
+        text = self.text
+        for i, e in enumerate(self.exprs):
+            text = text.replace(f"@{i}@", printer._print(e))
+        return text
+
+
+_TABLE_IMPORTS = ("from .quadrature import TABLE_K_HI, TABLE_K_LO, TABLE_MAX_NODES, table_points, "
+                  "table_rule")
+
+# Samples the integrand body (in x1) on table_rule at every table point; `@finish@` turns the
+# samples into `values[i]`.
+_SAMPLE = """    points = table_points()
+    z = np.empty(TABLE_MAX_NODES)
+    w = np.empty(TABLE_MAX_NODES)
+    fz = np.empty(TABLE_MAX_NODES)
+@alloc@
+    for i in range(points.shape[0]):
+        s = math.sqrt(points[i])
+        n = table_rule(min(1.0, 1.0 / s), z, w)
+        for j in range(n):
+            x1 = s*z[j]
+            fz[j] = @0@
+@finish@
+"""
+
+
+def _suffix(name: str) -> str:
+    return name[len("_expect"):]
+
+
+def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) -> TextHelper:
+    """<f(x1)>, x1 ~ N(0, k): a Chebyshev table in log k built at import from the composite rule
+    (table_rule), which also serves outside the table's range (and k <= 0)."""
+    suffix = _suffix(name)
+    exact, build, table = f"_exact{suffix}", f"_build{suffix}", f"_TABLE{suffix}"
+    library.imports.add(_TABLE_IMPORTS)
+    library.imports.add("from .quadrature import chebyshev_table, table_value")
+    f = node.integrand.expr
+    library.add(TextHelper(exact, (
+        f'@njit("float64(float64)", cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)\n'
+        f"def {exact}(k):\n"
+        f'    """<{f}> for x1 ~ N(0, k): composite Gauss-Legendre graded at 0 (table_rule)."""\n'
+        "    s = math.sqrt(max(k, 0.0))\n"
+        "    z = np.empty(TABLE_MAX_NODES)\n"
+        "    w = np.empty(TABLE_MAX_NODES)\n"
+        "    n = table_rule(min(1.0, 1.0 / s) if s > 0.0 else 1.0, z, w)\n"
+        "    acc = 0.0\n"
+        "    for j in range(n):\n"
+        "        x1 = s*z[j]\n"
+        "        acc += w[j]*(@0@)\n"
+        "    return acc"), (f,), ()))
+    library.add(TextHelper(build, (
+        f'@njit("float64[:, ::1]()", cache=True, nogil=True, error_model="numpy")\n'
+        f"def {build}():\n"
+        f'    """Chebyshev table in log k of <{f}> (generated/quadrature.py)."""\n'
+        "    points = table_points()\n"
+        "    values = np.empty(points.shape[0])\n"
+        "    for i in range(points.shape[0]):\n"
+        f"        values[i] = {exact}(points[i])\n"
+        "    return chebyshev_table(values)\n"
+        f"\n\n{table} = {build}()"), (), (exact,)))
+    return TextHelper(name, (
+        f'@njit("float64(float64)", cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)\n'
+        f"def {name}(k):\n"
+        f'    """<{f}> for x1 ~ N(0, k): Chebyshev table in log k, graded quadrature outside it."""\n'
+        f"    if k >= TABLE_K_LO and k <= TABLE_K_HI:\n"
+        f"        return table_value({table}, k)\n"
+        f"    return {exact}(k)"), (), (build, exact))
+
+
+def _hermite_table(f: sp.Expr, library: HelperLibrary) -> str:
+    """The global name of the Hermite table of f(x1) (built at import by a generated helper)."""
+    (x1,) = variables(1)
+    digest = hashlib.sha256(sp.srepr(sp.Lambda(x1, f)).encode()).hexdigest()[:12]
+    build, table = f"_hermite_{digest}", f"_HERMITE_{digest}"
+    library.imports.add(_TABLE_IMPORTS)
+    library.imports.add("from .quadrature import HERMITE_TERMS, hermite_moments, hermite_table, "
+                        "mehler_sum")
+    body = (_SAMPLE.replace("@alloc@", "    values = np.empty((points.shape[0], HERMITE_TERMS + 1))")
+            .replace("@finish@", "        hermite_moments(fz, z, w, n, values[i])")
+            + "    return hermite_table(values)\n")
+    library.add(TextHelper(build, (
+        f'@njit("float64[:, :, ::1]()", cache=True, nogil=True, error_model="numpy")\n'
+        f"def {build}():\n"
+        f'    """Hermite coefficients of {f} tabulated in log k (generated/quadrature.py)."""\n'
+        + body + f"\n\n{table} = {build}()"), (f,), ()))
+    return table
+
+
+def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
+    """<f(x1) g(x2)>: Mehler's series from tabulated Hermite coefficients where its tail bound
+    allows, the nested graded rule elsewhere; integrands that do not factor use the rule only."""
+    x1, x2 = variables(2)
+    first, second = sp.S.One, sp.S.One
+    for factor in sp.Mul.make_args(node.integrand.expr):
+        if factor.has(x1) and factor.has(x2):
+            return _helper_2d(name, node)
+        if factor.has(x2):
+            second *= factor
+        else:
+            first *= factor
+    if not (first.has(x1) and second.has(x2)):
+        return _helper_2d(name, node)
+    exact = f"_exact{_suffix(name)}"
+    library.add(_helper_2d(exact, node))
+    table_a = _hermite_table(first, library)
+    table_b = _hermite_table(second.xreplace({x2: x1}), library)
+    f = node.integrand.expr
+    builds = tuple("_hermite_" + t[len("_HERMITE_"):] for t in (table_a, table_b))
+    return TextHelper(name, (
+        f'@njit("float64(float64, float64, float64)", cache=True, nogil=True, error_model="numpy", '
+        f"fastmath=FASTMATH)\n"
+        f"def {name}(k11, k22, k12):\n"
+        f'    """<{f}> for (x1, x2) ~ N(0, [[k11, k12], [k12, k22]]): Mehler series from tables,\n'
+        f'    nested graded quadrature where its tail bound is too large or outside the tables."""\n'
+        f"    if k11 >= TABLE_K_LO and k11 <= TABLE_K_HI and k22 >= TABLE_K_LO and k22 <= TABLE_K_HI:\n"
+        f"        value = mehler_sum({table_a}, {table_b}, k11, k22, k12)\n"
+        f"        if value == value:\n"
+        f"            return value\n"
+        f"    return {exact}(k11, k22, k12)"), (), tuple(sorted(set(builds))) + (exact,))
