@@ -86,7 +86,7 @@ def _make(name: str, expr, builtin: bool) -> Activation:
 _DEFINED: dict[str, Activation] = {}
 
 
-def activation(name: str, expr=None) -> Activation:
+def activation(name: str, expr: object = None) -> Activation:
     """An activation usable by every public function, from a SymPy expression or a string in x.
 
     Parameters

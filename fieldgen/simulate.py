@@ -170,8 +170,9 @@ def _digest(activation) -> str:
 
 def simulate(activation: ActivationLike, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
              width: int, samples: int, sigma_b2: float = 0.0, block: str = "full",
-             seed=None, method: str = "weights", input: str = "kernel",
-             progress: bool | None = None, client=None, results=None, streams_per_chunk: int = 1,
+             seed: object = None, method: str = "weights", input: str = "kernel",
+             progress: bool | None = None, client: object = None, results: object = None,
+             streams_per_chunk: int = 1,
              networks_per_stream: int | None = None) -> NDArray[np.float64]:
     """Empirical kernels Khat^l = (1/N) sum_i h^l_i h^l_i^T of independent finite networks.
 

@@ -45,7 +45,7 @@ def test_scan_table_and_csv(tmp_path, capsys):
 
 @pytest.mark.parametrize("argv,message", [
     (["optimal-r", "erf", "--c0", "1.5"], "c0 must be a correlation in [-1, 1]"),
-    (["optimal-r", "gelu"], "activation must be one of"),
+    (["optimal-r", "swish7"], "activation must be one of"),
     (["optimal-r", "erf", "--sigma-w2", "0"], "sigma_w2 must be > 0"),
     (["scan", "erf", "--depths", "0"], "depth must be an integer >= 1"),
 ])
@@ -90,7 +90,7 @@ BAD = [
     (["regenerate", "--check", "extra"], "fieldgen: error: unrecognized arguments: extra"),
     (["summary", "--depth", "ten"], "fieldgen summary: error: argument --depth: invalid int value: 'ten'"),
     (["summary", "--depth", "-1"], "fieldgen summary: error: depth must be an integer >= 0"),
-    (["summary", "--activations", "gelu"], "fieldgen summary: error: activation must be one of"),
+    (["summary", "--activations", "swish7"], "fieldgen summary: error: activation must be one of"),
     (["summary", "--r", "nan"], "fieldgen summary: error: r must be finite"),
     (["summary", "--block", "pre"], "fieldgen summary: error: argument --block: invalid choice: 'pre'"),
     (["summary", "--c0", "1.5"], "fieldgen summary: error: c0 must be a correlation in [-1, 1]"),
@@ -98,10 +98,10 @@ BAD = [
      "fieldgen summary: error: the mean-field kernel leaves the float64 range at layer"),
     (["latex", "--pdf"], "fieldgen latex: error: --pdf needs -o FILE.tex"),
     (["latex", "--section", "nonsense"], "fieldgen latex: error:"),
-    (["optimal-r"], "fieldgen optimal-r: error: the following arguments are required: activation"),
+    (["optimal-r"], "fieldgen optimal-r: error: name an activation (e.g. erf) or define one with --activation"),
     (["optimal-r", "erf", "--K0", "-1"], "fieldgen optimal-r: error: K0 must be > 0"),
     (["optimal-r", "erf", "--input", "image"], "fieldgen optimal-r: error: argument --input: invalid choice"),
-    (["scan"], "fieldgen scan: error: the following arguments are required: activations"),
+    (["scan"], "fieldgen scan: error: name an activation (e.g. erf) or define one with --activation"),
     (["scan", "erf", "--depths", "x"], "fieldgen scan: error: argument --depths: invalid int value: 'x'"),
     (["scan", "erf", "--depths", "10", "--sigma-w2", "-2"], "fieldgen scan: error: sigma_w2 must be > 0"),
 ]

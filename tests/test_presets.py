@@ -208,6 +208,9 @@ def test_one_loop_covariance_against_simulation(name, K0):
     kw = dict(r=0.5, sigma_w2=1.5, depth=8, K0=K0, sigma_b2=0.1)
     L = kw["depth"]
     theory = fieldgen.kernel_covariance(a, **kw)
+    if np.ndim(K0):
+        from fieldgen.pairs import to_pairs
+        theory = to_pairs(theory, groups=2)       # (L+1, L+1, 3, 3) over (layer, pair)
     cases = [((0, 0), 0)] if np.ndim(K0) == 0 else [((0, 0), 0), ((0, 1), 2)]
     for entry, p in cases:
         sim = _simulated(a, [64, 128, 256, 512], [3000] * 4, kw, seed=seed_of(name, p), entry=entry)
