@@ -17,6 +17,7 @@ layer-steps/s, sensitivity < 50 ms, error <= 1e-9.
 
     python benchmarks/bench_activations.py [--repeat 3] [--skip-covariance] [--skip-error]
 """
+
 import argparse
 import math
 import os
@@ -59,6 +60,7 @@ def layer_steps(name, n_inputs, k0_entries, repeat, budget=0.5):
     def run(depth):
         out = aligned_empty((r.size, depth + 1) if n_inputs == 1 else (r.size, depth + 1, 2, 2))
         return best_of(1, lambda: fn(r, sw2, sb2, k0, out))
+
     run(1)  # compile / load from cache, build tables
     depth = 10
     t = run(depth)
@@ -92,8 +94,10 @@ def max_error(name):
         return sorted(pts)
 
     def quad(f, pts):
-        return sum(integrate.quad(f, a, b, epsabs=1e-16, epsrel=1e-12, limit=500)[0]
-                   for a, b in zip(pts, pts[1:]))
+        return sum(
+            integrate.quad(f, a, b, epsabs=1e-16, epsrel=1e-12, limit=500)[0]
+            for a, b in zip(pts, pts[1:])
+        )
 
     def expect_1d(f, K):
         s = math.sqrt(K)
@@ -108,7 +112,10 @@ def max_error(name):
             m = c * z1
             if s2 < 1e-300:
                 return float(phi(m))
-            return quad(lambda z2: float(phi(m + s2 * z2)) * density(z2), cuts(-m / s2, min(1.0, 1 / s2)))
+            return quad(
+                lambda z2: float(phi(m + s2 * z2)) * density(z2), cuts(-m / s2, min(1.0, 1 / s2))
+            )
+
         scale = min(1.0, 1 / s1, max(1.0, s2) / abs(c) if c else 1.0)
         return quad(lambda z1: float(phi(s1 * z1)) * inner(z1) * density(z1), cuts(0.0, scale))
 
@@ -126,15 +133,19 @@ def max_error(name):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--skip-covariance", action="store_true", help="skip kernel_covariance timings")
     ap.add_argument("--skip-error", action="store_true", help="skip the quadrature comparison")
     args = ap.parse_args()
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"{os.cpu_count()} cores, load average {load:.2f} at start; best of {args.repeat}")
-    head = (f"{'activation':<11}{'kind':<13}{'1-input st/s':>13}{'2-in st/s':>11}{'2-in eq st/s':>13}"
-            f"{'sens 100r':>11}{'cov 1in L1000':>15}{'cov 2in L100':>14}{'max err':>10}")
+    head = (
+        f"{'activation':<11}{'kind':<13}{'1-input st/s':>13}{'2-in st/s':>11}{'2-in eq st/s':>13}"
+        f"{'sens 100r':>11}{'cov 1in L1000':>15}{'cov 2in L100':>14}{'max err':>10}"
+    )
     print(head)
     r_grid = np.linspace(0.02, 0.5, 100)
     for name in NAMES:
@@ -145,18 +156,31 @@ def main():
         one = layer_steps(name, 1, np.array([1.0]), args.repeat)
         two = layer_steps(name, 2, K0_UNEQUAL, args.repeat)
         two_eq = layer_steps(name, 2, K0_EQUAL, args.repeat)
-        sens = time_call(args.repeat, lambda: fieldgen.sensitivity(
-            name, r=r_grid, sigma_w2=SIGMA_W2, depth=100, c0=0.5))
+        sens = time_call(
+            args.repeat,
+            lambda: fieldgen.sensitivity(name, r=r_grid, sigma_w2=SIGMA_W2, depth=100, c0=0.5),
+        )
         if args.skip_covariance:
             cov1 = cov2 = float("nan")
         else:
-            cov1 = time_call(1, lambda: fieldgen.kernel_covariance(
-                name, r=0.3, sigma_w2=SIGMA_W2, depth=1000, K0=1.0))
-            cov2 = time_call(1, lambda: fieldgen.kernel_covariance(
-                name, r=0.3, sigma_w2=SIGMA_W2, depth=100, K0=[[1.0, 0.5], [0.5, 1.3]]))
+            cov1 = time_call(
+                1,
+                lambda: fieldgen.kernel_covariance(
+                    name, r=0.3, sigma_w2=SIGMA_W2, depth=1000, K0=1.0
+                ),
+            )
+            cov2 = time_call(
+                1,
+                lambda: fieldgen.kernel_covariance(
+                    name, r=0.3, sigma_w2=SIGMA_W2, depth=100, K0=[[1.0, 0.5], [0.5, 1.3]]
+                ),
+            )
         err = float("nan") if args.skip_error else max_error(name)
-        print(f"{name:<11}{kind:<13}{one:>13.3g}{two:>11.3g}{two_eq:>13.3g}{sens * 1e3:>9.3g}ms"
-              f"{cov1:>14.3g}s{cov2:>13.3g}s{err:>10.1e}", flush=True)
+        print(
+            f"{name:<11}{kind:<13}{one:>13.3g}{two:>11.3g}{two_eq:>13.3g}{sens * 1e3:>9.3g}ms"
+            f"{cov1:>14.3g}s{cov2:>13.3g}s{err:>10.1e}",
+            flush=True,
+        )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"load average {load:.2f} at the end")
 

@@ -11,6 +11,7 @@ process with a warm cache <= 0.3 s to the first result. The machine is shared: r
 
     python benchmarks/bench_cold_start.py [--activation erf]
 """
+
 import argparse
 import json
 import os
@@ -41,15 +42,20 @@ print(json.dumps({{"import": t1 - t0, "call": t2 - t1}}))
 
 def run(call: str, activation: str, env: dict) -> dict:
     code = SCRIPT.format(activation=activation, call=call)
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
     return json.loads(out.stdout)
 
 
 def run_cli(activation: str, env: dict) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "fieldgen", "optimal-r", activation, "--depth", "100"],
-                   env=env, capture_output=True, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "fieldgen", "optimal-r", activation, "--depth", "100"],
+        env=env,
+        capture_output=True,
+        check=True,
+    )
     return time.perf_counter() - start
 
 

@@ -24,12 +24,12 @@ depth 1000 with 2,000 inputs and layers=[1000] (its time and the process's peak 
 
     python benchmarks/bench_gram.py [--nt-python PATH] [--repeat 5] [--large]
 """
+
 import argparse
 import json
 import os
 import resource
 import subprocess
-import sys
 import tempfile
 import time
 
@@ -66,7 +66,7 @@ print(json.dumps({"best": min(times), "first": first, "jax": jax.__version__}))
 
 
 def best_of(fn, repeat):
-    fn()   # compile / warm caches
+    fn()  # compile / warm caches
     times = []
     for _ in range(repeat):
         t = time.perf_counter()
@@ -89,8 +89,21 @@ def neural_tangents(python, x, repeat):
     with tempfile.TemporaryDirectory() as tmp:
         xfile, outfile = os.path.join(tmp, "x.npy"), os.path.join(tmp, "out.npz")
         np.save(xfile, x)
-        proc = subprocess.run([python, "-c", NT_SCRIPT, xfile, str(R), str(SIGMA_W2), str(DEPTH),
-                               str(repeat), outfile], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                python,
+                "-c",
+                NT_SCRIPT,
+                xfile,
+                str(R),
+                str(SIGMA_W2),
+                str(DEPTH),
+                str(repeat),
+                outfile,
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode != 0:
             return None, proc.stderr.strip().splitlines()[-1]
         result = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -101,8 +114,9 @@ def neural_tangents(python, x, repeat):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    default_nt = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".venv-nt", "bin",
-                              "python")
+    default_nt = os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", ".venv-nt", "bin", "python"
+    )
     parser.add_argument("--nt-python", default=default_nt)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--large", action="store_true")
@@ -112,16 +126,24 @@ def main():
     G = x @ x.T / DIM
     kw = dict(r=R, sigma_w2=SIGMA_W2, depth=DEPTH, input="layer")
     pairs = N_INPUTS * (N_INPUTS - 1) // 2
-    print(f"erf, full block, r = {R}, sigma_w2 = {SIGMA_W2}, depth {DEPTH}, input layer, "
-          f"{N_INPUTS} inputs in {DIM} dimensions ({pairs} pairs); best of {args.repeat}")
+    print(
+        f"erf, full block, r = {R}, sigma_w2 = {SIGMA_W2}, depth {DEPTH}, input layer, "
+        f"{N_INPUTS} inputs in {DIM} dimensions ({pairs} pairs); best of {args.repeat}"
+    )
 
     gram = best_of(lambda: fieldgen.kernel("erf", x=x, **kw), args.repeat)
-    both = best_of(lambda: (fieldgen.kernel("erf", x=x, **kw), fieldgen.ntk("erf", x=x, **kw)),
-                   args.repeat)
+    both = best_of(
+        lambda: (fieldgen.kernel("erf", x=x, **kw), fieldgen.ntk("erf", x=x, **kw)), args.repeat
+    )
     last = best_of(lambda: fieldgen.kernel("erf", x=x, layers=[DEPTH], **kw), args.repeat)
-    both_last = best_of(lambda: (fieldgen.kernel("erf", x=x, layers=[DEPTH], **kw),
-                                 fieldgen.ntk("erf", x=x, layers=[DEPTH], **kw)), args.repeat)
-    fieldgen.kernel("erf", K0=G[:2, :2], **kw)   # compile the two-input path first
+    both_last = best_of(
+        lambda: (
+            fieldgen.kernel("erf", x=x, layers=[DEPTH], **kw),
+            fieldgen.ntk("erf", x=x, layers=[DEPTH], **kw),
+        ),
+        args.repeat,
+    )
+    fieldgen.kernel("erf", K0=G[:2, :2], **kw)  # compile the two-input path first
     t = time.perf_counter()
     by_pairs = pair_calls(G, kw)
     t_pairs = time.perf_counter() - t
@@ -130,37 +152,51 @@ def main():
     print(f"  fieldgen.kernel, Gram pass, last layer : {last * 1e3:8.2f} ms")
     print(f"  fieldgen kernel + ntk, all layers      : {both * 1e3:8.2f} ms")
     print(f"  fieldgen kernel + ntk, last layer      : {both_last * 1e3:8.2f} ms")
-    print(f"  {pairs} pair calls of fieldgen.kernel   : {t_pairs * 1e3:8.2f} ms (one run)  "
-          f"-> Gram pass {t_pairs / gram:.0f}x faster; max |difference| "
-          f"{np.abs(K - by_pairs).max():.1e}")
+    print(
+        f"  {pairs} pair calls of fieldgen.kernel   : {t_pairs * 1e3:8.2f} ms (one run)  "
+        f"-> Gram pass {t_pairs / gram:.0f}x faster; max |difference| "
+        f"{np.abs(K - by_pairs).max():.1e}"
+    )
 
-    nt, why = (None, f"{args.nt_python} not found") if not os.path.exists(args.nt_python) else \
-        neural_tangents(args.nt_python, x, args.repeat)
+    nt, why = (
+        (None, f"{args.nt_python} not found")
+        if not os.path.exists(args.nt_python)
+        else neural_tangents(args.nt_python, x, args.repeat)
+    )
     if nt is None:
         print(f"  neural-tangents: skipped ({why})")
     else:
         T = fieldgen.ntk("erf", x=x, **kw)
         rel = lambda a, b: float(np.abs(a - b).max() / np.abs(b).max())
-        print(f"  neural-tangents (jax {nt['jax']}), jit, NNGP + NTK, last layer: "
-              f"{nt['best'] * 1e3:8.2f} ms (first call with compilation {nt['first']:.1f} s)")
-        print(f"    -> fieldgen kernel + ntk, last layer (like for like) {nt['best'] / both_last:.1f}x "
-              f"faster; all layers {nt['best'] / both:.1f}x; kernel alone, last layer "
-              f"{nt['best'] / last:.1f}x")
-        print(f"    agreement at layer {DEPTH}: NNGP {rel(K[-1], nt['nngp']):.1e}, "
-              f"NTK {rel(T[-1], nt['ntk']):.1e} (max relative difference)")
+        print(
+            f"  neural-tangents (jax {nt['jax']}), jit, NNGP + NTK, last layer: "
+            f"{nt['best'] * 1e3:8.2f} ms (first call with compilation {nt['first']:.1f} s)"
+        )
+        print(
+            f"    -> fieldgen kernel + ntk, last layer (like for like) {nt['best'] / both_last:.1f}x "
+            f"faster; all layers {nt['best'] / both:.1f}x; kernel alone, last layer "
+            f"{nt['best'] / last:.1f}x"
+        )
+        print(
+            f"    agreement at layer {DEPTH}: NNGP {rel(K[-1], nt['nngp']):.1e}, "
+            f"NTK {rel(T[-1], nt['ntk']):.1e} (max relative difference)"
+        )
         again = best_of(lambda: fieldgen.kernel("erf", x=x, **kw), args.repeat)
         print(f"  fieldgen.kernel again (drift check)     : {again * 1e3:8.2f} ms")
 
     if args.large:
         xl = np.random.default_rng(1).standard_normal((2000, DIM))
         t = time.perf_counter()
-        out = fieldgen.kernel("erf", x=xl, r=R, sigma_w2=SIGMA_W2, depth=1000, input="layer",
-                              layers=[1000])
+        out = fieldgen.kernel(
+            "erf", x=xl, r=R, sigma_w2=SIGMA_W2, depth=1000, input="layer", layers=[1000]
+        )
         t_large = time.perf_counter() - t
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-        print(f"  depth 1000, 2000 inputs, layers=[1000]: {t_large:.1f} s, result {out.shape}, "
-              f"peak resident memory of this process {peak:.0f} MiB "
-              f"(all layers would be {1001 * 2000 * 2000 * 8 / 2**30:.0f} GiB)")
+        print(
+            f"  depth 1000, 2000 inputs, layers=[1000]: {t_large:.1f} s, result {out.shape}, "
+            f"peak resident memory of this process {peak:.0f} MiB "
+            f"(all layers would be {1001 * 2000 * 2000 * 8 / 2**30:.0f} GiB)"
+        )
 
 
 if __name__ == "__main__":

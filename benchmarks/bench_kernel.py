@@ -11,6 +11,7 @@ several runs in this process, the contenders taking turns. Targets: >= 1e7 layer
 
     python benchmarks/bench_kernel.py [--depth 1000] [--grid 100] [--repeat 5]
 """
+
 import argparse
 import math
 import os
@@ -79,7 +80,9 @@ def best_of_interleaved(repeat, contenders):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--depth", type=int, default=1000)
     ap.add_argument("--grid", type=int, default=100, help="points per axis (grid^2 in all)")
     ap.add_argument("--repeat", type=int, default=5)
@@ -92,25 +95,35 @@ def main():
     K0 = np.array([[1.0, 0.5], [0.5, 1.3]])
     k0 = np.array([1.0, 1.3, 0.5])
     k0_grid = np.ascontiguousarray(np.broadcast_to(k0, (n, 3)))
-    print(f"grid {n} points x depth {L}, two inputs: {steps:.2e} layer-steps per run "
-          f"(best of {args.repeat}, taking turns; {os.cpu_count()} cores)")
+    print(
+        f"grid {n} points x depth {L}, two inputs: {steps:.2e} layer-steps per run "
+        f"(best of {args.repeat}, taking turns; {os.cpu_count()} cores)"
+    )
     cores = os.cpu_count()
-    print(f"{'activation':<10} {'generated, 1 core':>18} {f'kernel(), {cores} cores':>20} "
-          f"{'NumPy':>14} {'gen/NumPy':>10} {'API/NumPy':>10} {'max rel diff':>13}")
+    print(
+        f"{'activation':<10} {'generated, 1 core':>18} {f'kernel(), {cores} cores':>20} "
+        f"{'NumPy':>14} {'gen/NumPy':>10} {'API/NumPy':>10} {'max rel diff':>13}"
+    )
     for name, reference in (("erf", numpy_erf), ("relu", numpy_relu)):
         fn = module("meanfield", name).kernel_pair_full
         out = aligned_empty((n, L + 1, 2, 2))
         out[...] = 0.0
         fn(r[:8], sw2[:8], sb2[:8], k0_grid[:8], out[:8])  # compile / load from cache
         fieldgen.kernel(name, r=r[:8], sigma_w2=sw2[:8], depth=2, K0=K0)
-        best = best_of_interleaved(args.repeat, {
-            "generated": lambda: fn(r, sw2, sb2, k0_grid, out),
-            "api": lambda: fieldgen.kernel(name, r=r, sigma_w2=sw2, depth=L, K0=K0),
-            "numpy": lambda: reference(r, sw2, k0, L)})
+        best = best_of_interleaved(
+            args.repeat,
+            {
+                "generated": lambda: fn(r, sw2, sb2, k0_grid, out),
+                "api": lambda: fieldgen.kernel(name, r=r, sigma_w2=sw2, depth=L, K0=K0),
+                "numpy": lambda: reference(r, sw2, k0, L),
+            },
+        )
         (t_gen, _), (t_api, _), (t_np, ref) = best["generated"], best["api"], best["numpy"]
         diff = float(np.max(np.abs(ref - out) / np.abs(ref)))
-        print(f"{name:<10} {steps / t_gen:>13.3g} st/s {steps / t_api:>15.3g} st/s "
-              f"{steps / t_np:>8.3g} st/s {t_np / t_gen:>9.1f}x {t_np / t_api:>9.1f}x {diff:>13.1e}")
+        print(
+            f"{name:<10} {steps / t_gen:>13.3g} st/s {steps / t_api:>15.3g} st/s "
+            f"{steps / t_np:>8.3g} st/s {t_np / t_gen:>9.1f}x {t_np / t_api:>9.1f}x {diff:>13.1e}"
+        )
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
 
     python benchmarks/bench_one_loop.py [--repeat 3] [--pilot 200] [--skip-depth-1000-pairs]
 """
+
 import argparse
 import time
 
@@ -31,15 +32,21 @@ def best_of(repeat, fn):
 
 
 def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--pilot", type=int, default=200, help="networks in the Monte-Carlo pilot run")
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--skip-depth-1000-pairs", action="store_true")
     args = ap.parse_args()
 
-    print(f"One-loop theory, r = {CASE['r']}, sigma_w^2 = {CASE['sigma_w2']}, K0 = 1 (c0 = 0.5 for pairs)")
-    print(f"{'activation':<10} {'inputs':>6} {'depth':>6} {'kernel_covariance':>18} {'kernel_mean_shift':>18}")
+    print(
+        f"One-loop theory, r = {CASE['r']}, sigma_w^2 = {CASE['sigma_w2']}, K0 = 1 (c0 = 0.5 for pairs)"
+    )
+    print(
+        f"{'activation':<10} {'inputs':>6} {'depth':>6} {'kernel_covariance':>18} {'kernel_mean_shift':>18}"
+    )
     theory_seconds = {}
     for name in ("relu", "erf"):
         for label, K0 in (("1", 1.0), ("2", PAIR)):
@@ -51,12 +58,19 @@ def main():
                 t_cov = best_of(repeat, lambda: fieldgen.kernel_covariance(name, **kw))
                 t_shift = best_of(repeat, lambda: fieldgen.kernel_mean_shift(name, **kw))
                 theory_seconds[name, label, depth] = t_cov
-                print(f"{name:<10} {label:>6} {depth:>6} {t_cov:>16.4f} s {t_shift:>16.4f} s", flush=True)
+                print(
+                    f"{name:<10} {label:>6} {depth:>6} {t_cov:>16.4f} s {t_shift:>16.4f} s",
+                    flush=True,
+                )
 
-    print(f"\nMonte Carlo: N Var(Khat^L) to 5 % relative error, width {args.width}, depth 100, "
-          "one input, real weight matrices")
-    print(f"{'activation':<10} {'kurtosis':>9} {'networks':>9} {'s/network':>10} {'MC seconds':>11} "
-          f"{'theory s':>9} {'ratio':>9} {'theory':>10} {'pilot MC':>10}")
+    print(
+        f"\nMonte Carlo: N Var(Khat^L) to 5 % relative error, width {args.width}, depth 100, "
+        "one input, real weight matrices"
+    )
+    print(
+        f"{'activation':<10} {'kurtosis':>9} {'networks':>9} {'s/network':>10} {'MC seconds':>11} "
+        f"{'theory s':>9} {'ratio':>9} {'theory':>10} {'pilot MC':>10}"
+    )
     for name in ("relu", "erf"):
         kw = dict(CASE, depth=100, K0=1.0)
         fieldgen.simulate(name, width=8, samples=2, seed=0, **kw)
@@ -69,8 +83,10 @@ def main():
         mc = networks * per_network
         theory = theory_seconds[name, "1", 100]
         nvar = fieldgen.kernel_covariance(name, **kw)[-1, -1]
-        print(f"{name:<10} {kurtosis:>9.2f} {networks:>9d} {per_network:>10.4f} {mc:>11.1f} "
-              f"{theory:>9.4f} {mc / theory:>9.0f} {nvar:>10.4f} {args.width * Khat.var(ddof=1):>10.4f}")
+        print(
+            f"{name:<10} {kurtosis:>9.2f} {networks:>9d} {per_network:>10.4f} {mc:>11.1f} "
+            f"{theory:>9.4f} {mc / theory:>9.0f} {nvar:>10.4f} {args.width * Khat.var(ddof=1):>10.4f}"
+        )
 
 
 if __name__ == "__main__":

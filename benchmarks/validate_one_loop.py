@@ -12,6 +12,7 @@ the table is the same (each case has its own fixed seed).
 
 `tests/test_one_loop_sweep.py` (marker `slow`) runs the same function and requires |z| < 4.
 """
+
 import argparse
 import itertools
 import sys
@@ -21,8 +22,14 @@ import numpy as np
 
 import fieldgen
 
-CASES = dict(name=("relu", "erf", "tanh"), sigma_b2=(0.0, 0.1), r=(0.2, 0.5, 1.0),
-             sigma_w2=(1.0, 2.0), depth=(5, 20), inputs=(1, 2))
+CASES = dict(
+    name=("relu", "erf", "tanh"),
+    sigma_b2=(0.0, 0.1),
+    r=(0.2, 0.5, 1.0),
+    sigma_w2=(1.0, 2.0),
+    depth=(5, 20),
+    inputs=(1, 2),
+)
 PAIR = np.array([[1.0, 0.5], [0.5, 1.0]])
 
 
@@ -50,8 +57,12 @@ def validate(name, sigma_b2, r, sigma_w2, depth, inputs, samples=2000):
     entries = [((), None)] if inputs == 1 else [((0, 0), 0), ((0, 1), 2)]
     widths = widths_for(depth * r * r * sigma_w2)
     seed = zlib.crc32(repr((name, sigma_b2, r, sigma_w2, depth, inputs)).encode())
-    sims = [fieldgen.simulate(name, width=N, samples=samples, method="walk", seed=seed + N, **kw)[:, depth]
-            for N in widths]
+    sims = [
+        fieldgen.simulate(name, width=N, samples=samples, method="walk", seed=seed + N, **kw)[
+            :, depth
+        ]
+        for N in widths
+    ]
     rows = []
     for entry, p in entries:
         label = "" if p is None else ["11", "22", "12"][p]
@@ -83,6 +94,7 @@ def sweep(quick=False, stream=sys.stdout, csv=None, client=None):
     if client is not None and __name__ != "__main__":
         # Workers need not have benchmarks/ on their path: send this module's code by value.
         import cloudpickle
+
         cloudpickle.register_pickle_by_value(sys.modules[__name__])
     grid = list(itertools.product(*CASES.values()))
     if quick:
@@ -96,7 +108,9 @@ def sweep(quick=False, stream=sys.stdout, csv=None, client=None):
                 z = (sim - theory) / se
                 row = (*values, quantity, theory, sim, se, z)
                 out.append(row)
-                stream.write("\t".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) + "\n")
+                stream.write(
+                    "\t".join(f"{v:.6g}" if isinstance(v, float) else str(v) for v in row) + "\n"
+                )
             stream.flush()
     if csv:
         with open(csv, "w") as f:
@@ -107,13 +121,19 @@ def sweep(quick=False, stream=sys.stdout, csv=None, client=None):
 
 
 if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--quick", action="store_true", help="every twelfth case")
     ap.add_argument("--csv")
-    ap.add_argument("--scheduler", metavar="ADDRESS",
-                    help="Dask scheduler, e.g. tcp://host:8786 (default: FIELDGEN_SCHEDULER, else in process)")
+    ap.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="Dask scheduler, e.g. tcp://host:8786 (default: FIELDGEN_SCHEDULER, else in process)",
+    )
     args = ap.parse_args()
     from fieldgen.distributed import connect, scheduler_address
+
     address = scheduler_address(args.scheduler)
     try:
         client = None if address is None else connect(address)
@@ -121,4 +141,6 @@ if __name__ == "__main__":
         sys.exit(f"validate_one_loop: error: {exc}")
     rows = sweep(args.quick, csv=args.csv, client=client)
     z = np.array([r[-1] for r in rows])
-    print(f"{len(rows)} comparisons; max |z| = {np.max(np.abs(z)):.2f}; |z| > 4: {int(np.sum(np.abs(z) > 4))}")
+    print(
+        f"{len(rows)} comparisons; max |z| = {np.max(np.abs(z)):.2f}; |z| > 4: {int(np.sum(np.abs(z) > 4))}"
+    )

@@ -12,6 +12,7 @@ ln Omega is built here by a cumulant expansion in C~ whose moments are Gaussian 
 The single-neuron increment is described by its cumulant generating function: for the full block
 the response-field term (r^2/2) h~.C h~ of Omega, for the reduced block r phi(a), a ~ N(0, C).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,12 +48,14 @@ def cumulant_expansion(exponent: sp.Expr, average, order: int) -> sp.Expr:
 
 def moment_map(source_moment, sources):
     """Linear extension of a monomial -> expectation map to polynomials in the sources."""
+
     def average(poly: sp.Expr) -> sp.Expr:
         total = sp.S.Zero
         for term in sp.Add.make_args(sp.expand(poly)):
             coeff, monomial = term.as_independent(*sources)
             total += coeff * (source_moment(monomial) if monomial != 1 else 1)
         return total
+
     return average
 
 
@@ -71,10 +74,10 @@ def layer_action(n_inputs: int, source_moment, order: int = 1) -> sp.Expr:
 @dataclass(frozen=True)
 class SaddlePoint:
     action: sp.Expr
-    equations: tuple          # dS/dC~_p = 0 at C~ = 0
+    equations: tuple  # dS/dC~_p = 0 at C~ = 0
     conjugate_equations: tuple  # dS/dC_p = 0
-    fields: dict              # C_p at the saddle
-    conjugates: dict          # C~_p at the saddle
+    fields: dict  # C_p at the saddle
+    conjugates: dict  # C~_p at the saddle
 
 
 def saddle_point(n_inputs: int, source_moment) -> SaddlePoint:
@@ -112,11 +115,13 @@ def phi_source(phi, kernel_entries, n_inputs: int):
             a = used[0]
             return expect(phi(xs[0]) ** powers[a], (kernel_entries[a],))
         return expect(body, kernel_entries)
+
     return moment
 
 
 def second_moment_source(moments, n_inputs: int):
     """Moments of g = h of the layer below, given its second moments (reduced block, input layer)."""
+
     def moment(monomial):
         powers = _monomial_powers(monomial, n_inputs)
         if sum(powers) != 2:
@@ -125,6 +130,7 @@ def second_moment_source(moments, n_inputs: int):
             return moments[0]
         index = {(2, 0): 0, (0, 2): 1, (1, 1): 2}[powers]
         return moments[index]
+
     return moment
 
 
@@ -134,6 +140,7 @@ def second_moment_source(moments, n_inputs: int):
 @dataclass(frozen=True)
 class Increment:
     """Mean and second moments <Delta_a Delta_b> of h^l - h^{l-1}, given C at the saddle."""
+
     mean: tuple
     second: tuple  # pair order
 
@@ -153,8 +160,7 @@ def full_block_increment(C, n_inputs: int) -> Increment:
 
 def reduced_block_increment(phi, C, n_inputs: int, pair_expectation, mean_of) -> Increment:
     """Increment r phi(a) with a ~ N(0, C): moments are Gaussian expectations at C."""
-    mean = tuple(model.r * mean_of(C[a] if n_inputs == 2 else C[0])
-                 for a in range(n_inputs))
+    mean = tuple(model.r * mean_of(C[a] if n_inputs == 2 else C[0]) for a in range(n_inputs))
     second = tuple(model.r**2 * p for p in pair_expectation)
     return Increment(mean, second)
 
@@ -176,7 +182,8 @@ def conjugate_vanishes_on_multilayer_action(depth: int = 3) -> dict:
     for l in range(depth):
         variance = K0 + model.r**2 * sum(Cs[:l])
         S += -Cts[l] * (Cs[l] - model.sigma_b2) + model.sigma_w2 * Cts[l] * expect(
-            phi(x1) ** 2, (variance,))
+            phi(x1) ** 2, (variance,)
+        )
     # dS/dC^k = 0 is linear and triangular in C~: its only solution is C~ = 0.
     conjugate_eqs = [sp.diff(S, c) for c in Cs]
     (conjugates,) = sp.linsolve(conjugate_eqs, Cts)

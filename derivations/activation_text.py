@@ -9,6 +9,7 @@ whitelist, not a call. Allowed: numbers, x, pi, E, + - * / ** (also ^), and the 
 function that is not real and finite on the real line, growth like exp(x^2) or faster (whose
 Gaussian expectations diverge), and kinks anywhere but x = 0.
 """
+
 from __future__ import annotations
 
 import ast
@@ -23,25 +24,53 @@ from .expectation import variables
 X = variables(1)[0]
 
 FUNCTIONS = {
-    "exp": sp.exp, "log": sp.log, "sqrt": sp.sqrt,
-    "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "atan": sp.atan,
-    "sinh": sp.sinh, "cosh": sp.cosh, "tanh": sp.tanh, "asinh": sp.asinh,
-    "erf": sp.erf, "erfc": sp.erfc,
-    "abs": sp.Abs, "Abs": sp.Abs, "sign": sp.sign, "Heaviside": sp.Heaviside, "step": sp.Heaviside,
-    "max": sp.Max, "Max": sp.Max, "min": sp.Min, "Min": sp.Min,
+    "exp": sp.exp,
+    "log": sp.log,
+    "sqrt": sp.sqrt,
+    "sin": sp.sin,
+    "cos": sp.cos,
+    "tan": sp.tan,
+    "atan": sp.atan,
+    "sinh": sp.sinh,
+    "cosh": sp.cosh,
+    "tanh": sp.tanh,
+    "asinh": sp.asinh,
+    "erf": sp.erf,
+    "erfc": sp.erfc,
+    "abs": sp.Abs,
+    "Abs": sp.Abs,
+    "sign": sp.sign,
+    "Heaviside": sp.Heaviside,
+    "step": sp.Heaviside,
+    "max": sp.Max,
+    "Max": sp.Max,
+    "min": sp.Min,
+    "Min": sp.Min,
     "relu": lambda u: sp.Max(0, u),
-    "sigmoid": logistic, "softplus": Softplus, "Phi": normal_cdf,
+    "sigmoid": logistic,
+    "softplus": Softplus,
+    "Phi": normal_cdf,
 }
 CONSTANTS = {"pi": sp.pi, "E": sp.E, "e": sp.E}
-_BINARY = {ast.Add: lambda a, b: a + b, ast.Sub: lambda a, b: a - b, ast.Mult: lambda a, b: a * b,
-           ast.Div: lambda a, b: a / b, ast.Pow: lambda a, b: a ** b, ast.BitXor: lambda a, b: a ** b}
+_BINARY = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a**b,
+    ast.BitXor: lambda a, b: a**b,
+}
 _MAX_LENGTH = 2000
 # Growth test: phi^2 must be integrable against the widest Gaussian the API allows (K ~ 1e8
 # after many layers is still fine): log|phi| must grow slower than x^2 / GROWTH_SCALE.
 _GROWTH_POINTS = (20, 40, 80)
-_SAMPLES = [mpmath.mpf(v) / 8 for v in range(-400, 401, 7)] + [mpmath.mpf(0), mpmath.mpf(200),
-                                                               mpmath.mpf(-200), mpmath.mpf(1000),
-                                                               mpmath.mpf(-1000)]
+_SAMPLES = [mpmath.mpf(v) / 8 for v in range(-400, 401, 7)] + [
+    mpmath.mpf(0),
+    mpmath.mpf(200),
+    mpmath.mpf(-200),
+    mpmath.mpf(1000),
+    mpmath.mpf(-1000),
+]
 
 
 def parse(text: str) -> sp.Expr:
@@ -61,9 +90,12 @@ def parse(text: str) -> sp.Expr:
 def _convert(node: ast.AST, text: str) -> sp.Expr:
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-            raise ValueError(f"expr {text!r}: only numbers are allowed as constants; "
-                             f"got {node.value!r}")
-        return sp.Integer(node.value) if isinstance(node.value, int) else sp.Rational(repr(node.value))
+            raise ValueError(
+                f"expr {text!r}: only numbers are allowed as constants; got {node.value!r}"
+            )
+        return (
+            sp.Integer(node.value) if isinstance(node.value, int) else sp.Rational(repr(node.value))
+        )
     if isinstance(node, ast.Name):
         if node.id == "x":
             return X
@@ -71,8 +103,10 @@ def _convert(node: ast.AST, text: str) -> sp.Expr:
             return CONSTANTS[node.id]
         if node.id in FUNCTIONS:
             raise ValueError(f"expr {text!r}: {node.id} is a function; call it, e.g. {node.id}(x)")
-        raise ValueError(f"expr {text!r}: unknown name {node.id!r} (the variable is x; a second "
-                         f"free symbol or an unknown constant is not allowed)")
+        raise ValueError(
+            f"expr {text!r}: unknown name {node.id!r} (the variable is x; a second "
+            f"free symbol or an unknown constant is not allowed)"
+        )
     if isinstance(node, ast.BinOp) and type(node.op) in _BINARY:
         return _BINARY[type(node.op)](_convert(node.left, text), _convert(node.right, text))
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
@@ -82,13 +116,17 @@ def _convert(node: ast.AST, text: str) -> sp.Expr:
         name = node.func.id if isinstance(node.func, ast.Name) else None
         if name not in FUNCTIONS:
             shown = name if name is not None else ast.unparse(node.func)
-            raise ValueError(f"expr {text!r}: unknown function {shown!r}; allowed: "
-                             f"{', '.join(sorted(FUNCTIONS))}")
+            raise ValueError(
+                f"expr {text!r}: unknown function {shown!r}; allowed: "
+                f"{', '.join(sorted(FUNCTIONS))}"
+            )
         if node.keywords or not node.args:
             raise ValueError(f"expr {text!r}: call {name} with positional arguments only")
         return FUNCTIONS[name](*[_convert(a, text) for a in node.args])
-    raise ValueError(f"expr {text!r}: {type(node).__name__} is not allowed in an activation "
-                     "(numbers, x, + - * / **, and function calls only)")
+    raise ValueError(
+        f"expr {text!r}: {type(node).__name__} is not allowed in an activation "
+        "(numbers, x, + - * / **, and function calls only)"
+    )
 
 
 def check(expr: sp.Expr) -> sp.Expr:
@@ -117,13 +155,16 @@ def check(expr: sp.Expr) -> sp.Expr:
             except (ZeroDivisionError, ValueError, OverflowError, TypeError):
                 y = None
             if y is None or not isinstance(y, mpmath.mpf) or not mpmath.isfinite(y):
-                raise ValueError(f"expr {sp.sstr(expr)} must be real and finite for every real x; "
-                                 f"it is not at x = {mpmath.nstr(v, 6)}")
+                raise ValueError(
+                    f"expr {sp.sstr(expr)} must be real and finite for every real x; "
+                    f"it is not at x = {mpmath.nstr(v, 6)}"
+                )
         for point in _GROWTH_POINTS:
             for sign in (1, -1):
                 y = abs(mpmath.mpmathify(f(sign * mpmath.mpf(point))))
-                if y > 0 and mpmath.log(y) > point ** 2 / 8:
+                if y > 0 and mpmath.log(y) > point**2 / 8:
                     raise ValueError(
                         f"expr {sp.sstr(expr)} grows like exp(x^2) or faster (at x = {sign * point}: "
-                        f"|phi| = {mpmath.nstr(y, 3)}), so its Gaussian expectations diverge")
+                        f"|phi| = {mpmath.nstr(y, 3)}), so its Gaussian expectations diverge"
+                    )
     return expr

@@ -8,6 +8,7 @@ edit. Every activation is written in a *stable form* (``stable_form``): logistic
 pieces become tanh and ``Softplus``, which generated code evaluates without overflow for any real
 argument, and kinks become steps (``distributions``), which differentiate exactly.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -27,7 +28,7 @@ class Softplus(sp.Function):
     nargs = 1
 
     def fdiff(self, argindex=1):
-        return (1 + sp.tanh(self.args[0] / 2)) / 2   # the logistic function, in tanh form
+        return (1 + sp.tanh(self.args[0] / 2)) / 2  # the logistic function, in tanh form
 
     def _eval_rewrite_as_log(self, u, **kwargs):
         return sp.log(1 + sp.exp(u))
@@ -48,6 +49,7 @@ def normal_cdf(u: sp.Expr) -> sp.Expr:
 def stable_form(expr: sp.Expr) -> sp.Expr:
     """Rewrite the pieces that overflow in floating point: 1/(1 + exp(u)) -> (1 - tanh(u/2))/2 and
     log(1 + exp(u)) -> Softplus(u). The value is the same real function."""
+
     def one_plus_exp(base):
         rest = base - 1
         return rest if isinstance(rest, sp.exp) else None
@@ -56,8 +58,10 @@ def stable_form(expr: sp.Expr) -> sp.Expr:
         return e.is_Pow and e.exp == -1 and one_plus_exp(e.base) is not None
 
     expr = expr.replace(reciprocal, lambda e: (1 - sp.tanh(one_plus_exp(e.base).args[0] / 2)) / 2)
-    expr = expr.replace(lambda e: isinstance(e, sp.log) and one_plus_exp(e.args[0]) is not None,
-                        lambda e: Softplus(one_plus_exp(e.args[0]).args[0]))
+    expr = expr.replace(
+        lambda e: isinstance(e, sp.log) and one_plus_exp(e.args[0]) is not None,
+        lambda e: Softplus(one_plus_exp(e.args[0]).args[0]),
+    )
     return expr
 
 
@@ -69,6 +73,7 @@ class Opaque(sp.Function):
     takes minutes. As an opaque function, d/du phi^(k) is just phi^(k+1); the code printer writes
     the explicit derivative (``explicit``) only where the integrand is evaluated.
     """
+
     nargs = 1
     activation: str = ""
     order: int = 0
@@ -102,8 +107,9 @@ def opaque(name: str, order: int) -> type:
     """The Opaque subclass for phi^(order) of the activation `name` (one class per pair)."""
     key = (name, order)
     if key not in _OPAQUE:
-        _OPAQUE[key] = type(f"{name}_d{order}" if order else name, (Opaque,),
-                            {"activation": name, "order": order})
+        _OPAQUE[key] = type(
+            f"{name}_d{order}" if order else name, (Opaque,), {"activation": name, "order": order}
+        )
     return _OPAQUE[key]
 
 
@@ -111,6 +117,7 @@ def opaque(name: str, order: int) -> type:
 def _smooth_generic(phi: sp.Lambda) -> bool:
     from .closed_forms import closable
     from .distributions import simplify_distributions
+
     expr = phi(_x)
     return not simplify_distributions(expr, (_x,)).has(sp.Heaviside) and not closable(expr, _x)
 
@@ -118,6 +125,7 @@ def _smooth_generic(phi: sp.Lambda) -> bool:
 @lru_cache(maxsize=None)
 def _has_steps(phi: sp.Lambda) -> bool:
     from .distributions import simplify_distributions
+
     return simplify_distributions(phi(_x), (_x,)).has(sp.Heaviside)
 
 
@@ -180,24 +188,32 @@ PRESETS: dict[str, Activation] = {
     for a in (
         _make("gelu", _x * normal_cdf(_x), "GELU x Phi(x), Phi the standard normal CDF"),
         _make("leaky_relu", sp.Max(_x, _x / 100), "leaky rectifier max(x, x/100)"),
-        _make("abrelu", sp.Max(0, _x) - _half * sp.Max(0, -_x),
-              "asymmetric rectifier: slope 1 for x > 0, 1/2 for x < 0"),
+        _make(
+            "abrelu",
+            sp.Max(0, _x) - _half * sp.Max(0, -_x),
+            "asymmetric rectifier: slope 1 for x > 0, 1/2 for x < 0",
+        ),
         _make("abs", sp.Abs(_x), "absolute value |x|"),
         _make("sign", sp.sign(_x), "sign(x)"),
         _make("step", sp.Heaviside(_x), "Heaviside step (0 for x < 0, 1 for x > 0)"),
         _make("sin", sp.sin(_x), "sine"),
         _make("cos", sp.cos(_x), "cosine"),
         _make("exp", sp.exp(_x), "exponential"),
-        _make("gaussian", sp.exp(-_x**2 / 2), "Gaussian bump exp(-x^2/2)"),
+        _make("gaussian", sp.exp(-(_x**2) / 2), "Gaussian bump exp(-x^2/2)"),
         _make("quadratic", _x**2, "square x^2"),
         _make("cubic", _x**3, "cube x^3"),
         _make("quartic", _x**4, "fourth power x^4"),
-        _make("erf2", sp.erf(_x * sp.sqrt(sp.pi) / 2),
-              "erf with the argument scaled to unit slope at 0, erf(sqrt(pi) x / 2)"),
+        _make(
+            "erf2",
+            sp.erf(_x * sp.sqrt(sp.pi) / 2),
+            "erf with the argument scaled to unit slope at 0, erf(sqrt(pi) x / 2)",
+        ),
         _make("silu", _x * logistic(_x), "SiLU (swish) x / (1 + exp(-x))"),
         _make("softplus", Softplus(_x), "softplus log(1 + exp(x))"),
         _make("sigmoid", logistic(_x), "logistic sigmoid 1 / (1 + exp(-x))"),
-        _make("elu", sp.Max(0, _x) + sp.Min(0, sp.exp(_x) - 1), "ELU: x for x > 0, exp(x) - 1 below"),
+        _make(
+            "elu", sp.Max(0, _x) + sp.Min(0, sp.exp(_x) - 1), "ELU: x for x > 0, exp(x) - 1 below"
+        ),
         _make("mish", _x * sp.tanh(Softplus(_x)), "Mish x tanh(softplus(x))"),
     )
 }
@@ -219,8 +235,10 @@ def get(name: str) -> Activation:
     for table in (ACTIVATIONS, PRESETS, _REGISTERED):
         if name in table:
             return table[name]
-    raise ValueError(f"activation must be one of {', '.join(sorted(ACTIVATIONS) + sorted(PRESETS))} "
-                     f"or defined with fieldgen.activation(name, expr); got {name!r}")
+    raise ValueError(
+        f"activation must be one of {', '.join(sorted(ACTIVATIONS) + sorted(PRESETS))} "
+        f"or defined with fieldgen.activation(name, expr); got {name!r}"
+    )
 
 
 def builtin_names() -> tuple[str, ...]:

@@ -12,6 +12,7 @@ f = phi^2 at one layer and g = phi^2 at another it is the four-point moment acro
 covariance is K^{min}. Nothing here is typed in as a final formula; tests compare the results with
 quadrature and Price's theorem.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -71,7 +72,9 @@ def _split_exponentials(body: sp.Expr, xs):
     if any(sum(m) > 2 for m in poly.monoms()) or not any(sum(m) == 2 for m in poly.monoms()):
         return None
     n = len(xs)
-    D = sp.Matrix(n, n, lambda i, j: -poly.coeff_monomial(xs[i] * xs[j]) * (1 if i == j else sp.S.Half))
+    D = sp.Matrix(
+        n, n, lambda i, j: -poly.coeff_monomial(xs[i] * xs[j]) * (1 if i == j else sp.S.Half)
+    )
     linear = sum(poly.coeff_monomial(x) * x for x in xs) + poly.coeff_monomial(1)
     return D, rest * sp.exp(linear)
 
@@ -83,10 +86,12 @@ def factorize(node: GaussianExpectation) -> sp.Expr | None:
     K = covariance_matrix(n, node.entries)
     # connected components of the variables under non-zero covariance
     group = list(range(n))
+
     def root(i):
         while group[i] != i:
             i = group[i]
         return i
+
     for i in range(n):
         for j in range(i + 1, n):
             if K[i, j] != 0:
@@ -106,8 +111,10 @@ def factorize(node: GaussianExpectation) -> sp.Expr | None:
     for key, members in blocks.items():
         sub = variables(len(members))
         body = parts[key].xreplace({xs[m]: sub[i] for i, m in enumerate(members)})
-        out *= GaussianExpectation(sp.Lambda(sub, body),
-                                   *[K[members[a], members[b]] for a, b in entry_positions(len(members))])
+        out *= GaussianExpectation(
+            sp.Lambda(sub, body),
+            *[K[members[a], members[b]] for a, b in entry_positions(len(members))],
+        )
     return out
 
 
@@ -120,7 +127,9 @@ def _diagonal_chain(body: sp.Expr, x: sp.Symbol, variance: sp.Expr) -> sp.Expr |
     if len(factors) != 2:
         return None
     (y,) = variables(1)
-    levels = price_chain(sp.Lambda(y, factors[0].xreplace({x: y})), sp.Lambda(y, factors[1].xreplace({x: y})))
+    levels = price_chain(
+        sp.Lambda(y, factors[0].xreplace({x: y})), sp.Lambda(y, factors[1].xreplace({x: y}))
+    )
     if levels is None:
         return None
     k11, k22, k12 = model.K
@@ -178,12 +187,17 @@ def shift(node: GaussianExpectation) -> sp.Expr | None:
     if body.has(sp.Heaviside, sp.DiracDelta):
         return None
     if body.has(sp.sin, sp.cos):
-        if any(not sp.Poly(f.args[0], *xs).is_linear for f in body.atoms(sp.sin, sp.cos)
-               if f.has(*xs)):
+        if any(
+            not sp.Poly(f.args[0], *xs).is_linear for f in body.atoms(sp.sin, sp.cos) if f.has(*xs)
+        ):
             return None
         rewritten = sp.expand(body.rewrite(sp.exp))
-        return sp.Add(*[GaussianExpectation(sp.Lambda(xs, t), *node.entries)
-                        for t in sp.Add.make_args(rewritten)])
+        return sp.Add(
+            *[
+                GaussianExpectation(sp.Lambda(xs, t), *node.entries)
+                for t in sp.Add.make_args(rewritten)
+            ]
+        )
     found = _linear_exponent(body, xs)
     if found is None:
         return None
@@ -193,7 +207,8 @@ def shift(node: GaussianExpectation) -> sp.Expr | None:
     moved = K * lv
     shifted = sp.expand(rest.xreplace({x: x + moved[i] for i, x in enumerate(xs)}))
     return sp.exp(sp.expand((lv.T * K * lv)[0, 0] / 2)) * GaussianExpectation(
-        sp.Lambda(xs, shifted), *node.entries)
+        sp.Lambda(xs, shifted), *node.entries
+    )
 
 
 def real_form(expr: sp.Expr) -> sp.Expr:
@@ -219,9 +234,16 @@ def stein(node: GaussianExpectation) -> sp.Expr | None:
             if base == x and power.is_Integer and power > 0:
                 rest = body / x
                 K = covariance_matrix(len(xs), node.entries)
-                return sp.Add(*[K[a, b] * GaussianExpectation(
-                    sp.Lambda(xs, derivative(rest, xs[b], 1, xs)), *node.entries)
-                    for b in range(len(xs)) if K[a, b] != 0])
+                return sp.Add(
+                    *[
+                        K[a, b]
+                        * GaussianExpectation(
+                            sp.Lambda(xs, derivative(rest, xs[b], 1, xs)), *node.entries
+                        )
+                        for b in range(len(xs))
+                        if K[a, b] != 0
+                    ]
+                )
     return None
 
 
@@ -233,8 +255,9 @@ def close(expr: sp.Expr, chains: bool = True) -> sp.Expr:
     close by a Price chain (two variables, or one variable on the diagonal); one-dimensional
     integrals of steps and polynomials by SymPy. What is left stays a node (quadrature).
     """
-    return expr.replace(lambda e: isinstance(e, GaussianExpectation),
-                        lambda node: _close_node(node, chains))
+    return expr.replace(
+        lambda e: isinstance(e, GaussianExpectation), lambda node: _close_node(node, chains)
+    )
 
 
 @lru_cache(maxsize=None)
@@ -315,15 +338,16 @@ def merge_roots(expr: sp.Expr) -> sp.Expr:
     valid; it turns 1/(sqrt(K11) sqrt(K22 - k^2/K11)) into 1/sqrt(K11 K22 - k^2), the form SymPy
     integrates to an arcsin.
     """
+
     def merge(term):
-        roots = [f for f in sp.Mul.make_args(term)
-                 if f.is_Pow and f.exp in (sp.S.Half, -sp.S.Half)]
+        roots = [f for f in sp.Mul.make_args(term) if f.is_Pow and f.exp in (sp.S.Half, -sp.S.Half)]
         if len(roots) < 2:
             return term
         rest = sp.Mul(*[f for f in sp.Mul.make_args(term) if f not in roots])
         radicand = sp.cancel(sp.Mul(*[f.base ** (1 if f.exp > 0 else -1) for f in roots]))
         num, den = sp.fraction(radicand)
         return rest * sp.sqrt(sp.expand(num)) / sp.sqrt(sp.expand(den))
+
     return sp.Add(*[merge(t) for t in sp.Add.make_args(expr)])
 
 
@@ -331,7 +355,8 @@ def tidy_roots(expr: sp.Expr) -> sp.Expr:
     """Factor the radicands, so sqrt((1 + 2K)^2) becomes 1 + 2K for positive K."""
     return sp.simplify(expr).replace(
         lambda e: e.is_Pow and e.exp in (sp.S.Half, -sp.S.Half),
-        lambda e: sp.Pow(sp.factor(e.base), e.exp))
+        lambda e: sp.Pow(sp.factor(e.base), e.exp),
+    )
 
 
 def singular_at_full_correlation(expr: sp.Expr) -> bool:
@@ -374,8 +399,10 @@ def price_chain(f: sp.Lambda, g: sp.Lambda):
         if order:
             fd.append(derivative(fd[-1], x))
             gd.append(derivative(gd[-1], x))
-        base = close(expect(fd[order].xreplace({x: x1}) * gd[order].xreplace({x: x2}),
-                            (k11, k22, k)), chains=False)
+        base = close(
+            expect(fd[order].xreplace({x: x1}) * gd[order].xreplace({x: x2}), (k11, k22, k)),
+            chains=False,
+        )
         if not base.has(GaussianExpectation):
             break
     else:
@@ -404,6 +431,7 @@ def price_chain(f: sp.Lambda, g: sp.Lambda):
 @dataclass(frozen=True)
 class PairClosedForms:
     """<phi^(j)(h1) phi^(j)(h2)> for j = 0 .. order, in terms of (K11, K22, K12)."""
+
     name: str
     chain: tuple
 
@@ -482,6 +510,7 @@ def has_closed_form(name: str) -> bool:
 @dataclass(frozen=True)
 class Recipe:
     """How an activation's chain starts: derivative order and what closes its expectation."""
+
     order: int
     base: str  # "density" (a delta), "gaussian" (Gaussian factors tilt away), "polynomial"
 
@@ -497,8 +526,9 @@ def recipes() -> dict:
             continue
         order = len(forms.chain) - 1
         top = derivative(activations.get(name)(x), x, order)
-        base = ("density" if top.has(sp.DiracDelta) else
-                "gaussian" if top.has(sp.exp) else "polynomial")
+        base = (
+            "density" if top.has(sp.DiracDelta) else "gaussian" if top.has(sp.exp) else "polynomial"
+        )
         out[name] = Recipe(order, base)
     return out
 

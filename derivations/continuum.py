@@ -16,6 +16,7 @@ Euler-Maclaurin formula gives ln S = Phi(tau) + eps Psi(tau) + O(eps^2) at fixed
 maximum over eps at fixed L is at eps (L - L0) = tau* + O(1/L) with L0 from ``l0_formula``.
 ``corrected_flow`` is the ODE system whose solution carries Phi, Psi and their derivatives.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -32,12 +33,13 @@ eps = sp.Symbol("epsilon", positive=True)
 @dataclass(frozen=True)
 class Flow:
     """dx/dtau = rhs(x) for x = (K, K12): two inputs of equal norm K and cross kernel K12."""
+
     block: str
     activation: str
     state: tuple
     rhs: tuple
-    chi_rate: sp.Expr     # a = d ln chi_{12,12}/dtau = dF_12/dK12
-    rate: sp.Expr         # d ln S/dtau
+    chi_rate: sp.Expr  # a = d ln chi_{12,12}/dtau = dF_12/dK12
+    rate: sp.Expr  # d ln S/dtau
 
 
 def step_size() -> sp.Expr:
@@ -49,8 +51,9 @@ def log_sensitivity_rate(chi_rate: sp.Expr, kernel_rhs: sp.Expr, kernel: sp.Symb
     chi, K = sp.Function("chi"), sp.Function("K")
     log_s = sp.log(chi(tau)) + sp.log(sp.Symbol("K0", positive=True)) - sp.log(K(tau))
     derivative = sp.diff(log_s, tau)
-    derivative = derivative.subs({sp.Derivative(chi(tau), tau): chi_rate * chi(tau),
-                                  sp.Derivative(K(tau), tau): kernel_rhs})
+    derivative = derivative.subs(
+        {sp.Derivative(chi(tau), tau): chi_rate * chi(tau), sp.Derivative(K(tau), tau): kernel_rhs}
+    )
     return sp.simplify(derivative.subs(K(tau), kernel))
 
 
@@ -109,7 +112,7 @@ def euler_maclaurin_endpoint() -> sp.Expr:
     The coefficient is universal, so it is read off f = exp(k t), where the sum is geometric.
     """
     k = sp.Symbol("k", positive=True)
-    total = eps * (sp.exp(k * tau) - 1) / (sp.exp(k * eps) - 1)   # geometric sum
+    total = eps * (sp.exp(k * tau) - 1) / (sp.exp(k * eps) - 1)  # geometric sum
     integral = (sp.exp(k * tau) - 1) / k
     difference = sp.series(total - integral, eps, 0, 2).removeO()
     return sp.simplify(difference.coeff(eps, 1) / (sp.exp(k * tau) - 1))
@@ -124,6 +127,7 @@ class CorrectedFlow:
     ln S = Phi + eps Psi + O(eps^2), Phi = A - ln(K/K0), Psi = B - yK/K.
     ``terms``: rate = Phi', curvature = Phi'', log_sensitivity = A - ln K, l0 (see l0_formula).
     """
+
     flow: Flow
     state: tuple
     rhs: tuple
@@ -158,8 +162,12 @@ def corrected_flow(block: str, name: str) -> CorrectedFlow | None:
     rate = along(phi, state, rhs)
     curvature = along(rate, state, rhs)
     shift = psi + tau * along(psi, state, rhs)
-    terms = {"rate": rate, "curvature": curvature, "log_sensitivity": phi,
-             "l0": l0_formula()(tau, curvature, shift)}
+    terms = {
+        "rate": rate,
+        "curvature": curvature,
+        "log_sensitivity": phi,
+        "l0": l0_formula()(tau, curvature, shift),
+    }
     return CorrectedFlow(fl, state, rhs, terms)
 
 

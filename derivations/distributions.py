@@ -5,6 +5,7 @@ leaves products such as Max(0, x) DiracDelta(x) and Heaviside(x)^2 unsimplified;
 needs them reduced: x^k delta(x) = 0 (k >= 1), f(x) delta(x) = f(0) delta(x) for f continuous at 0,
 Theta^k = Theta. A product that would need Theta(0) is ill-defined and raises.
 """
+
 from __future__ import annotations
 
 import sympy as sp
@@ -28,10 +29,17 @@ def _step(u: sp.Expr) -> sp.Expr:
         roots = sp.solve(u, x)
     except NotImplementedError:
         roots = None
-    if at_zero != 0 or roots is None or any(sp.simplify(r) != 0 for r in roots) \
-            or not slope.is_number or slope == 0:
-        raise ValueError(f"steps and kinks are supported at x = 0 only; {sp.sstr(u)} changes sign "
-                         "elsewhere or is not monotone there")
+    if (
+        at_zero != 0
+        or roots is None
+        or any(sp.simplify(r) != 0 for r in roots)
+        or not slope.is_number
+        or slope == 0
+    ):
+        raise ValueError(
+            f"steps and kinks are supported at x = 0 only; {sp.sstr(u)} changes sign "
+            "elsewhere or is not monotone there"
+        )
     return sp.Heaviside(x) if slope > 0 else 1 - sp.Heaviside(x)
 
 
@@ -39,10 +47,11 @@ def _as_step_form(expr: sp.Expr) -> sp.Expr:
     """Max, Min, Abs, sign -> products of steps, so derivatives stay steps and deltas:
     Max(a, b) = b + (a - b) Theta(a - b), Min(a, b) = a - (a - b) Theta(a - b), |u| = u (2 Theta(u) - 1),
     sign(u) = 2 Theta(u) - 1; steps of an argument that crosses zero at x = 0 become Theta(+-x)."""
+
     def max_to_step(*args):
         if len(args) != 2:
             return sp.Max(*args)
-        if sp.S.Zero in args:   # relu's form, x Theta(x)
+        if sp.S.Zero in args:  # relu's form, x Theta(x)
             (other,) = [a for a in args if a != 0]
             return other * sp.Heaviside(other)
         a, b = args
@@ -53,6 +62,7 @@ def _as_step_form(expr: sp.Expr) -> sp.Expr:
             return sp.Min(*args)
         a, b = args
         return a - (a - b) * sp.Heaviside(a - b)
+
     expr = expr.replace(sp.Max, max_to_step).replace(sp.Min, min_to_step)
     expr = expr.replace(sp.Abs, lambda u: u * (2 * sp.Heaviside(u) - 1))
     expr = expr.replace(sp.sign, lambda u: 2 * sp.Heaviside(u) - 1)
@@ -74,8 +84,10 @@ def piecewise_form(expr: sp.Expr, variables) -> sp.Expr:
         without = sp.expand(expanded.xreplace({step: 0}))
         if with_step.has(step) or without.has(step):
             continue
-        expr = sp.Piecewise((piecewise_form(with_step, variables), x > 0),
-                            (piecewise_form(without, variables), True))
+        expr = sp.Piecewise(
+            (piecewise_form(with_step, variables), x > 0),
+            (piecewise_form(without, variables), True),
+        )
     return expr
 
 
@@ -92,19 +104,29 @@ def _sift(term: sp.Expr, x: sp.Symbol) -> sp.Expr:
     rest = sp.Mul(*[f for f in factors if f is not delta])
     if not rest.has(x):
         return term
-    if any(isinstance(h, (sp.Heaviside, sp.DiracDelta)) and h.args[0].has(x)
-           for h in rest.atoms(sp.Heaviside, sp.DiracDelta)):
+    if any(
+        isinstance(h, (sp.Heaviside, sp.DiracDelta)) and h.args[0].has(x)
+        for h in rest.atoms(sp.Heaviside, sp.DiracDelta)
+    ):
         raise ValueError(f"{term} needs Theta(0): the product is not defined")
-    return sp.Add(*[(-1) ** k * sp.binomial(n, k) * sp.diff(rest, x, k).subs(x, 0)
-                    * (sp.DiracDelta(x, n - k) if n - k else sp.DiracDelta(x))
-                    for k in range(n + 1)])
+    return sp.Add(
+        *[
+            (-1) ** k
+            * sp.binomial(n, k)
+            * sp.diff(rest, x, k).subs(x, 0)
+            * (sp.DiracDelta(x, n - k) if n - k else sp.DiracDelta(x))
+            for k in range(n + 1)
+        ]
+    )
 
 
 def simplify_distributions(expr: sp.Expr, variables) -> sp.Expr:
     """Reduce products of steps, deltas and smooth factors in the given variables."""
     expr = sp.expand(_as_step_form(expr))
-    expr = expr.replace(lambda e: e.is_Pow and isinstance(e.base, sp.Heaviside) and e.exp.is_positive,
-                        lambda e: e.base)
+    expr = expr.replace(
+        lambda e: e.is_Pow and isinstance(e.base, sp.Heaviside) and e.exp.is_positive,
+        lambda e: e.base,
+    )
     for x in variables:
         expr = sp.Add(*[_sift(t, x) for t in sp.Add.make_args(sp.expand(expr))])
     return expr

@@ -12,6 +12,7 @@ SymPy's chain rule calls Price's theorem. Closed forms replace these nodes where
 Covariance entries are ordered like pair space: the diagonal first, then the upper triangle row by
 row; for n = 2 that is (K11, K22, K12).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -69,7 +70,10 @@ class GaussianExpectation(sp.Function):
         if coeff != 1:
             return coeff * cls(sp.Lambda(xs, rest), *entries)
         # A jointly odd integrand has zero mean under the symmetric law h -> -h.
-        if not body.has(sp.Derivative) and sp.expand(body.xreplace({x: -x for x in xs}) + body) == 0:
+        if (
+            not body.has(sp.Derivative)
+            and sp.expand(body.xreplace({x: -x for x in xs}) + body) == 0
+        ):
             return sp.S.Zero
         used = [a for a, x in enumerate(xs) if body.has(x)]
         if len(used) < n:
@@ -128,8 +132,10 @@ def _condition_on_zero(body, xs, entries, a):
         return density * rest
     k = len(others)
     sub = variables(k)
-    schur = [cov[others[i], others[j]] - cov[others[i], a] * cov[a, others[j]] / cov[a, a]
-             for i, j in entry_positions(k)]
+    schur = [
+        cov[others[i], others[j]] - cov[others[i], a] * cov[a, others[j]] / cov[a, a]
+        for i, j in entry_positions(k)
+    ]
     new_body = rest.xreplace({xs[b]: sub[i] for i, b in enumerate(others)})
     return density * GaussianExpectation(sp.Lambda(sub, new_body), *schur)
 
@@ -252,6 +258,6 @@ def integrate_1d(body: sp.Expr, variance: sp.Expr) -> sp.Expr:
     """<body(x1)> for x1 ~ N(0, variance), by SymPy's integrator (the variance is positive)."""
     (x1,) = variables(1)
     v = sp.Dummy("v", positive=True)
-    density = sp.exp(-x1**2 / (2 * v)) / sp.sqrt(2 * sp.pi * v)
+    density = sp.exp(-(x1**2) / (2 * v)) / sp.sqrt(2 * sp.pi * v)
     result = sp.integrate(body * density, (x1, -sp.oo, sp.oo), conds="none")
     return sp.simplify(result).xreplace({v: variance})

@@ -5,6 +5,7 @@ closed form the result contains ``GaussianExpectation`` nodes, which the code ge
 quadrature and which differentiate by Price's theorem, so downstream code never needs to know
 which kind it got.
 """
+
 from __future__ import annotations
 
 import sympy as sp
@@ -21,8 +22,11 @@ def pair(name: str, entries=model.K) -> tuple[sp.Expr, sp.Expr, sp.Expr]:
         return tuple(sp.sympify(e).xreplace(dict(zip(model.K, entries))) for e in p)
     x1, x2 = variables(2)
     phi = activations.get(name)
-    return (expect(phi(x1) ** 2, (k11,)), expect(phi(x1) ** 2, (k22,)),
-            expect(phi(x1) * phi(x2), (k11, k22, k12)))
+    return (
+        expect(phi(x1) ** 2, (k11,)),
+        expect(phi(x1) ** 2, (k22,)),
+        expect(phi(x1) * phi(x2), (k11, k22, k12)),
+    )
 
 
 def single(name: str, variance: sp.Expr = model.K1) -> sp.Expr:

@@ -14,6 +14,7 @@ acquire a common mean that the kernel (a second moment) must carry. The usual st
 reduced block omits them; the simulation tests show they are needed (docs/theory, "The reduced
 block carries a mean").
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,12 +29,13 @@ from .expectation import GaussianExpectation, variables
 @dataclass(frozen=True)
 class LayerMap:
     """One layer of the mean-field recursion: state of layer l-1 -> state of layer l."""
+
     block: str
     activation: str
     n_inputs: int
-    state: tuple        # symbols of the previous layer's state
-    update: tuple       # expressions for the next layer's state, same order
-    n_kernel: int       # the first n_kernel state entries are the kernel in pair order
+    state: tuple  # symbols of the previous layer's state
+    update: tuple  # expressions for the next layer's state, same order
+    n_kernel: int  # the first n_kernel state entries are the kernel in pair order
     saddle: action.SaddlePoint
 
     @property
@@ -61,14 +63,19 @@ def evaluate_expectations(expr: sp.Expr, name: str) -> sp.Expr:
         if node.dimension == 2 and body == phi(x1) * phi(x2):
             return gauss.pair(name, node.entries)[2]
         return node
+
     return expr.replace(lambda e: isinstance(e, GaussianExpectation), evaluate)
 
 
 def _propagate(kernel, means, increment: action.Increment, n_inputs: int):
     """E[(h_a + D_a)(h_b + D_b)] and E[h_a + D_a] with D independent of h."""
     new_kernel = tuple(
-        kernel[p] + means[a] * increment.mean[b] + increment.mean[a] * means[b] + increment.second[p]
-        for p, (a, b) in enumerate(model.pair_positions(n_inputs)))
+        kernel[p]
+        + means[a] * increment.mean[b]
+        + increment.mean[a] * means[b]
+        + increment.second[p]
+        for p, (a, b) in enumerate(model.pair_positions(n_inputs))
+    )
     new_means = tuple(means[a] + increment.mean[a] for a in range(n_inputs))
     return new_kernel, new_means
 
@@ -95,14 +102,16 @@ def layer_map(block: str, name: str, n_inputs: int) -> LayerMap:
         else:
             pair_at_c = gauss.pair(name, fields)
         increment = action.reduced_block_increment(
-            phi, fields, n_inputs, pair_at_c, lambda v: gauss.mean(name, v))
+            phi, fields, n_inputs, pair_at_c, lambda v: gauss.mean(name, v)
+        )
     new_kernel, new_means = _propagate(kernel, means, increment, n_inputs)
     if all(sp.simplify(mu) == 0 for mu in increment.mean):
         # The means start at zero and never move: they are not part of the state.
         new_kernel = tuple(k.xreplace({m: 0 for m in means}) for k in new_kernel)
         return LayerMap(block, name, n_inputs, kernel, new_kernel, len(kernel), saddle)
-    return LayerMap(block, name, n_inputs, kernel + means, new_kernel + new_means, len(kernel),
-                    saddle)
+    return LayerMap(
+        block, name, n_inputs, kernel + means, new_kernel + new_means, len(kernel), saddle
+    )
 
 
 @lru_cache(maxsize=None)

@@ -7,6 +7,7 @@
 Kernels of two inputs live in "pair space": the three independent entries of a symmetric 2x2
 matrix in the fixed order (11, 22, 12). One input uses the single entry 11.
 """
+
 from __future__ import annotations
 
 import sympy as sp
@@ -29,8 +30,11 @@ def pair_symbols(stem: str, **assumptions) -> tuple[sp.Symbol, sp.Symbol, sp.Sym
     diag = dict(assumptions)
     off = {k: v for k, v in assumptions.items() if k not in ("positive", "nonnegative")}
     off["real"] = True
-    return (sp.Symbol(f"{stem}11", **diag), sp.Symbol(f"{stem}22", **diag),
-            sp.Symbol(f"{stem}12", **off))
+    return (
+        sp.Symbol(f"{stem}11", **diag),
+        sp.Symbol(f"{stem}22", **diag),
+        sp.Symbol(f"{stem}12", **off),
+    )
 
 
 def pair_matrix(entries) -> sp.Matrix:
@@ -56,9 +60,9 @@ def pair_entries(matrix: sp.Matrix) -> tuple:
 
 # The mean-field kernel K^{l-1} entering a layer, and the state of the reduced block's mean.
 K = pair_symbols("K", positive=True)
-K1 = sp.Symbol("K", positive=True)           # one input
+K1 = sp.Symbol("K", positive=True)  # one input
 m = (sp.Symbol("m1", real=True), sp.Symbol("m2", real=True))
-m1 = sp.Symbol("m", real=True)               # one input
+m1 = sp.Symbol("m", real=True)  # one input
 # Auxiliary field C^l (covariance of the layer's increment before scaling by r) and its conjugate.
 C = pair_symbols("C", positive=True)
 Ct = pair_symbols("Ct", real=True)

@@ -32,6 +32,7 @@ with C the saddle point (full: sigma_w^2 <phi phi>_K + sigma_b^2; reduced: sigma
 The "1" is the identity path's contribution; ``layer_map(..., identity_path=False)`` drops it
 (used as a negative control by the tests).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -47,10 +48,10 @@ THETA1 = sp.Symbol("Theta", nonnegative=True)
 THETA = model.pair_symbols("Theta", nonnegative=True)
 
 # One neuron's symbols, per input a = 1, 2.
-_h = sp.symbols("h1 h2", real=True)        # the neuron's own pre-activation h_k (identity path)
-_u = sp.symbols("u1 u2", real=True)        # a neuron h_i of the layer below
-_z = sp.symbols("z1 z2", real=True)        # the field z_k = sigma_w s_k + sigma_b beta_k
-_rest = sp.symbols("s1 s2", real=True)     # the weight sum without neuron i
+_h = sp.symbols("h1 h2", real=True)  # the neuron's own pre-activation h_k (identity path)
+_u = sp.symbols("u1 u2", real=True)  # a neuron h_i of the layer below
+_z = sp.symbols("z1 z2", real=True)  # the field z_k = sigma_w s_k + sigma_b beta_k
+_rest = sp.symbols("s1 s2", real=True)  # the weight sum without neuron i
 _w, _beta = sp.symbols("w beta", real=True)
 
 
@@ -61,24 +62,27 @@ def theta_symbols(n_inputs: int) -> tuple:
 @dataclass(frozen=True)
 class NeuronGradients:
     """d F_a / d(parameter or earlier pre-activation) of one neuron, for inputs a = 1, 2."""
+
     block: str
-    d_weight: tuple       # d F_a / d w_ki
-    d_bias: tuple         # d F_a / d beta_k
-    d_identity: tuple     # d F_a / d h_k
-    d_below: tuple        # d F_a / d h_i
+    d_weight: tuple  # d F_a / d w_ki
+    d_bias: tuple  # d F_a / d beta_k
+    d_identity: tuple  # d F_a / d h_k
+    d_below: tuple  # d F_a / d h_i
 
 
 def neuron(block: str, name: str, a: int) -> tuple[sp.Expr, sp.Expr]:
     """(F_a, z_a): one neuron's layer map written through one weight w = w_ki and one neuron u."""
     phi = activations.get(name)
     g = phi if block == "full" else (lambda x: x)
-    z = sp.sqrt(model.sigma_w2) * (_w * g(_u[a]) / sp.sqrt(model.width) + _rest[a]) \
+    z = (
+        sp.sqrt(model.sigma_w2) * (_w * g(_u[a]) / sp.sqrt(model.width) + _rest[a])
         + sp.sqrt(model.sigma_b2) * _beta
+    )
     if block == "full":
         return _h[a] + model.r * z, z
     if block == "reduced":
         return _h[a] + model.r * phi(z), z
-    if block == "input":   # h^0 = sigma_w w x / sqrt(d) + sigma_b beta: u plays the input x
+    if block == "input":  # h^0 = sigma_w w x / sqrt(d) + sigma_b beta: u plays the input x
         return z, z
     raise ValueError(f"block must be one of {model.BLOCKS}; got {block!r}")
 
@@ -88,8 +92,12 @@ def gradients(block: str, name: str) -> NeuronGradients:
     parts = {"d_weight": [], "d_bias": [], "d_identity": [], "d_below": []}
     for a in range(2):
         F, z = neuron(block, name, a)
-        for key, var in (("d_weight", _w), ("d_bias", _beta), ("d_identity", _h[a]),
-                         ("d_below", _u[a])):
+        for key, var in (
+            ("d_weight", _w),
+            ("d_bias", _beta),
+            ("d_identity", _h[a]),
+            ("d_below", _u[a]),
+        ):
             # The field enters through z only: write the derivative in the symbol z_a.
             parts[key].append(sp.diff(F, var).xreplace({z: _z[a]}))
     return NeuronGradients(block, *(tuple(v) for v in parts.values()))
@@ -120,13 +128,17 @@ def mean_field_average(expr: sp.Expr, a: int, b: int, below, field) -> sp.Expr:
             else:
                 factors["const"] *= f
         power = sp.degree(factors["w"], _w) if factors["w"] != 1 else 0
-        if factors["w"] != _w ** power:
+        if factors["w"] != _w**power:
             raise ValueError(f"unexpected weight dependence {factors['w']}")
         moment = _gaussian_moment(power)
         if moment == 0:
             continue
-        total += (factors["const"] * moment * _expect(factors["u"], _u, a, b, below)
-                  * _expect(factors["z"], _z, a, b, field))
+        total += (
+            factors["const"]
+            * moment
+            * _expect(factors["u"], _u, a, b, below)
+            * _expect(factors["z"], _z, a, b, field)
+        )
     return sp.simplify(total)
 
 
@@ -144,9 +156,10 @@ def _expect(body, xs, a, b, entries):
 @dataclass(frozen=True)
 class NTKTerms:
     """Theta^l_ab = propagation * Theta^{l-1}_ab + direct, for each pair entry."""
-    propagation: tuple    # incl. the identity path
-    identity: tuple       # the identity path's part of propagation
-    direct: tuple         # parameters of layer l (weights and biases)
+
+    propagation: tuple  # incl. the identity path
+    identity: tuple  # the identity path's part of propagation
+    direct: tuple  # parameters of layer l (weights and biases)
 
 
 def _pair_entries(entries, a, b):
@@ -164,8 +177,7 @@ def layer_terms(block: str, name: str, n_inputs: int, below, field) -> NTKTerms:
         below_ab = _pair_entries(below, a, b) if n_inputs == 2 else (below[0],) * 3
         field_ab = _pair_entries(field, a, b) if n_inputs == 2 else (field[0],) * 3
         # Sums over the N neurons i of the layer below (and their N weights w_ki) give factor N.
-        d = (N * grads.d_weight[a] * grads.d_weight[b]
-             + grads.d_bias[a] * grads.d_bias[b])
+        d = N * grads.d_weight[a] * grads.d_weight[b] + grads.d_bias[a] * grads.d_bias[b]
         i_path = grads.d_identity[a] * grads.d_identity[b]
         below_path = N * grads.d_below[a] * grads.d_below[b]
         avg = [mean_field_average(e, a, b, below_ab, field_ab) for e in (d, i_path, below_path)]
@@ -179,6 +191,7 @@ def saddle_field(block: str, name: str, n_inputs: int) -> tuple:
     """C^l in pair order at the saddle point, activation expectations evaluated."""
     lm = meanfield.layer_map(block, name, n_inputs)
     from .action import pair_fields
+
     C, _ = pair_fields(n_inputs)
     return tuple(meanfield.evaluate_expectations(lm.saddle.fields[c], name) for c in C)
 
@@ -192,6 +205,7 @@ def terms(block: str, name: str, n_inputs: int) -> NTKTerms:
 @dataclass(frozen=True)
 class NTKLayerMap:
     """The mean-field layer map extended by the NTK entries (state and update, same order)."""
+
     block: str
     activation: str
     n_inputs: int
@@ -202,7 +216,7 @@ class NTKLayerMap:
 
     @property
     def theta_state(self) -> tuple:
-        return self.state[len(self.kernel_map.state):]
+        return self.state[len(self.kernel_map.state) :]
 
 
 @lru_cache(maxsize=None)
@@ -210,11 +224,15 @@ def layer_map(block: str, name: str, n_inputs: int, identity_path: bool = True) 
     lm = meanfield.layer_map(block, name, n_inputs)
     t = terms(block, name, n_inputs)
     theta = theta_symbols(n_inputs)
-    prop = t.propagation if identity_path else tuple(
-        sp.simplify(p - i) for p, i in zip(t.propagation, t.identity))
+    prop = (
+        t.propagation
+        if identity_path
+        else tuple(sp.simplify(p - i) for p, i in zip(t.propagation, t.identity))
+    )
     new_theta = tuple(p * th + d for p, th, d in zip(prop, theta, t.direct))
-    return NTKLayerMap(block, name, n_inputs, lm.state + theta, lm.update + new_theta,
-                       lm.n_kernel, lm)
+    return NTKLayerMap(
+        block, name, n_inputs, lm.state + theta, lm.update + new_theta, lm.n_kernel, lm
+    )
 
 
 @lru_cache(maxsize=None)
@@ -223,6 +241,6 @@ def input_ntk(mode: str, n_inputs: int) -> tuple:
     if mode == "kernel":
         return (sp.S.Zero,) * len(meanfield.kernel_symbols(n_inputs))
     gram = (model.G1,) if n_inputs == 1 else model.G
-    k0 = meanfield.input_kernel(mode, n_inputs)   # the input layer's field covariance
+    k0 = meanfield.input_kernel(mode, n_inputs)  # the input layer's field covariance
     # The input layer has no identity path and no layer below it: only its direct terms.
     return layer_terms("input", "linear", n_inputs, gram, k0).direct

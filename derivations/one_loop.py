@@ -31,6 +31,7 @@ m = 0 (K_C^0 = K^0 fixed) the Khat form would give mu^0 != 0 although E[Phihat^0
 Along one neuron the walk has Cov(h^m, h^m') = K^{min(m, m')}: every two-time moment below is an
 expectation over (early, late) pre-activations with cross-covariance equal to the early kernel.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -88,8 +89,13 @@ def _two_time(body_early, body_late, early, late, n_inputs):
     if not direct.has(GaussianExpectation):
         return direct
     Kc = model.kernel_matrix(early, n_inputs)
-    inner = sp.Add(*[Kc[i, j] * node(derivative(f, x[i], 1, x) * derivative(g, y[j], 1, y), PATH)
-                     for i in range(n_inputs) for j in range(n_inputs)])
+    inner = sp.Add(
+        *[
+            Kc[i, j] * node(derivative(f, x[i], 1, x) * derivative(g, y[j], 1, y), PATH)
+            for i in range(n_inputs)
+            for j in range(n_inputs)
+        ]
+    )
     boundary = node(f * g, 0)
     if inner.has(GaussianExpectation) or boundary.has(GaussianExpectation):
         return direct
@@ -109,9 +115,14 @@ def four_point(name: str, n_inputs: int) -> sp.Matrix:
     P_early = _pair_expectation(name, early, n_inputs)
     P_late = _pair_expectation(name, late, n_inputs)
     pairs = model.pair_positions(n_inputs)
-    return sp.Matrix(len(pairs), len(pairs), lambda i, j: _two_time(
-        _phiphi(phi, pairs[i]), _phiphi(phi, pairs[j]), early, late, n_inputs)
-        - P_early[i] * P_late[j])
+    return sp.Matrix(
+        len(pairs),
+        len(pairs),
+        lambda i, j: (
+            _two_time(_phiphi(phi, pairs[i]), _phiphi(phi, pairs[j]), early, late, n_inputs)
+            - P_early[i] * P_late[j]
+        ),
+    )
 
 
 def _pair_expectation(name, entries, n_inputs):
@@ -137,10 +148,17 @@ def self_feedback(name: str, n_inputs: int) -> tuple:
     for si, s in enumerate(pairs):
         rows = []
         for pi, p in enumerate(pairs):
+
             def late_body(h, p=p, s=s):
                 return price_operator(sp.Lambda(h, _phiphi(phi, p)(h)), *s).expr
-            rows.append([_two_time(_phiphi(phi, q), late_body, early, late, n_inputs)
-                         - jac[pi, si] * P_early[qi] for qi, q in enumerate(pairs)])
+
+            rows.append(
+                [
+                    _two_time(_phiphi(phi, q), late_body, early, late, n_inputs)
+                    - jac[pi, si] * P_early[qi]
+                    for qi, q in enumerate(pairs)
+                ]
+            )
         out.append(rows)
     return tuple(tuple(tuple(r) for r in rows) for rows in out)
 
@@ -159,8 +177,9 @@ def hessian(name: str, n_inputs: int) -> tuple:
     K = kernel_symbols(n_inputs)
     jac = _jacobian(name, n_inputs)
     n = len(K)
-    return tuple(tuple(tuple(sp.diff(jac[p, s], K[q]) for s in range(n)) for q in range(n))
-                 for p in range(n))
+    return tuple(
+        tuple(tuple(sp.diff(jac[p, s], K[q]) for s in range(n)) for q in range(n)) for p in range(n)
+    )
 
 
 # ---- Gaussian moments of h: Isserlis and Stein, derived by differentiation -----------------
@@ -181,9 +200,14 @@ def sampling_noise(n_inputs: int) -> sp.Matrix:
     cov = walk_covariance(Kc, Kc, n_inputs)
     pairs = model.pair_positions(n_inputs)
     off = n_inputs
-    return sp.Matrix(len(pairs), len(pairs), lambda i, j: sp.expand(
-        _moment(cov, (pairs[i][0], pairs[i][1], off + pairs[j][0], off + pairs[j][1]))
-        - _moment(cov, pairs[i]) * _moment(cov, (off + pairs[j][0], off + pairs[j][1]))))
+    return sp.Matrix(
+        len(pairs),
+        len(pairs),
+        lambda i, j: sp.expand(
+            _moment(cov, (pairs[i][0], pairs[i][1], off + pairs[j][0], off + pairs[j][1]))
+            - _moment(cov, pairs[i]) * _moment(cov, (off + pairs[j][0], off + pairs[j][1]))
+        ),
+    )
 
 
 JACOBIAN = sp.IndexedBase("J", shape=(3, 3))
@@ -211,9 +235,17 @@ def response_cross(n_inputs: int) -> sp.Matrix:
         """E[d_j d_k phi phi_p] through the Jacobian (Price's theorem)."""
         return (2 if j == k else 1) * JACOBIAN[p_i, index[(min(j, k), max(j, k))]]
 
-    return sp.Matrix(len(pairs), len(pairs), lambda i, q: sp.expand(sum(
-        Kc[pairs[q][0], j] * Kc[pairs[q][1], k] * d2(i, j, k)
-        for j in range(n_inputs) for k in range(n_inputs))))
+    return sp.Matrix(
+        len(pairs),
+        len(pairs),
+        lambda i, q: sp.expand(
+            sum(
+                Kc[pairs[q][0], j] * Kc[pairs[q][1], k] * d2(i, j, k)
+                for j in range(n_inputs)
+                for k in range(n_inputs)
+            )
+        ),
+    )
 
 
 # ---- the fluctuation covariance from the action's Hessian (a check of the recursion) -------
@@ -221,7 +253,7 @@ def response_cross(n_inputs: int) -> sp.Matrix:
 
 @dataclass(frozen=True)
 class HessianCheck:
-    from_action: sp.Matrix     # Cov(dK_C^l, dK_C^l') for l, l' = 1..depth from inverting S2
+    from_action: sp.Matrix  # Cov(dK_C^l, dK_C^l') for l, l' = 1..depth from inverting S2
     from_recursion: sp.Matrix  # sum_{m<l, m'<l'} c_{l,m} A^{mm'} c_{l',m'}
 
 
@@ -235,8 +267,11 @@ def hessian_covariance(depth: int = 3) -> HessianCheck:
     g = model.r**2 * model.sigma_w2
     J = sp.symbols(f"J0:{depth}", real=True)
     A = sp.Matrix(depth, depth, lambda i, j: sp.Symbol(f"A{min(i, j)}{max(i, j)}", real=True))
-    M = sp.Matrix(depth, depth, lambda l, k: -1 if l == k else (
-        model.r**2 * model.sigma_w2 * J[l] if k < l else 0))
+    M = sp.Matrix(
+        depth,
+        depth,
+        lambda l, k: -1 if l == k else (model.r**2 * model.sigma_w2 * J[l] if k < l else 0),
+    )
     # Rows/columns: layers l = 1..depth, C~^l pairs with phi phi(h^{l-1}) -> A^{l-1, l'-1}.
     Sigma = model.sigma_w2**2 * A
     Minv = M.inv()
@@ -249,16 +284,21 @@ def hessian_covariance(depth: int = 3) -> HessianCheck:
         for n in range(m + 1, l):
             prod_ *= 1 + g * J[n]
         return prod_
-    from_recursion = sp.Matrix(depth, depth, lambda i, j: sp.expand(sum(
-        c(i + 1, m) * A[m, mp] * c(j + 1, mp) for m in range(i + 1) for mp in range(j + 1))))
+
+    from_recursion = sp.Matrix(
+        depth,
+        depth,
+        lambda i, j: sp.expand(
+            sum(c(i + 1, m) * A[m, mp] * c(j + 1, mp) for m in range(i + 1) for mp in range(j + 1))
+        ),
+    )
     return HessianCheck(from_action, from_recursion)
 
 
 def layer_action_second_order(n_inputs: int = 1):
     """The layer action with ln Omega to second order in C~ (its C~C~ block is sigma_w^4 Cov)."""
     from . import action
+
     phi = sp.Function("phi")
     K = kernel_symbols(n_inputs)
     return action.layer_action(n_inputs, action.phi_source(phi, K, n_inputs), order=2)
-
-

@@ -15,6 +15,7 @@ entry and no mean depends on K12, which is why the sensitivity is chi_{12,12} K^
 ``layer_jacobian`` is the reusable derived object: the one-loop response (d E[Khat^L] / dK^0 at
 width N) differentiates the same layer map.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ from . import meanfield, model
 @dataclass(frozen=True)
 class LayerJacobian:
     """T[i, j] = d update_i / d state_j of a mean-field layer map, along the mean-field path."""
+
     layer: meanfield.LayerMap
     matrix: sp.Matrix
 
@@ -49,7 +51,7 @@ def equal_norm_layer_map(block: str, name: str) -> meanfield.LayerMap:
     lm = meanfield.layer_map(block, name, 2)
     k11, k22, k12 = model.K
     on_subspace = {k22: k11}
-    means = tuple(s for s in lm.state[lm.n_kernel:])
+    means = tuple(s for s in lm.state[lm.n_kernel :])
     if means:
         on_subspace[means[1]] = means[0]
     update = dict(zip(lm.state, (sp.sympify(u).xreplace(on_subspace) for u in lm.update)))
@@ -70,6 +72,7 @@ class TangentRecursion:
     and ``tangent_update`` their values after one more layer: V <- T(state) V. ``seeds`` are the
     positions given at layer 0 (rows of the kernel); every other entry starts at zero.
     """
+
     layer: meanfield.LayerMap
     jacobian: sp.Matrix
     n_columns: int
@@ -91,8 +94,12 @@ def structural_pattern(jacobian: sp.Matrix, seeds) -> tuple:
 
     T has ones plus O(r^2) on its diagonal, so the pattern only grows: iterate to the fixed point.
     """
-    nonzero = {(i, j) for i in range(jacobian.rows) for j in range(jacobian.cols)
-               if sp.simplify(jacobian[i, j]) != 0}
+    nonzero = {
+        (i, j)
+        for i in range(jacobian.rows)
+        for j in range(jacobian.cols)
+        if sp.simplify(jacobian[i, j]) != 0
+    }
     pattern = set(seeds)
     while True:
         grown = pattern | {(i, c) for (i, j) in nonzero for (jj, c) in pattern if jj == j}
@@ -107,8 +114,10 @@ def tangent_recursion(layer: meanfield.LayerMap, seeds, n_columns: int) -> Tange
     names = [s.name for s in layer.state]
     symbols = tuple(sp.Symbol(f"V_{names[i]}_{c}", real=True) for i, c in entries)
     at = dict(zip(entries, symbols))
-    updates = tuple(sum((jac[i, j] * at[(j, c)] for j in range(jac.cols) if (j, c) in at), sp.S.Zero)
-                    for i, c in entries)
+    updates = tuple(
+        sum((jac[i, j] * at[(j, c)] for j in range(jac.cols) if (j, c) in at), sp.S.Zero)
+        for i, c in entries
+    )
     return TangentRecursion(layer, jac, n_columns, tuple(sorted(seeds)), entries, symbols, updates)
 
 
@@ -122,7 +131,9 @@ def input_arguments(mode: str, n_inputs: int) -> tuple:
 @lru_cache(maxsize=None)
 def input_jacobian(mode: str, n_inputs: int) -> sp.Matrix:
     """dK^0 / d(K0 argument): the identity for a given kernel, the input layer's saddle otherwise."""
-    return sp.Matrix(meanfield.input_kernel(mode, n_inputs)).jacobian(input_arguments(mode, n_inputs))
+    return sp.Matrix(meanfield.input_kernel(mode, n_inputs)).jacobian(
+        input_arguments(mode, n_inputs)
+    )
 
 
 def input_seeds(n_inputs: int) -> tuple:

@@ -12,6 +12,7 @@ reached at u* = int_{c_x}^{c^0} dc / (c - (2/pi) arcsin c) (only for |c^0| > c_x
 K^L/K^0 = e^{u*} gives r*. ``optimal_r`` returns it for each block and input mode; the scale q in
 r* = sqrt(q (e^{u*} - 1)/L) is whatever multiplies (e^{u*} - 1)/L there.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -73,7 +74,7 @@ def optimal_r(block: str, mode: str) -> sp.Expr:
     """r* in terms of u*, the input (K^0 = K0 symbol, or G for an input layer), sigma_w^2, L."""
     K0 = sp.Symbol("K0", positive=True)
     G = sp.Symbol("G", positive=True)
-    start = K0 if mode == "kernel" else model.sigma_w2 * G   # the input layer's K^0 without bias
+    start = K0 if mode == "kernel" else model.sigma_w2 * G  # the input layer's K^0 without bias
     rp = sp.Symbol("r", positive=True)
     final = start + depth * _diagonal_step(block).subs(model.r, rp) * saturated_pair()[0]
     (solution,) = sp.solve(sp.Eq(final, start * sp.exp(u)), rp)

@@ -14,12 +14,15 @@ are the generated Numba modules in fieldgen.generated (regenerate them from the 
 `fieldgen regenerate`). ``fieldgen.latex(obj)`` prints a SymPy object or a derivation as LaTeX
 (imports SymPy on first use). Documentation: docs/ (``make docs``).
 """
+
 from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _version
 from typing import Any
 
-from . import jit_cache  # noqa: F401  (before any generated module: Numba's cache fallbacks)
-from . import pairs
+from . import (
+    jit_cache,  # noqa: F401  (before any generated module: Numba's cache fallbacks)
+    pairs,
+)
 from .activations import Activation, activation
 from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES, PRESETS
 from .meanfield import kernel
@@ -35,15 +38,36 @@ try:
 except PackageNotFoundError:  # pragma: no cover - running from a tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["activation", "Activation", "kernel", "ntk", "simulate", "kernel_covariance",
-           "kernel_mean_shift", "mean_shift_terms", "MeanShiftTerms", "response",
-           "response_one_loop", "sensitivity", "optimal_r", "OptimalR", "latex", "pairs",
-           "ACTIVATIONS", "PRESETS", "BLOCKS", "INPUT_MODES", "METHODS", "__version__"]
+__all__ = [
+    "activation",
+    "Activation",
+    "kernel",
+    "ntk",
+    "simulate",
+    "kernel_covariance",
+    "kernel_mean_shift",
+    "mean_shift_terms",
+    "MeanShiftTerms",
+    "response",
+    "response_one_loop",
+    "sensitivity",
+    "optimal_r",
+    "OptimalR",
+    "latex",
+    "pairs",
+    "ACTIVATIONS",
+    "PRESETS",
+    "BLOCKS",
+    "INPUT_MODES",
+    "METHODS",
+    "__version__",
+]
 
 
 def __getattr__(name: str) -> Any:
     # fieldgen.latex needs SymPy: import it on first use so `import fieldgen` stays light.
     if name == "latex":
         from .tex import latex
+
         return latex
     raise AttributeError(f"module 'fieldgen' has no attribute {name!r}")

@@ -1,4 +1,5 @@
 """`python -m fieldgen` runs the command line (the same as the `fieldgen` script)."""
+
 import sys
 
 from .cli import main

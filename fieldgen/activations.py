@@ -9,6 +9,7 @@ first use, kind by kind, into a per-user cache (``fieldgen.usercache``); other p
 them. Built-in names that are not generated into the package (``gelu``, ``silu``, ...) go the same
 way: ``fieldgen.activation("gelu")`` is the preset.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ class Activation:
     Attributes: ``name``; ``expression``, phi as text (SymPy's string form); ``digest``, the
     cache key (expression and generator version); ``builtin``, True for the preset names.
     """
+
     name: str
     expression: str
     digest: str
@@ -39,6 +41,7 @@ class Activation:
     def expr(self):
         """phi as a SymPy expression in x."""
         import sympy as sp
+
         return self._expr.xreplace({s: sp.Symbol("x", real=True) for s in self._expr.free_symbols})
 
     @property
@@ -46,6 +49,7 @@ class Activation:
         """Whether the Gaussian expectations of phi close (structural test of the derivations)."""
         from .derivations.closed_forms import closable
         from .derivations.expectation import variables
+
         return closable(self._expr, variables(1)[0])
 
     def register(self) -> None:
@@ -56,11 +60,18 @@ class Activation:
 
         from .derivations import activations
         from .derivations.expectation import variables
-        activations.register(activations.Activation(
-            self.name, sp.Lambda(variables(1)[0], self._expr), f"{self.name}(x) = {self.expression}"))
+
+        activations.register(
+            activations.Activation(
+                self.name,
+                sp.Lambda(variables(1)[0], self._expr),
+                f"{self.name}(x) = {self.expression}",
+            )
+        )
 
     def module(self, kind: str):
         from . import usercache
+
         return usercache.load(kind, self)
 
     def __str__(self) -> str:
@@ -78,6 +89,7 @@ def _make(name: str, expr, builtin: bool) -> Activation:
 
     from . import usercache
     from .derivations.activations import stable_form
+
     expr = stable_form(expr)
     text = sp.sstr(expr).replace("x1", "x")
     return Activation(name, text, usercache.activation_digest(sp.srepr(expr)), builtin, expr)
@@ -122,15 +134,20 @@ def activation(name: str, expr: object = None) -> Activation:
     if expr is None:
         return builtin(name)
     if name in ACTIVATIONS or name in PRESETS:
-        raise ValueError(f"name {name!r} is a built-in activation; choose another name "
-                         f"(or call fieldgen.activation({name!r}) for the built-in)")
+        raise ValueError(
+            f"name {name!r} is a built-in activation; choose another name "
+            f"(or call fieldgen.activation({name!r}) for the built-in)"
+        )
     from .derivations import activation_text
+
     parsed = activation_text.parse(expr) if isinstance(expr, str) else expr
     made = _make(name, activation_text.check(parsed), builtin=False)
     known = _DEFINED.get(name)
     if known is not None and known != made:
-        raise ValueError(f"activation {name!r} is already defined in this process as "
-                         f"{known.expression}; choose another name")
+        raise ValueError(
+            f"activation {name!r} is already defined in this process as "
+            f"{known.expression}; choose another name"
+        )
     _DEFINED[name] = made
     return made
 
@@ -141,6 +158,7 @@ def builtin(name: str) -> Activation:
         raise ValueError(f"{name!r} is not a built-in preset; presets: {', '.join(PRESETS)}")
     if name not in _DEFINED:
         from .derivations.activations import PRESETS as definitions
+
         _DEFINED[name] = _make(name, definitions[name].expr, builtin=True)
     return _DEFINED[name]
 
@@ -156,11 +174,13 @@ def resolve(value):
             return builtin(value)
         if value in _DEFINED:
             return _DEFINED[value]
-    raise ValueError(f"activation must be one of {', '.join(ACTIVATIONS + PRESETS)}, or an "
-                     f"activation made by fieldgen.activation(name, expr); got {value!r}")
+    raise ValueError(
+        f"activation must be one of {', '.join(ACTIVATIONS + PRESETS)}, or an "
+        f"activation made by fieldgen.activation(name, expr); got {value!r}"
+    )
 
 
-def parse_definition(text: str) -> Activation:
+def parse_definition(text: str) -> ActivationLike:
     """'name=expr' (command line) -> Activation; a bare name is a built-in."""
     if "=" in text:
         name, expr = text.split("=", 1)
@@ -172,19 +192,38 @@ def listing() -> list[dict]:
     """Built-in and cached activations: name, expression, closed form, where its modules are."""
     from . import usercache
     from .generated import CLOSED_FORMS
+
     rows = []
     for name in ACTIVATIONS:
-        rows.append(dict(name=name, expression=_package_expression(name),
-                         closed_form=name in CLOSED_FORMS, where="package"))
+        rows.append(
+            dict(
+                name=name,
+                expression=_package_expression(name),
+                closed_form=name in CLOSED_FORMS,
+                where="package",
+            )
+        )
     for name in PRESETS:
         a = builtin(name)
-        rows.append(dict(name=name, expression=a.expression, closed_form=a.closed_form,
-                         where="built-in, generated on first use"))
+        rows.append(
+            dict(
+                name=name,
+                expression=a.expression,
+                closed_form=a.closed_form,
+                where="built-in, generated on first use",
+            )
+        )
     for meta in usercache.cached_activations():
         if meta["name"] in PRESETS:
             continue
-        rows.append(dict(name=meta["name"], expression=meta["expression"],
-                         closed_form=meta["closed_form"], where=f"cache ({', '.join(meta['kinds'])})"))
+        rows.append(
+            dict(
+                name=meta["name"],
+                expression=meta["expression"],
+                closed_form=meta["closed_form"],
+                where=f"cache ({', '.join(meta['kinds'])})",
+            )
+        )
     return rows
 
 
@@ -192,4 +231,5 @@ def _package_expression(name: str) -> str:
     import sympy as sp
 
     from .derivations.activations import ACTIVATIONS as definitions
+
     return sp.sstr(definitions[name].expr).replace("x1", "x")

@@ -3,6 +3,7 @@
 Plain Python on scalar callables (SciPy is a test-only dependency); the tests compare both
 against SciPy's implementations.
 """
+
 from __future__ import annotations
 
 import math

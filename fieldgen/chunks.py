@@ -7,6 +7,7 @@ result does not depend on the chunk size, on the number of workers, nor on where
 
 This module never imports Dask: `fieldgen.distributed` does, and only when a client is given.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -20,8 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
-SEED_HELP = ("seed must be None, an integer >= 0, a sequence of them, a numpy.random.SeedSequence, "
-             "a numpy.random.Generator or a BitGenerator (what numpy.random.default_rng accepts)")
+SEED_HELP = (
+    "seed must be None, an integer >= 0, a sequence of them, a numpy.random.SeedSequence, "
+    "a numpy.random.Generator or a BitGenerator (what numpy.random.default_rng accepts)"
+)
 
 
 def seed_sequence(seed) -> np.random.SeedSequence:
@@ -51,11 +54,18 @@ def seed_sequence(seed) -> np.random.SeedSequence:
         raise ValueError(f"{SEED_HELP}; got {seed!r}")
     try:
         entries = np.asarray(seed)
-    except Exception:   # a ragged or exotic object: not a seed
+    except Exception:  # a ragged or exotic object: not a seed
         entries = None
-    if (entries is None or entries.ndim != 1 or entries.size == 0
-            or entries.dtype.kind not in "iu" and not (entries.dtype == object and all(
-                isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in entries))):
+    if (
+        entries is None
+        or entries.ndim != 1
+        or entries.size == 0
+        or entries.dtype.kind not in "iu"
+        and not (
+            entries.dtype == object
+            and all(isinstance(x, numbers.Integral) and not isinstance(x, bool) for x in entries)
+        )
+    ):
         raise ValueError(f"{SEED_HELP}; got {seed!r}")
     values = [int(x) for x in entries]
     if min(values) < 0:
@@ -65,21 +75,24 @@ def seed_sequence(seed) -> np.random.SeedSequence:
 
 def seed_state(seq: np.random.SeedSequence) -> tuple:
     """What identifies a SeedSequence's children: picklable, hashable, printable."""
-    entropy = seq.entropy if isinstance(seq.entropy, int) else tuple(int(x) for x in seq.entropy)
+    raw = seq.entropy
+    entropy = raw if isinstance(raw, int) else tuple(int(x) for x in (raw or ()))
     return entropy, tuple(int(k) for k in seq.spawn_key), int(seq.pool_size)
 
 
 def block_stream(state: tuple, index: int) -> np.random.Generator:
     """The Generator of block `index`: SeedSequence(seed).spawn(n)[index] for any n > index."""
     entropy, spawn_key, pool_size = state
-    return np.random.default_rng(np.random.SeedSequence(entropy, spawn_key=spawn_key + (index,),
-                                                        pool_size=pool_size))
+    return np.random.default_rng(
+        np.random.SeedSequence(entropy, spawn_key=spawn_key + (index,), pool_size=pool_size)
+    )
 
 
 def plan(blocks, blocks_per_chunk: int) -> list[tuple[int, int]]:
     """Chunks (first, stop) of at most blocks_per_chunk consecutive blocks, over the given
     (sorted) block indices; a gap in the indices starts a new chunk."""
-    chunks, run = [], []
+    chunks: list = []
+    run: list = []
     for b in blocks:
         if run and (b != run[-1] + 1 or len(run) == blocks_per_chunk):
             chunks.append((run[0], run[-1] + 1))
@@ -128,11 +141,17 @@ class ResultsFolder:
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise OSError(f"cannot create the results folder {self.path}: {exc.strerror or exc}") from exc
+            raise OSError(
+                f"cannot create the results folder {self.path}: {exc.strerror or exc}"
+            ) from exc
         manifest = self.path / "run.json"
-        if not manifest.exists():   # for people reading the folder; never trusted on load
-            self._atomic(manifest, lambda f: f.write(
-                json.dumps(dict(description, key=key), indent=1, sort_keys=True).encode()))
+        if not manifest.exists():  # for people reading the folder; never trusted on load
+            self._atomic(
+                manifest,
+                lambda f: f.write(
+                    json.dumps(dict(description, key=key), indent=1, sort_keys=True).encode()
+                ),
+            )
 
     def _atomic(self, target: Path, write) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.path, prefix=".tmp-", suffix=target.suffix)
@@ -150,14 +169,16 @@ class ResultsFolder:
         return self.path / f"chunk-{first:06d}-{stop:06d}.npz"
 
     def save(self, first: int, stop: int, value: np.ndarray) -> None:
-        self._atomic(self.chunk_path(first, stop), lambda f: np.savez(
-            f, key=np.array(self.key), first=first, stop=stop, value=value))
+        self._atomic(
+            self.chunk_path(first, stop),
+            lambda f: np.savez(f, key=np.array(self.key), first=first, stop=stop, value=value),
+        )
 
     def load_all(self, shape_of) -> dict[tuple[int, int], np.ndarray]:
         """Valid stored chunks {(first, stop): value}, non-overlapping; shape_of(first, stop)
         is the expected shape of a chunk's value."""
         found = {}
-        covered = set()
+        covered: set[int] = set()
         for entry in sorted(self.path.iterdir()):
             m = _CHUNK_FILE.match(entry.name)
             if not m:
@@ -174,16 +195,28 @@ class ResultsFolder:
         try:
             expected = shape_of(first, stop)
             with np.load(entry, allow_pickle=False) as data:
-                ok = (str(data["key"]) == self.key and int(data["first"]) == first
-                      and int(data["stop"]) == stop and data["value"].shape == expected)
+                ok = (
+                    str(data["key"]) == self.key
+                    and int(data["first"]) == first
+                    and int(data["stop"]) == stop
+                    and data["value"].shape == expected
+                )
                 value = data["value"] if ok else None
-        except Exception as exc:   # truncated, empty, not a zip, missing entries, ...
-            warnings.warn(f"ignoring the damaged result file {entry} ({type(exc).__name__}); "
-                          "its networks are computed again", RuntimeWarning, stacklevel=4)
+        except Exception as exc:  # truncated, empty, not a zip, missing entries, ...
+            warnings.warn(
+                f"ignoring the damaged result file {entry} ({type(exc).__name__}); "
+                "its networks are computed again",
+                RuntimeWarning,
+                stacklevel=4,
+            )
             return None
         if value is None:
-            warnings.warn(f"ignoring the result file {entry}: it belongs to another run; its "
-                          "networks are computed again", RuntimeWarning, stacklevel=4)
+            warnings.warn(
+                f"ignoring the result file {entry}: it belongs to another run; its "
+                "networks are computed again",
+                RuntimeWarning,
+                stacklevel=4,
+            )
         return value
 
 
@@ -195,4 +228,5 @@ def run(compute, chunks, *, client=None, on_done=None) -> int:
             on_done(first, stop, compute(first, stop))
         return len(chunks)
     from .distributed import run_on_client
+
     return run_on_client(client, compute, chunks, on_done)

@@ -6,6 +6,7 @@ values the API rejects) or 1 (the file system, memory, a broken install, an inte
 Ctrl-C prints `fieldgen <command>: interrupted` and exits 130. `--debug` shows the traceback
 instead.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -26,6 +27,7 @@ class Parser(argparse.ArgumentParser):
 
 def _regenerate(args) -> int:
     from .codegen.regenerate import regenerate
+
     return regenerate(check=args.check, full=args.full)
 
 
@@ -36,15 +38,26 @@ def _summary(args) -> int:
     from . import validation as check
 
     check.correlation("c0", args.c0)
-    check.positive("K0", args.K0, scalar=True)     # K0 = 0: no correlation to print
+    check.positive("K0", args.K0, scalar=True)  # K0 = 0: no correlation to print
     K0 = np.array([[args.K0, args.c0 * args.K0], [args.c0 * args.K0, args.K0]])
-    results = {str(a): kernel(a, r=np.array(args.r), sigma_w2=args.sigma_w2,
-                              sigma_b2=args.sigma_b2, depth=args.depth, K0=K0, block=args.block,
-                              input=args.input)
-               for a in _activations(args, args.activations)}
-    print(f"Mean-field kernel of a {args.block}-block ResNet after L = {args.depth} layers "
-          f"(sigma_w^2 = {args.sigma_w2:g}, sigma_b^2 = {args.sigma_b2:g}, K^0 = {args.K0:g}, "
-          f"c^0 = {args.c0:g})")
+    results = {
+        str(a): kernel(
+            a,
+            r=np.array(args.r),
+            sigma_w2=args.sigma_w2,
+            sigma_b2=args.sigma_b2,
+            depth=args.depth,
+            K0=K0,
+            block=args.block,
+            input=args.input,
+        )
+        for a in _activations(args, args.activations)
+    }
+    print(
+        f"Mean-field kernel of a {args.block}-block ResNet after L = {args.depth} layers "
+        f"(sigma_w^2 = {args.sigma_w2:g}, sigma_b^2 = {args.sigma_b2:g}, K^0 = {args.K0:g}, "
+        f"c^0 = {args.c0:g})"
+    )
     print(f"{'activation':<10} {'r':>6} {'K^L / K^0':>12} {'c^L':>10}")
     for name, K in results.items():
         for r, k in zip(args.r, K[:, -1]):
@@ -76,7 +89,7 @@ def _latex(args) -> int:
     path = Path(args.output)
     try:
         changed = write_if_changed(path, text)
-    except OSError as exc:   # name the target, not the hidden temporary file next to it
+    except OSError as exc:  # name the target, not the hidden temporary file next to it
         raise OSError(f"cannot write {path}: {exc.strerror or exc}") from exc
     print(f"{'wrote' if changed else 'unchanged'} {path}")
     if args.pdf:
@@ -94,27 +107,43 @@ def _latex(args) -> int:
 def _optimal_r(args) -> int:
     from .optimum import TYPICAL, optimal_r
 
-    kw = dict(sigma_w2=args.sigma_w2, depth=args.depth, c0=args.c0, K0=args.K0,
-              sigma_b2=args.sigma_b2, block=args.block, input=args.input)
+    kw = dict(
+        sigma_w2=args.sigma_w2,
+        depth=args.depth,
+        c0=args.c0,
+        K0=args.K0,
+        sigma_b2=args.sigma_b2,
+        block=args.block,
+        input=args.input,
+    )
     (activation,) = _activations(args, [args.activation] if args.activation else [])
     numeric = optimal_r(activation, **kw)
     analytic = optimal_r(activation, method="analytic", **kw)
-    print(f"Optimal residual scale r* = argmax_r S(r), S = dc^L/dc^0: {activation}, "
-          f"{args.block} block, depth L = {args.depth}, sigma_w^2 = {args.sigma_w2:g}, "
-          f"sigma_b^2 = {args.sigma_b2:g}, K^0 = {args.K0:g}, c^0 = {args.c0:g}, input {args.input}")
+    print(
+        f"Optimal residual scale r* = argmax_r S(r), S = dc^L/dc^0: {activation}, "
+        f"{args.block} block, depth L = {args.depth}, sigma_w^2 = {args.sigma_w2:g}, "
+        f"sigma_b^2 = {args.sigma_b2:g}, K^0 = {args.K0:g}, c^0 = {args.c0:g}, input {args.input}"
+    )
     if not numeric:
         print(f"  numeric:  {numeric.message}")
     else:
         hi = "inf" if numeric.r_hi is None else f"{numeric.r_hi:.4g}"
-        print(f"  numeric:  r* = {numeric.r_star:.6g}, S(r*) = {numeric.S_max:.6g} "
-              f"(S(0) = {numeric.S0:.6g})")
-        print(f"  range of maximal sensitivity (S/S(0) - 1 >= half its maximum): "
-              f"[{numeric.r_lo:.4g}, {hi}]")
+        print(
+            f"  numeric:  r* = {numeric.r_star:.6g}, S(r*) = {numeric.S_max:.6g} "
+            f"(S(0) = {numeric.S0:.6g})"
+        )
+        print(
+            f"  range of maximal sensitivity (S/S(0) - 1 >= half its maximum): "
+            f"[{numeric.r_lo:.4g}, {hi}]"
+        )
     if not analytic:
         print(f"  analytic: {analytic.message}")
     else:
-        diff = "" if not numeric else \
-            f" ({100 * (analytic.r_star / numeric.r_star - 1):+.2f} % against numeric)"
+        diff = (
+            ""
+            if not numeric
+            else f" ({100 * (analytic.r_star / numeric.r_star - 1):+.2f} % against numeric)"
+        )
         print(f"  analytic: r* = {analytic.r_star:.6g}{diff}")
         print(f"            {analytic.approximation}")
     lo, hi = TYPICAL
@@ -128,26 +157,46 @@ def _scan(args) -> int:
     from .optimum import TYPICAL
     from .scan import HEADER, depth_window, format_row, scan, write_csv
 
-    client = _scheduler(args)   # before any output: an unreachable scheduler is one line
-    print(f"r* over depth and sigma_w^2: {args.block} block, sigma_b^2 = {args.sigma_b2:g}, "
-          f"K^0 = {args.K0:g}, c^0 = {args.c0:g}, input {args.input}; range = where "
-          "S/S(0) - 1 >= half its maximum")
+    client = _scheduler(args)  # before any output: an unreachable scheduler is one line
+    print(
+        f"r* over depth and sigma_w^2: {args.block} block, sigma_b^2 = {args.sigma_b2:g}, "
+        f"K^0 = {args.K0:g}, c^0 = {args.c0:g}, input {args.input}; range = where "
+        "S/S(0) - 1 >= half its maximum"
+    )
     print(HEADER, flush=True)
 
     def show(group):
         for row in group:
             print(format_row(row), flush=True)
+
     activations = _activations(args, args.activations)
-    rows = scan(activations, args.depths, args.sigma_w2, c0=args.c0, K0=args.K0,
-                sigma_b2=args.sigma_b2, block=args.block, input=args.input,
-                analytic=not args.no_analytic, on_group=show, client=client)
+    rows = scan(
+        activations,
+        args.depths,
+        args.sigma_w2,
+        c0=args.c0,
+        K0=args.K0,
+        sigma_b2=args.sigma_b2,
+        block=args.block,
+        input=args.input,
+        analytic=not args.no_analytic,
+        on_group=show,
+        client=client,
+    )
     if args.window:
         lo, hi = TYPICAL
         print(f"Depths at which {lo:g}-{hi:g} lies inside the range of maximal sensitivity:")
         for activation in activations:
             for s in args.sigma_w2:
-                window = depth_window(activation, sigma_w2=s, c0=args.c0, K0=args.K0,
-                                      sigma_b2=args.sigma_b2, block=args.block, input=args.input)
+                window = depth_window(
+                    activation,
+                    sigma_w2=s,
+                    c0=args.c0,
+                    K0=args.K0,
+                    sigma_b2=args.sigma_b2,
+                    block=args.block,
+                    input=args.input,
+                )
                 where = "none" if window is None else f"L = {window[0]} to {window[1]}"
                 print(f"  {str(activation):<10} sigma_w2 = {s:<6g} {where}", flush=True)
     if args.csv:
@@ -160,11 +209,14 @@ def _activations(args, names) -> list:
     """The activations a command runs on: built-in names, names defined with --activation
     NAME=EXPR, or NAME=EXPR in place of a name. With no name, the ones --activation defined."""
     from .activations import parse_definition
+
     defined = [parse_definition(d) for d in (getattr(args, "define", None) or [])]
     chosen = [parse_definition(n) for n in names]
     if not chosen:
         if not defined:
-            raise ValueError("name an activation (e.g. erf) or define one with --activation NAME=EXPR")
+            raise ValueError(
+                "name an activation (e.g. erf) or define one with --activation NAME=EXPR"
+            )
         chosen = defined
     return chosen
 
@@ -191,7 +243,7 @@ def _scheduler(args):
 def _report(args) -> int:
     from .codegen.regenerate import regenerate
 
-    if not args.out.strip():   # "" would write into the current folder
+    if not args.out.strip():  # "" would write into the current folder
         raise ValueError("--out must name a folder; got an empty name")
 
     # Stale formulas first: the analyses import the generated modules only after this.
@@ -202,119 +254,219 @@ def _report(args) -> int:
     command = "fieldgen report" + (" --quick" if args.quick else "")
     try:
         run(args.out, quick=args.quick, progress=args.progress, command=command)
-    except OSError as exc:   # main() reports it (exit 1, the file system); say where
+    except OSError as exc:  # main() reports it (exit 1, the file system); say where
         raise OSError(f"cannot write the report into {args.out}: {exc.strerror or exc}") from exc
     return 0
 
 
 def _network_options(p, *, sigma_w2_many=False) -> None:
     if sigma_w2_many:
-        p.add_argument("--sigma-w2", nargs="+", type=float, default=[1.0, 2.0],
-                       help="weight variances (default 1 2)")
+        p.add_argument(
+            "--sigma-w2",
+            nargs="+",
+            type=float,
+            default=[1.0, 2.0],
+            help="weight variances (default 1 2)",
+        )
     else:
         p.add_argument("--sigma-w2", type=float, default=1.0, help="weight variance (default 1)")
     p.add_argument("--sigma-b2", type=float, default=0.0, help="bias variance (default 0)")
-    p.add_argument("--K0", type=float, default=1.0, help="input variance of both inputs (default 1)")
+    p.add_argument(
+        "--K0", type=float, default=1.0, help="input variance of both inputs (default 1)"
+    )
     p.add_argument("--c0", type=float, default=0.9, help="input correlation (default 0.9)")
     p.add_argument("--block", default="full", choices=["full", "reduced"])
-    p.add_argument("--input", default="kernel", choices=["kernel", "layer"],
-                   help="K0, c0 describe the input kernel, or the input Gram matrix of an input layer")
-    p.add_argument("--activation", dest="define", action="append", metavar="NAME=EXPR",
-                   help="define an activation from an expression in x, e.g. "
-                        "'silu2=x/(1+exp(-x))', and use it by NAME (repeatable)")
+    p.add_argument(
+        "--input",
+        default="kernel",
+        choices=["kernel", "layer"],
+        help="K0, c0 describe the input kernel, or the input Gram matrix of an input layer",
+    )
+    p.add_argument(
+        "--activation",
+        dest="define",
+        action="append",
+        metavar="NAME=EXPR",
+        help="define an activation from an expression in x, e.g. "
+        "'silu2=x/(1+exp(-x))', and use it by NAME (repeatable)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     # --debug is accepted before and after the command; SUPPRESS keeps a subcommand's default
     # from overwriting a --debug given before it.
     debug = Parser(add_help=False)
-    debug.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                       help="show the full traceback of an error")
-    parser = Parser(prog="fieldgen", description="Finite-size field theory of residual networks.",
-                    parents=[debug])
+    debug.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show the full traceback of an error",
+    )
+    parser = Parser(
+        prog="fieldgen",
+        description="Finite-size field theory of residual networks.",
+        parents=[debug],
+    )
     parser.add_argument("--version", action="version", version=f"fieldgen {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="command",
-                                parser_class=lambda **kw: Parser(parents=[debug], **kw))
+    sub = parser.add_subparsers(
+        dest="command",
+        required=True,
+        metavar="command",
+        parser_class=lambda **kw: Parser(parents=[debug], **kw),
+    )
 
-    p = sub.add_parser("report", help="reproduce the paper's analyses as figures and report.md",
-                       description="Regenerate stale formulas, run the analyses (theory and "
-                                   "cached simulations) and write five figures (PNG and PDF) "
-                                   "and report.md with every parameter used.")
-    p.add_argument("--out", default="out", metavar="DIR",
-                   help="output folder (default out/); simulations are cached in DIR/.cache")
-    p.add_argument("--quick", action="store_true",
-                   help="fewer samples, depths and grid points (same figures, about 2 minutes)")
-    p.add_argument("--no-regenerate", action="store_true",
-                   help="do not check generated/ against the derivations first")
+    p = sub.add_parser(
+        "report",
+        help="reproduce the paper's analyses as figures and report.md",
+        description="Regenerate stale formulas, run the analyses (theory and "
+        "cached simulations) and write five figures (PNG and PDF) "
+        "and report.md with every parameter used.",
+    )
+    p.add_argument(
+        "--out",
+        default="out",
+        metavar="DIR",
+        help="output folder (default out/); simulations are cached in DIR/.cache",
+    )
+    p.add_argument(
+        "--quick",
+        action="store_true",
+        help="fewer samples, depths and grid points (same figures, about 2 minutes)",
+    )
+    p.add_argument(
+        "--no-regenerate",
+        action="store_true",
+        help="do not check generated/ against the derivations first",
+    )
     bars = p.add_mutually_exclusive_group()
-    bars.add_argument("--progress", dest="progress", action="store_true", default=None,
-                      help="always show progress bars (default: when stderr is a terminal)")
+    bars.add_argument(
+        "--progress",
+        dest="progress",
+        action="store_true",
+        default=None,
+        help="always show progress bars (default: when stderr is a terminal)",
+    )
     bars.add_argument("--no-progress", dest="progress", action="store_false")
     p.set_defaults(run=_report)
 
-    p = sub.add_parser("regenerate", help="write generated/ from the SymPy derivations",
-                       description="Regenerate the Numba evaluators in generated/ from the "
-                                   "derivations; only files whose content changes are written.")
-    p.add_argument("--check", action="store_true",
-                   help="write nothing; exit 1 with a diff if generated/ is stale (with --full: "
-                        "compared with a fresh build, which an edited banner cannot fool)")
-    p.add_argument("--full", action="store_true",
-                   help="rebuild from the derivations even if the banners match the sources")
+    p = sub.add_parser(
+        "regenerate",
+        help="write generated/ from the SymPy derivations",
+        description="Regenerate the Numba evaluators in generated/ from the "
+        "derivations; only files whose content changes are written.",
+    )
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="write nothing; exit 1 with a diff if generated/ is stale (with --full: "
+        "compared with a fresh build, which an edited banner cannot fool)",
+    )
+    p.add_argument(
+        "--full",
+        action="store_true",
+        help="rebuild from the derivations even if the banners match the sources",
+    )
     p.set_defaults(run=_regenerate)
 
-    p = sub.add_parser("summary", help="print a short mean-field summary",
-                       description="Mean-field kernel norm and correlation at the output layer.")
-    p.add_argument("--activations", nargs="+", default=["relu", "erf", "tanh"],
-                   help="built-in names or NAME=EXPR (default relu erf tanh)")
+    p = sub.add_parser(
+        "summary",
+        help="print a short mean-field summary",
+        description="Mean-field kernel norm and correlation at the output layer.",
+    )
+    p.add_argument(
+        "--activations",
+        nargs="+",
+        default=["relu", "erf", "tanh"],
+        help="built-in names or NAME=EXPR (default relu erf tanh)",
+    )
     p.add_argument("--r", nargs="+", type=float, default=[0.1, 0.3, 1.0])
     p.add_argument("--depth", type=int, default=100)
     _network_options(p)
     p.set_defaults(run=_summary)
 
-    p = sub.add_parser("latex", help="export the derivations as a LaTeX document",
-                       description="Print the derivation chain (model, action and saddle point, "
-                                   "mean-field recursion, Price's theorem, closed forms, "
-                                   "quadrature) as a LaTeX document, every displayed formula "
-                                   "printed from the SymPy objects the code generator uses.")
-    p.add_argument("-o", "--output", metavar="FILE.tex",
-                   help="write the document here (default: standard output)")
-    p.add_argument("--pdf", action="store_true",
-                   help="also compile FILE.pdf with latexmk or pdflatex (needs -o)")
-    p.add_argument("--section", nargs="+", action="extend", metavar="NAME",
-                   help="export only these sections (see --list-sections)")
+    p = sub.add_parser(
+        "latex",
+        help="export the derivations as a LaTeX document",
+        description="Print the derivation chain (model, action and saddle point, "
+        "mean-field recursion, Price's theorem, closed forms, "
+        "quadrature) as a LaTeX document, every displayed formula "
+        "printed from the SymPy objects the code generator uses.",
+    )
+    p.add_argument(
+        "-o",
+        "--output",
+        metavar="FILE.tex",
+        help="write the document here (default: standard output)",
+    )
+    p.add_argument(
+        "--pdf",
+        action="store_true",
+        help="also compile FILE.pdf with latexmk or pdflatex (needs -o)",
+    )
+    p.add_argument(
+        "--section",
+        nargs="+",
+        action="extend",
+        metavar="NAME",
+        help="export only these sections (see --list-sections)",
+    )
     p.add_argument("--list-sections", action="store_true", help="print the section names and exit")
     p.set_defaults(run=_latex)
-    p = sub.add_parser("optimal-r", help="optimal residual scale r* and the range of maximal sensitivity",
-                       description="Numeric r* = argmax_r S(r) of the sensitivity S = dc^L/dc^0, the "
-                                   "range where S/S(0) - 1 is at least half its maximum, the analytic "
-                                   "(continuum) r*, and whether 0.1-0.3 lies inside the range.")
-    p.add_argument("activation", nargs="?",
-                   help="a built-in name (see fieldgen activations) or NAME=EXPR; default: the "
-                        "one defined with --activation")
-    p.add_argument("--depth", type=int, default=100, help="number of residual blocks L (default 100)")
+    p = sub.add_parser(
+        "optimal-r",
+        help="optimal residual scale r* and the range of maximal sensitivity",
+        description="Numeric r* = argmax_r S(r) of the sensitivity S = dc^L/dc^0, the "
+        "range where S/S(0) - 1 is at least half its maximum, the analytic "
+        "(continuum) r*, and whether 0.1-0.3 lies inside the range.",
+    )
+    p.add_argument(
+        "activation",
+        nargs="?",
+        help="a built-in name (see fieldgen activations) or NAME=EXPR; default: the "
+        "one defined with --activation",
+    )
+    p.add_argument(
+        "--depth", type=int, default=100, help="number of residual blocks L (default 100)"
+    )
     _network_options(p)
     p.set_defaults(run=_optimal_r)
 
-    p = sub.add_parser("scan", help="table of r* over depths and sigma_w^2",
-                       description="r* (numeric and analytic), the range of maximal sensitivity and "
-                                   "the exponent d ln r*/d ln sigma_w^2 over depths and weight variances.")
-    p.add_argument("activations", nargs="*",
-                   help="activations, e.g. erf tanh gelu, or NAME=EXPR (default: --activation's)")
+    p = sub.add_parser(
+        "scan",
+        help="table of r* over depths and sigma_w^2",
+        description="r* (numeric and analytic), the range of maximal sensitivity and "
+        "the exponent d ln r*/d ln sigma_w^2 over depths and weight variances.",
+    )
+    p.add_argument(
+        "activations",
+        nargs="*",
+        help="activations, e.g. erf tanh gelu, or NAME=EXPR (default: --activation's)",
+    )
     p.add_argument("--depths", nargs="+", type=int, default=[30, 100, 300, 1000])
     _network_options(p, sigma_w2_many=True)
     p.add_argument("--no-analytic", action="store_true", help="skip the continuum r*")
-    p.add_argument("--window", action="store_true",
-                   help="also find the depths at which 0.1-0.3 lies inside the range")
+    p.add_argument(
+        "--window",
+        action="store_true",
+        help="also find the depths at which 0.1-0.3 lies inside the range",
+    )
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
-    p.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask scheduler at ADDRESS, e.g. "
-                   "tcp://host:8786 (default: FIELDGEN_SCHEDULER, else in process)")
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help="run on the Dask scheduler at ADDRESS, e.g. "
+        "tcp://host:8786 (default: FIELDGEN_SCHEDULER, else in process)",
+    )
     p.set_defaults(run=_scan)
 
-    p = sub.add_parser("activations", help="list the built-in and cached activations",
-                       description="Built-in activations (generated into the package or on first "
-                                   "use) and those defined by users in the cache, with their "
-                                   "expression and whether their Gaussian expectations have "
-                                   "closed forms.")
+    p = sub.add_parser(
+        "activations",
+        help="list the built-in and cached activations",
+        description="Built-in activations (generated into the package or on first "
+        "use) and those defined by users in the cache, with their "
+        "expression and whether their Gaussian expectations have "
+        "closed forms.",
+    )
     p.set_defaults(run=_list_activations)
     return parser
 
@@ -334,17 +486,29 @@ def main(argv=None) -> int:
         return _error(args.command, exc, 2)
     except MemoryError as exc:
         # fieldgen's own checks say which parameter to reduce; a bare MemoryError does not.
-        return _error(args.command, str(exc) or "out of memory (reduce depth, the number of "
-                      "r, sigma_w2 and sigma_b2 values, or samples)", 1)
+        return _error(
+            args.command,
+            str(exc)
+            or "out of memory (reduce depth, the number of "
+            "r, sigma_w2 and sigma_b2 values, or samples)",
+            1,
+        )
     except OSError as exc:
         return _error(args.command, exc, 1)
     except ImportError as exc:
         # A generated module missing or unimportable (a broken install or checkout).
-        return _error(args.command, f"cannot import {exc.name or 'a module'}: {exc}; reinstall "
-                      "fieldgen or run `fieldgen regenerate` in a source checkout", 1)
-    except Exception as exc:   # noqa: BLE001 - the one-line promise holds for bugs too
-        return _error(args.command, f"internal error ({type(exc).__name__}: {exc}); please "
-                      "report it with the command line", 1)
+        return _error(
+            args.command,
+            f"cannot import {exc.name or 'a module'}: {exc}; reinstall "
+            "fieldgen or run `fieldgen regenerate` in a source checkout",
+            1,
+        )
+    except Exception as exc:  # noqa: BLE001 - the one-line promise holds for bugs too
+        return _error(
+            args.command,
+            f"internal error ({type(exc).__name__}: {exc}); please report it with the command line",
+            1,
+        )
 
 
 def _interrupted(prog: str) -> int:
@@ -354,7 +518,7 @@ def _interrupted(prog: str) -> int:
 
 
 def _error(command: str, exc, code: int) -> int:
-    message = " ".join(str(exc).split()) or type(exc).__name__   # one line, whatever exc says
+    message = " ".join(str(exc).split()) or type(exc).__name__  # one line, whatever exc says
     print(f"fieldgen {command}: error: {message} (--debug shows the traceback)", file=sys.stderr)
     return code
 

@@ -8,6 +8,7 @@ passed; tau* (a sign change of the rate from + to -) and the half-maximum points
 by Brent's method on single RK4 steps from the grid point before them, and the correction terms
 (curvature, L0) are evaluated by the generated ``continuum_terms_<block>`` at tau*.
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,18 +24,18 @@ from .generated import module
 # is the larger of the activation's unit scale and the kernel). The tests check that tau* and L0
 # do not move when the steps are halved.
 GROWTH = 0.05
-TAU_MAX = 1e4          # in units of the scale; maxima sit at tau* ~ K^0 e^u* (sign limit)
+TAU_MAX = 1e4  # in units of the scale; maxima sit at tau* ~ K^0 e^u* (sign limit)
 WINDOW = 16
-HUGE = 1e100           # a kernel this large is past any maximum; beyond it round-off takes over
-TINY = 1e-10           # ln S below this counts as no gain over S(0) = 1 (linear: S = 1 exactly)
+HUGE = 1e100  # a kernel this large is past any maximum; beyond it round-off takes over
+TINY = 1e-10  # ln S below this counts as no gain over S(0) = 1 (linear: S = 1 exactly)
 
 
 @dataclass(frozen=True)
 class ContinuumOptimum:
     tau_star: float | None
     l0: float | None
-    log_s_max: float | None      # ln S at tau* in the continuum limit
-    tau_lo: float | None         # where S - 1 falls to half of S_max - 1, below and above tau*
+    log_s_max: float | None  # ln S at tau* in the continuum limit
+    tau_lo: float | None  # where S - 1 falls to half of S_max - 1, below and above tau*
     tau_hi: float | None
     message: str
 
@@ -78,9 +79,11 @@ def _follow(flow: _Flow, z0, grid, log_k0):
     log_s: list[float] = []
     k, best, done = 0, -math.inf, False
     while k < grid.size - 1 and not done:
-        window = grid[k:k + WINDOW + 1]
+        window = grid[k : k + WINDOW + 1]
         path, v = flow.run(states[-1][-1], window)
-        usable = np.isfinite(v["rate"]) & np.isfinite(v["log_sensitivity"]) & (np.abs(path[:, 0]) < HUGE)
+        usable = (
+            np.isfinite(v["rate"]) & np.isfinite(v["log_sensitivity"]) & (np.abs(path[:, 0]) < HUGE)
+        )
         end = window.size if usable.all() else int(np.argmin(usable))
         if not rate:
             rate.append(v["rate"][:1])
@@ -98,22 +101,40 @@ def _follow(flow: _Flow, z0, grid, log_k0):
             half = math.log1p(0.5 * math.expm1(best))
             done = best > TINY and ls[-1] < half and r[-1] < 0
         k += WINDOW
-    return (np.concatenate(times), np.concatenate(states), np.concatenate(rate),
-            np.concatenate(log_s))
+    return (
+        np.concatenate(times),
+        np.concatenate(states),
+        np.concatenate(rate),
+        np.concatenate(log_s),
+    )
 
 
 # tau*, L0 and the half points do not depend on depth: r* at many depths reuses one flow.
 @functools.lru_cache(maxsize=256)
-def optimum(activation: str, block: str, *, sigma_w2: float, sigma_b2: float, k0: float,
-            k12: float, growth: float = GROWTH) -> ContinuumOptimum:
+def optimum(
+    activation: str,
+    block: str,
+    *,
+    sigma_w2: float,
+    sigma_b2: float,
+    k0: float,
+    k12: float,
+    growth: float = GROWTH,
+) -> ContinuumOptimum:
     """The maximum of the continuum S(tau) = chi_12 K^0/K over tau > 0, if it is interior.
 
     k0, k12: the input kernel of the two equal-norm inputs; growth: relative step of the tau grid.
     """
     if not hasattr(module("response", activation), f"continuum_{block}"):
-        return ContinuumOptimum(None, None, None, None, None,
-                                f"no continuum limit in tau = r^2 sigma_w^2 l for the {block} block "
-                                f"with {activation}: the pre-activation mean grows like r l")
+        return ContinuumOptimum(
+            None,
+            None,
+            None,
+            None,
+            None,
+            f"no continuum limit in tau = r^2 sigma_w^2 l for the {block} block "
+            f"with {activation}: the pre-activation mean grows like r l",
+        )
     flow = _Flow(activation, block, sigma_w2, sigma_b2)
     grid = tau_grid(1.0 + k0, growth)
     times, states, rate, log_s = _follow(flow, [k0, k12, 0.0, 0.0, 0.0, 0.0], grid, math.log(k0))
@@ -125,12 +146,21 @@ def optimum(activation: str, block: str, *, sigma_w2: float, sigma_b2: float, k0
             why = "d ln S/dtau > 0 to the end: S still grows"
         else:
             why = "S never exceeds S(0) = 1"
-        return ContinuumOptimum(None, None, None, None, None,
-                                f"no interior maximum of the continuum S(tau) up to tau = "
-                                f"{times[-1]:.3g} ({why})")
+        return ContinuumOptimum(
+            None,
+            None,
+            None,
+            None,
+            None,
+            f"no interior maximum of the continuum S(tau) up to tau = {times[-1]:.3g} ({why})",
+        )
     k = int(down[np.argmax(log_s[down])])
-    t_star = brent.root(lambda t: flow.at(states[k], times[k], t, "rate"), times[k], times[k + 1],
-                        xtol=1e-13 * times[k + 1])
+    t_star = brent.root(
+        lambda t: flow.at(states[k], times[k], t, "rate"),
+        times[k],
+        times[k + 1],
+        xtol=1e-13 * times[k + 1],
+    )
     terms = flow.terms(states[k], times[k], t_star)
     log_s_max = terms["log_sensitivity"] + math.log(k0)
     half = math.log1p(0.5 * math.expm1(log_s_max))
@@ -154,5 +184,8 @@ def _half_point(flow, times, states, log_s, level, log_k0, ks):
         if (log_s[k] < level) != (log_s[k + 1] < level):
             return brent.root(
                 lambda t: flow.at(states[k], times[k], t, "log_sensitivity") + log_k0 - level,
-                times[k], times[k + 1], xtol=1e-13 * times[k + 1])
+                times[k],
+                times[k + 1],
+                xtol=1e-13 * times[k + 1],
+            )
     return None

@@ -3,21 +3,26 @@
 Imported only when a client or a scheduler address is given: the in-process default needs
 neither Dask nor a cluster. A scheduler address comes from the caller or from FIELDGEN_SCHEDULER.
 """
+
 from __future__ import annotations
 
 import contextlib
 import os
 
 ENV = "FIELDGEN_SCHEDULER"
-CONNECT_TIMEOUT = 4.0   # seconds; with Dask's import, an unreachable scheduler is reported within 10 s
+CONNECT_TIMEOUT = (
+    4.0  # seconds; with Dask's import, an unreachable scheduler is reported within 10 s
+)
 
 
 def _distributed():
     try:
         import distributed
     except ImportError:
-        raise ValueError("a Dask scheduler was given, but dask.distributed is not installed "
-                         "(pip install 'fieldgen[distributed]')") from None
+        raise ValueError(
+            "a Dask scheduler was given, but dask.distributed is not installed "
+            "(pip install 'fieldgen[distributed]')"
+        ) from None
     return distributed
 
 
@@ -35,24 +40,33 @@ def connect(address: str, timeout: float = CONNECT_TIMEOUT):
     ValueError for an address that is not one.
     """
     if not isinstance(address, str) or not address.strip():
-        raise ValueError(f"the scheduler address must be a non-empty string like "
-                         f"tcp://host:8786; got {address!r}")
+        raise ValueError(
+            f"the scheduler address must be a non-empty string like "
+            f"tcp://host:8786; got {address!r}"
+        )
     distributed = _distributed()
-    try:   # checked first: a Client made from a malformed address hangs on its way out
+    try:  # checked first: a Client made from a malformed address hangs on its way out
         from distributed.comm import get_address_host_port
+
         get_address_host_port(address.strip())
     except ValueError as exc:
-        raise ValueError(f"{address!r} is not a scheduler address like tcp://host:8786 "
-                         f"({' '.join(str(exc).split())})") from None
+        raise ValueError(
+            f"{address!r} is not a scheduler address like tcp://host:8786 "
+            f"({' '.join(str(exc).split())})"
+        ) from None
     try:
         return distributed.Client(address.strip(), timeout=timeout, set_as_default=False)
     except (OSError, TimeoutError) as exc:
-        raise ConnectionError(f"cannot reach a Dask scheduler at {address} within {timeout:g} s "
-                              f"({' '.join(str(exc).split()) or type(exc).__name__}); is "
-                              "`dask scheduler` running there and the port open?") from None
+        raise ConnectionError(
+            f"cannot reach a Dask scheduler at {address} within {timeout:g} s "
+            f"({' '.join(str(exc).split()) or type(exc).__name__}); is "
+            "`dask scheduler` running there and the port open?"
+        ) from None
     except (ValueError, TypeError) as exc:
-        raise ValueError(f"{address!r} is not a scheduler address like tcp://host:8786 "
-                         f"({' '.join(str(exc).split())})") from None
+        raise ValueError(
+            f"{address!r} is not a scheduler address like tcp://host:8786 "
+            f"({' '.join(str(exc).split())})"
+        ) from None
 
 
 @contextlib.contextmanager
@@ -61,8 +75,10 @@ def client_for(client):
     string (closed on exit)."""
     if client is None or not isinstance(client, str):
         if client is not None and not callable(getattr(client, "submit", None)):
-            raise ValueError(f"client must be a dask.distributed.Client, a scheduler address or "
-                             f"None; got {type(client).__name__}")
+            raise ValueError(
+                f"client must be a dask.distributed.Client, a scheduler address or "
+                f"None; got {type(client).__name__}"
+            )
         yield client
         return
     own = connect(client)
@@ -80,7 +96,7 @@ def run_on_client(client, compute, chunks, on_done) -> int:
     if not chunks:
         return 0
     firsts, stops = zip(*chunks)
-    futures = client.map(compute, firsts, stops, pure=False)   # one message for all chunks
+    futures = client.map(compute, firsts, stops, pure=False)  # one message for all chunks
     where = {future.key: chunk for future, chunk in zip(futures, chunks)}
     try:
         for future in distributed.as_completed(futures):

@@ -7,6 +7,7 @@ at a zero variance), 1/sqrt(1 - rho^2) (its pair Hessian, used by the one-loop c
 infinite at full correlation |c| = 1), and the reduced block's mean sqrt(sigma_w^2 K + sigma_b^2)
 has an infinite derivative at K = 0 without bias. The mean-field kernel itself is finite there.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -38,5 +39,6 @@ def raise_not_finite(what: str, activation: str, k0: np.ndarray, overflow: str) 
             f"K0 is outside the domain of {what} for {activation}: at {reason} a derivative of "
             f"the layer map is infinite (relu: 1/sqrt(K11 K22) and 1/sqrt(1 - c^2) terms; reduced "
             f"block: sqrt(sigma_w2 K + sigma_b2) at K = 0); use positive variances and |c0| < 1"
-            f"{' (identical inputs: one input gives every pair entry)' if 'correlated' in reason else ''}")
+            f"{' (identical inputs: one input gives every pair entry)' if 'correlated' in reason else ''}"
+        )
     raise OverflowError(overflow)

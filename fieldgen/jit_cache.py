@@ -11,6 +11,7 @@ every first call fails with "cannot cache function ...: no locator available". H
 * a damaged cache file (truncated index, garbage data) is a cache miss: the function is
   recompiled and the file overwritten, with one warning per process, never a traceback.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,7 +21,7 @@ from pathlib import Path
 
 from numba.core import caching
 
-_PACKAGE = Path(__file__).resolve().parent            # fieldgen/
+_PACKAGE = Path(__file__).resolve().parent  # fieldgen/
 _warned: set[str] = set()
 
 
@@ -45,8 +46,10 @@ def _ours(py_file: str) -> bool:
     roots = [_PACKAGE]
     try:
         import importlib.util
+
         spec = importlib.util.find_spec("fieldgen.generated")
-        roots += [Path(p).resolve() for p in (spec.submodule_search_locations or [])]
+        locations = (spec.submodule_search_locations or []) if spec is not None else []
+        roots += [Path(p).resolve() for p in locations]
     except (ImportError, ValueError):
         pass
     return any(root == path.parent or root in path.parents for root in roots)
@@ -90,9 +93,12 @@ class InMemoryLocator(TemporaryFolderLocator):
     def from_function(cls, py_func, py_file):
         if not _ours(py_file) or not os.path.exists(py_file):
             return None
-        _warn_once("no-cache", "no writable folder for Numba's cache (package, home and "
-                               f"{fallback_folder().parent} are read-only): compiling in memory, "
-                               "every new process compiles again")
+        _warn_once(
+            "no-cache",
+            "no writable folder for Numba's cache (package, home and "
+            f"{fallback_folder().parent} are read-only): compiling in memory, "
+            "every new process compiles again",
+        )
         return cls(py_func, py_file)
 
 
@@ -107,19 +113,26 @@ def _install() -> None:
     def _load_index(self):
         try:
             return load_index(self)
-        except Exception as exc:   # noqa: BLE001 - a damaged index is a miss, it gets rewritten
-            _warn_once("damaged", f"ignoring a damaged Numba cache file ({self._index_path}: "
-                                  f"{type(exc).__name__}); recompiling and overwriting it")
+        except Exception as exc:  # noqa: BLE001 - a damaged index is a miss, it gets rewritten
+            _warn_once(
+                "damaged",
+                f"ignoring a damaged Numba cache file ({self._index_path}: "
+                f"{type(exc).__name__}); recompiling and overwriting it",
+            )
             return {}
 
     def _load(self, key):
         try:
             return load(self, key)
-        except Exception as exc:   # noqa: BLE001
-            _warn_once("damaged", f"ignoring a damaged Numba cache file in {self._cache_path} "
-                                  f"({type(exc).__name__}); recompiling and overwriting it")
+        except Exception as exc:  # noqa: BLE001
+            _warn_once(
+                "damaged",
+                f"ignoring a damaged Numba cache file in {self._cache_path} "
+                f"({type(exc).__name__}); recompiling and overwriting it",
+            )
             return None
-    index_file._load_index, index_file.load = _load_index, _load
+
+    index_file._load_index, index_file.load = _load_index, _load  # type: ignore[method-assign]
 
     cache = caching.Cache
     load_overload, save_overload = cache.load_overload, cache.save_overload
@@ -127,9 +140,12 @@ def _install() -> None:
     def _load_overload(self, *args, **kwargs):
         try:
             return load_overload(self, *args, **kwargs)
-        except Exception as exc:   # noqa: BLE001 - e.g. data that unpickles but does not rebuild
-            _warn_once("damaged", f"ignoring a damaged Numba cache entry of {self._name} "
-                                  f"({type(exc).__name__}); recompiling")
+        except Exception as exc:  # noqa: BLE001 - e.g. data that unpickles but does not rebuild
+            _warn_once(
+                "damaged",
+                f"ignoring a damaged Numba cache entry of {self._name} "
+                f"({type(exc).__name__}); recompiling",
+            )
             return None
 
     def _save_overload(self, *args, **kwargs):
@@ -137,9 +153,10 @@ def _install() -> None:
             return save_overload(self, *args, **kwargs)
         except OSError:
             if isinstance(self._impl.locator, InMemoryLocator):
-                return None   # nothing writable (warned when the locator was chosen)
+                return None  # nothing writable (warned when the locator was chosen)
             raise
-    cache.load_overload, cache.save_overload = _load_overload, _save_overload
+
+    cache.load_overload, cache.save_overload = _load_overload, _save_overload  # type: ignore[method-assign]
 
 
 _install()

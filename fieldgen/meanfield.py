@@ -1,4 +1,5 @@
 """The mean-field kernel K^l: the saddle point of the field theory, evaluated by generated code."""
+
 from __future__ import annotations
 
 import os
@@ -7,9 +8,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .activations import ActivationLike
 from . import scales
 from . import validation as check
+from .activations import ActivationLike
 from .generated import module
 
 # Grids larger than this are split across threads (the generated loops release the GIL).
@@ -24,10 +25,14 @@ def _grid(r, sigma_w2, sigma_b2):
     try:
         shape = np.broadcast_shapes(r.shape, sigma_w2.shape, sigma_b2.shape)
     except ValueError:
-        raise ValueError(f"r, sigma_w2 and sigma_b2 must broadcast together; got shapes "
-                         f"{r.shape}, {sigma_w2.shape}, {sigma_b2.shape}") from None
-    flat = [np.array(np.broadcast_to(a, shape), dtype=float, order="C").ravel()
-            for a in (r, sigma_w2, sigma_b2)]
+        raise ValueError(
+            f"r, sigma_w2 and sigma_b2 must broadcast together; got shapes "
+            f"{r.shape}, {sigma_w2.shape}, {sigma_b2.shape}"
+        ) from None
+    flat = [
+        np.array(np.broadcast_to(a, shape), dtype=float, order="C").ravel()
+        for a in (r, sigma_w2, sigma_b2)
+    ]
     return shape, flat
 
 
@@ -77,6 +82,7 @@ def run_on_grid(fn, grids, per_point, out, *scalars):
 
     def run(a, b):
         fn(*(g[a:b] for g in grids), *(x[a:b] for x in per_point), *scalars, out[a:b])
+
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(run, bounds[:-1], bounds[1:]))
     return out
@@ -91,7 +97,7 @@ def aligned_empty(shape, alignment=64) -> np.ndarray:
     size = int(np.prod(shape, dtype=np.int64))
     raw = np.empty(size + alignment // 8)
     offset = (-raw.ctypes.data % alignment) // 8
-    return raw[offset:offset + size].reshape(shape)
+    return raw[offset : offset + size].reshape(shape)
 
 
 def finite_or_raise(out: np.ndarray, what: str) -> None:
@@ -104,14 +110,26 @@ def finite_or_raise(out: np.ndarray, what: str) -> None:
         return
     bad = ~np.isfinite(out)
     layer = int(np.argwhere(bad.reshape(bad.shape[0], bad.shape[1], -1).any(axis=(0, 2)))[0, 0])
-    raise OverflowError(f"{what} leaves the float64 range at layer {layer}: it grows too fast "
-                        "for this depth and r (reduce depth or r)")
+    raise OverflowError(
+        f"{what} leaves the float64 range at layer {layer}: it grows too fast "
+        "for this depth and r (reduce depth or r)"
+    )
 
 
-def kernel(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int,
-           K0: ArrayLike | None = None, sigma_b2: ArrayLike = 0.0, block: str = "full",
-           input: str = "kernel", x: ArrayLike | None = None, x2: ArrayLike | None = None,
-           layers=None) -> NDArray[np.float64]:
+def kernel(
+    activation: ActivationLike,
+    *,
+    r: ArrayLike,
+    sigma_w2: ArrayLike,
+    depth: int,
+    K0: ArrayLike | None = None,
+    sigma_b2: ArrayLike = 0.0,
+    block: str = "full",
+    input: str = "kernel",
+    x: ArrayLike | None = None,
+    x2: ArrayLike | None = None,
+    layers=None,
+) -> NDArray[np.float64]:
     """The mean-field (infinite-width) kernel K^l for l = 0..depth.
 
     The saddle point of the field theory: ``K^l = K^{l-1} + r^2 [sigma_w^2 P(K^{l-1}) +
@@ -194,15 +212,21 @@ def kernel(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike, dep
     which = "single" if n_inputs == 1 else "pair"
     fn = getattr(module("meanfield", activation), f"kernel_{which}_{block}")
     tail = (depth + 1,) if n_inputs == 1 else (depth + 1, 2, 2)
-    check.memory("the kernel path", 8.0 * grids[0].shape[0] * np.prod(tail, dtype=float),
-                 "reduce depth or the number of r, sigma_w2 and sigma_b2 values")
-    out = run_on_grid(fn, grids, (k0 / s if s != 1.0 else k0,),
-                      aligned_empty((grids[0].shape[0],) + tail))
+    check.memory(
+        "the kernel path",
+        8.0 * grids[0].shape[0] * np.prod(tail, dtype=float),
+        "reduce depth or the number of r, sigma_w2 and sigma_b2 values",
+    )
+    out = run_on_grid(
+        fn, grids, (k0 / s if s != 1.0 else k0,), aligned_empty((grids[0].shape[0],) + tail)
+    )
     finite_or_raise(out, "the mean-field kernel")
     if n_inputs == 2 and (layer := scales.first_unresolved_layer(out)) is not None:
-        raise OverflowError(f"the mean-field kernel leaves the range this code resolves at layer "
-                            f"{layer} (K11 K22 above {scales.SAFE[1] ** 2:g} overflows): "
-                            "reduce depth or r")
+        raise OverflowError(
+            f"the mean-field kernel leaves the range this code resolves at layer "
+            f"{layer} (K11 K22 above {scales.SAFE[1] ** 2:g} overflows): "
+            "reduce depth or r"
+        )
     if s != 1.0:
         with np.errstate(over="ignore"):
             out *= s
@@ -227,14 +251,18 @@ def data_set_kernel(K0, x, input, x2=None):
         if x2 is not None:
             raise ValueError("x2 (the second set of a cross kernel) needs x")
         if K0 is None:
-            raise ValueError("K0 (the input kernel or Gram matrix) or x (the inputs, with "
-                             "input='layer') must be given; got neither")
+            raise ValueError(
+                "K0 (the input kernel or Gram matrix) or x (the inputs, with "
+                "input='layer') must be given; got neither"
+            )
         return K0, None
     if K0 is not None:
         raise ValueError("give either K0 or x, not both")
     if input != "layer":
-        raise ValueError("x (the inputs) needs input='layer' (an input layer W^0 x + b^0); with "
-                         "input='kernel' give the kernel K0")
+        raise ValueError(
+            "x (the inputs) needs input='layer' (an input layer W^0 x + b^0); with "
+            "input='kernel' give the kernel K0"
+        )
     x = _inputs("x", x)
     n_first = None
     if x2 is not None:
@@ -260,10 +288,14 @@ def select_layers(layers, depth):
         return np.arange(depth + 1, dtype=np.int64)
     arr = np.asarray(layers)
     if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):
-        raise ValueError(f"layers must be a non-empty sequence of integers in 0..{depth}; got {layers!r}")
+        raise ValueError(
+            f"layers must be a non-empty sequence of integers in 0..{depth}; got {layers!r}"
+        )
     if arr.min() < 0 or arr.max() > depth or np.any(np.diff(arr) <= 0):
-        raise ValueError(f"layers must be strictly increasing integers in 0..depth = 0..{depth}; "
-                         f"got {arr.tolist()}")
+        raise ValueError(
+            f"layers must be strictly increasing integers in 0..depth = 0..{depth}; "
+            f"got {arr.tolist()}"
+        )
     return arr.astype(np.int64)
 
 
@@ -278,7 +310,10 @@ def gram(kind, activation, block, input, depth, K0, layers, r, sigma_w2, sigma_b
     shape, grids = _grid(r, sigma_w2, sigma_b2)
     gen = module("gram", activation)
     prefix = "" if kind == "kernel" else "ntk_"
-    path_fn, pairs_fn = getattr(gen, f"{prefix}path_{block}"), getattr(gen, f"{prefix}offdiag_{block}")
+    path_fn, pairs_fn = (
+        getattr(gen, f"{prefix}path_{block}"),
+        getattr(gen, f"{prefix}offdiag_{block}"),
+    )
     n = G.shape[0]
     n_state = len(gen.PATH_STATE[f"{prefix}path_{block}"])
     diag = np.arange(n)
@@ -296,15 +331,21 @@ def gram(kind, activation, block, input, depth, K0, layers, r, sigma_w2, sigma_b
         path_fn(rg, sw2, sb2, s0, path)
         if not np.all(np.isfinite(path[-1])):
             layer = int(np.argwhere(~np.isfinite(path).reshape(depth + 1, -1).any(1))[0, 0])
-            raise OverflowError(f"{what} leaves the float64 range at layer {layer}: it grows too "
-                                "fast for this depth and r (reduce depth or r)")
+            raise OverflowError(
+                f"{what} leaves the float64 range at layer {layer}: it grows too "
+                "fast for this depth and r (reduce depth or r)"
+            )
         init = np.ascontiguousarray(np.stack(carried))
         _pairs(pairs_fn, (rg, sw2, sb2), path, init, layers, out[g])
         out[g][:, diag, diag] = path[layers, 0 if kind == "kernel" else -1]
         if not np.all(np.isfinite(out[g])):
-            layer = int(layers[np.argwhere(~np.isfinite(out[g]).reshape(len(layers), -1).any(1))[0, 0]])
-            raise OverflowError(f"{what} leaves the float64 range at layer {layer}: it grows too "
-                                "fast for this depth and r (reduce depth or r)")
+            layer = int(
+                layers[np.argwhere(~np.isfinite(out[g]).reshape(len(layers), -1).any(1))[0, 0]]
+            )
+            raise OverflowError(
+                f"{what} leaves the float64 range at layer {layer}: it grows too "
+                "fast for this depth and r (reduce depth or r)"
+            )
     return out.reshape(shape + out.shape[1:])
 
 
@@ -340,5 +381,6 @@ def _pairs(fn, params, path, init, layers, out):
 
     def run(a, b):
         fn(*params, path, init, layers, a, b, out)
+
     with ThreadPoolExecutor(workers) as pool:
         list(pool.map(run, cuts[:-1], cuts[1:]))

@@ -8,6 +8,7 @@ Theta^0 = K^0); with input="kernel" there is no trainable input layer and Theta^
 recursion is derived in derivations/ntk.py (full block:
 Theta^l = (1 + r^2 sigma_w^2 <phi' phi'>) Theta^{l-1} + r^2 C^l, the 1 is the identity path).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,20 @@ from . import validation as check
 from .meanfield import data_set_kernel, gram, select_layers
 
 
-def ntk(activation, *, r, sigma_w2, depth, K0=None, sigma_b2=0.0, block="full", input="kernel",
-        x=None, x2=None, layers=None):
+def ntk(
+    activation,
+    *,
+    r,
+    sigma_w2,
+    depth,
+    K0=None,
+    sigma_b2=0.0,
+    block="full",
+    input="kernel",
+    x=None,
+    x2=None,
+    layers=None,
+):
     """Infinite-width NTK Theta^l for l = 0..depth (or the given `layers`).
 
     Same arguments and result shapes as ``fieldgen.kernel``: (..., depth+1) for one input,
@@ -33,10 +46,20 @@ def ntk(activation, *, r, sigma_w2, depth, K0=None, sigma_b2=0.0, block="full", 
     arr = np.asarray(K0, dtype=float) if not isinstance(K0, np.ndarray) else K0
     if np.ndim(arr) == 0:
         check.kernel_matrix("K0", arr)
-        out = gram("ntk", activation, block, input, depth, np.reshape(arr, (1, 1)), selected,
-                   r, sigma_w2, sigma_b2)
+        out = gram(
+            "ntk",
+            activation,
+            block,
+            input,
+            depth,
+            np.reshape(arr, (1, 1)),
+            selected,
+            r,
+            sigma_w2,
+            sigma_b2,
+        )
         return out[..., 0, 0]
     if np.shape(arr) == (2, 2):
-        entries, _ = check.kernel_matrix("K0", arr)   # PSD up to round-off, put on the boundary
+        entries, _ = check.kernel_matrix("K0", arr)  # PSD up to round-off, put on the boundary
         arr = check.pair_to_matrix(entries)
     return gram("ntk", activation, block, input, depth, arr, selected, r, sigma_w2, sigma_b2)

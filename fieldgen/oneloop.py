@@ -1,4 +1,5 @@
 """One-loop (order 1/N) corrections: kernel covariance across layers and the mean-kernel shift."""
+
 from __future__ import annotations
 
 import warnings
@@ -7,16 +8,18 @@ from typing import NamedTuple
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .activations import ActivationLike
 from . import domain, scales
 from . import validation as check
+from .activations import ActivationLike
 from .generated import module
 from .meanfield import kernel
 from .pairs import to_matrix
 
-_REDUCED = ("one-loop corrections are derived for the full block only; the reduced block's "
-            "increments r phi(W h + b) are non-Gaussian given the layer below and its "
-            "pre-activations carry a mean, whose fluctuations are not in the theory yet")
+_REDUCED = (
+    "one-loop corrections are derived for the full block only; the reduced block's "
+    "increments r phi(W h + b) are non-Gaussian given the layer below and its "
+    "pre-activations carry a mean, whose fluctuations are not in the theory yet"
+)
 
 
 class MeanShiftTerms(NamedTuple):
@@ -28,6 +31,7 @@ class MeanShiftTerms(NamedTuple):
     neuron's own past ``phi phi`` in its later step variance. Returned by
     :func:`fieldgen.mean_shift_terms`.
     """
+
     propagated: np.ndarray
     tadpole: np.ndarray
     self_feedback: np.ndarray
@@ -42,14 +46,24 @@ def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covari
     activation, block, input, depth = check.network(activation, block, input, depth)
     if block != "full":
         raise NotImplementedError(_REDUCED)
-    if covariance:   # (depth+1)^2 blocks of 3x3: reduce depth
+    if covariance:  # (depth+1)^2 blocks of 3x3: reduce depth
         check.memory("the kernel covariance", 8.0 * 9 * (depth + 1.0) ** 2, "reduce depth")
     # Scalars only (kernel() checks the values; the one-loop evaluators take one network).
-    r, sigma_w2, sigma_b2 = (check.nonnegative(name, value, scalar=True) for name, value in
-                             (("r", r), ("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2)))
-    check.kernel_matrix("K0", K0)   # one or two inputs (kernel() also takes data sets)
-    K = kernel(activation, r=r, sigma_w2=sigma_w2, sigma_b2=sigma_b2, depth=depth, K0=K0,
-               block=block, input=input)
+    r, sigma_w2, sigma_b2 = (
+        check.nonnegative(name, value, scalar=True)
+        for name, value in (("r", r), ("sigma_w2", sigma_w2), ("sigma_b2", sigma_b2))
+    )
+    check.kernel_matrix("K0", K0)  # one or two inputs (kernel() also takes data sets)
+    K = kernel(
+        activation,
+        r=r,
+        sigma_w2=sigma_w2,
+        sigma_b2=sigma_b2,
+        depth=depth,
+        K0=K0,
+        block=block,
+        input=input,
+    )
     if K.ndim == 1:
         path, D = np.ascontiguousarray(K[:, None]), 1
     else:
@@ -68,20 +82,34 @@ def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covari
         with np.errstate(over="ignore"):
             cov, shift = cov * s * s, shift * s
         if not (np.all(np.isfinite(shift)) and np.all(np.isfinite(cov))):
-            raise OverflowError("the one-loop corrections leave the float64 range (N Cov grows "
-                                "like K0^2): reduce K0")
+            raise OverflowError(
+                "the one-loop corrections leave the float64 range (N Cov grows "
+                "like K0^2): reduce K0"
+            )
     if not (np.all(np.isfinite(shift)) and np.all(np.isfinite(cov))):
         # The kernel path is finite (kernel() raised otherwise): a singular input or overflow.
-        domain.raise_not_finite("the one-loop corrections", activation, path[:1],
-                                "the one-loop corrections leave the float64 range (reduce depth or r)")
+        domain.raise_not_finite(
+            "the one-loop corrections",
+            activation,
+            path[:1],
+            "the one-loop corrections leave the float64 range (reduce depth or r)",
+        )
     if D == 1:
         return cov[:, :, 0, 0], shift[:, :, 0]
     return cov, shift
 
 
-def kernel_covariance(activation: ActivationLike, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
-                      sigma_b2: float = 0.0, block: str = "full",
-                      input: str = "kernel") -> NDArray[np.float64]:
+def kernel_covariance(
+    activation: ActivationLike,
+    *,
+    r: float,
+    sigma_w2: float,
+    depth: int,
+    K0: ArrayLike,
+    sigma_b2: float = 0.0,
+    block: str = "full",
+    input: str = "kernel",
+) -> NDArray[np.float64]:
     """Covariance of the empirical kernel across layers, N Cov(Khat^l, Khat^m), at one loop.
 
     The leading order in 1/N of the covariance of the width-N network's empirical kernel
@@ -143,9 +171,17 @@ def kernel_covariance(activation: ActivationLike, *, r: float, sigma_w2: float, 
     return cov if cov.ndim == 2 else to_matrix(cov, 2)
 
 
-def mean_shift_terms(activation: ActivationLike, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
-                     sigma_b2: float = 0.0, block: str = "full",
-                     input: str = "kernel") -> MeanShiftTerms:
+def mean_shift_terms(
+    activation: ActivationLike,
+    *,
+    r: float,
+    sigma_w2: float,
+    depth: int,
+    K0: ArrayLike,
+    sigma_b2: float = 0.0,
+    block: str = "full",
+    input: str = "kernel",
+) -> MeanShiftTerms:
     """The one-loop mean shift N (E[Khat^l] - K^l) split into its three parts.
 
     See docs/theory, section "The mean shift" for the formulas of the three parts.
@@ -193,13 +229,22 @@ def mean_shift_terms(activation: ActivationLike, *, r: float, sigma_w2: float, d
     """
     _, shift = _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, False)
     if shift.ndim == 3:
-        shift = to_matrix(shift, 1)          # (depth+1, 3 parts, 3 pairs) -> (.., 3, 2, 2)
+        shift = to_matrix(shift, 1)  # (depth+1, 3 parts, 3 pairs) -> (.., 3, 2, 2)
     return MeanShiftTerms(shift[:, 0], shift[:, 1], shift[:, 2])
 
 
-def kernel_mean_shift(activation: ActivationLike, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
-                      sigma_b2: float = 0.0, block: str = "full", input: str = "kernel",
-                      terms: bool | None = None) -> NDArray[np.float64]:
+def kernel_mean_shift(
+    activation: ActivationLike,
+    *,
+    r: float,
+    sigma_w2: float,
+    depth: int,
+    K0: ArrayLike,
+    sigma_b2: float = 0.0,
+    block: str = "full",
+    input: str = "kernel",
+    terms: bool | None = None,
+) -> NDArray[np.float64]:
     """The one-loop shift of the mean kernel, N (E[Khat^l] - K^l), for l = 0..depth.
 
     At finite width N the expected empirical kernel differs from the mean-field kernel K^l by
@@ -254,9 +299,20 @@ def kernel_mean_shift(activation: ActivationLike, *, r: float, sigma_w2: float, 
     >>> expected_at_width_256 = K + s / 256
     """
     if terms is not None:
-        warnings.warn("kernel_mean_shift(terms=...) is deprecated and will be removed in "
-                      "fieldgen 0.3; use fieldgen.mean_shift_terms(...) for the parts",
-                      DeprecationWarning, stacklevel=2)
-    parts = mean_shift_terms(activation, r=r, sigma_w2=sigma_w2, depth=depth, K0=K0,
-                             sigma_b2=sigma_b2, block=block, input=input)
+        warnings.warn(
+            "kernel_mean_shift(terms=...) is deprecated and will be removed in "
+            "fieldgen 0.3; use fieldgen.mean_shift_terms(...) for the parts",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+    parts = mean_shift_terms(
+        activation,
+        r=r,
+        sigma_w2=sigma_w2,
+        depth=depth,
+        K0=K0,
+        sigma_b2=sigma_b2,
+        block=block,
+        input=input,
+    )
     return parts if terms else parts.total  # type: ignore[return-value]

@@ -1,4 +1,5 @@
 """A dependency-free progress bar for long simulations (written to stderr)."""
+
 from __future__ import annotations
 
 import sys
@@ -34,8 +35,9 @@ class Progress:
 
     def close(self) -> None:
         if self.enabled:
-            self.stream.write(f"\r{self.label}: done in {time.monotonic() - self.start:.1f}s"
-                              + " " * 40 + "\n")
+            self.stream.write(
+                f"\r{self.label}: done in {time.monotonic() - self.start:.1f}s" + " " * 40 + "\n"
+            )
             self.stream.flush()
 
 

@@ -3,6 +3,7 @@ recursions. Slow, simple and separate from the generated code, they are what the
 
 Needs SciPy (``pip install fieldgen[test]``).
 """
+
 from __future__ import annotations
 
 import math
@@ -16,8 +17,12 @@ def activation(name: str):
     """phi as a NumPy function, written independently of the SymPy definitions."""
     from scipy import special
 
-    return {"relu": lambda x: np.maximum(x, 0.0), "erf": special.erf, "tanh": np.tanh,
-            "linear": lambda x: np.asarray(x, dtype=float)}[name]
+    return {
+        "relu": lambda x: np.maximum(x, 0.0),
+        "erf": special.erf,
+        "tanh": np.tanh,
+        "linear": lambda x: np.asarray(x, dtype=float),
+    }[name]
 
 
 def _quad(f, a, b):
@@ -54,16 +59,23 @@ def expect_2d(f, k11: float, k22: float, k12: float) -> float:
             return float(f(h1, m))
         zc = -m / s2
         cuts = sorted({-12.0, 12.0, min(max(zc, -12.0), 12.0)})
-        return sum(_quad(lambda z2: float(f(h1, m + s2 * z2)) * _density(z2), a, b)
-                   for a, b in zip(cuts, cuts[1:]))
-    return _quad(lambda z1: inner(z1) * _density(z1), -12.0, 0.0) + \
-        _quad(lambda z1: inner(z1) * _density(z1), 0.0, 12.0)
+        return sum(
+            _quad(lambda z2: float(f(h1, m + s2 * z2)) * _density(z2), a, b)
+            for a, b in zip(cuts, cuts[1:])
+        )
+
+    return _quad(lambda z1: inner(z1) * _density(z1), -12.0, 0.0) + _quad(
+        lambda z1: inner(z1) * _density(z1), 0.0, 12.0
+    )
 
 
 def pair_expectation(name: str, k11: float, k22: float, k12: float):
     phi = activation(name)
-    return (expect_1d(lambda x: phi(x) ** 2, k11), expect_1d(lambda x: phi(x) ** 2, k22),
-            expect_2d(lambda a, b: phi(a) * phi(b), k11, k22, k12))
+    return (
+        expect_1d(lambda x: phi(x) ** 2, k11),
+        expect_1d(lambda x: phi(x) ** 2, k22),
+        expect_2d(lambda a, b: phi(a) * phi(b), k11, k22, k12),
+    )
 
 
 def kernel_recursion(name: str, *, r, sigma_w2, depth, K0, sigma_b2=0.0, block="full"):

@@ -1,5 +1,6 @@
 """The kernel response chi^{L,0} = dK^L/dK^0 and the sensitivity S = dc^L/dc^0 (mean field),
 evaluated by the generated forward-mode recursions (``generated/response_<activation>.py``)."""
+
 from __future__ import annotations
 
 import warnings
@@ -8,9 +9,9 @@ from typing import cast
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .activations import ActivationLike
 from . import domain, scales
 from . import validation as check
+from .activations import ActivationLike
 from .generated import module
 from .meanfield import _grid, input_jacobian_grid, input_kernel_grid, kernel, run_on_grid
 from .pairs import to_matrix, to_pairs
@@ -24,18 +25,37 @@ def _raise_if_not_finite(out: np.ndarray, what: str, network: dict, k0: np.ndarr
     bad = ~np.all(np.isfinite(out.reshape(out.shape[0], -1)), axis=1)
     # The kernel at the failing grid points: if it overflows, say where.
     try:
-        kernel(**{**network, **{name: np.broadcast_to(network[name], bad.shape)[bad]
-                                for name in ("r", "sigma_w2", "sigma_b2")}})
+        kernel(
+            **{
+                **network,
+                **{
+                    name: np.broadcast_to(network[name], bad.shape)[bad]
+                    for name in ("r", "sigma_w2", "sigma_b2")
+                },
+            }
+        )
     except OverflowError as exc:
         raise OverflowError(f"{what} is not finite: {exc}") from None
-    domain.raise_not_finite(what, network["activation"], k0[bad],
-                            f"{what} leaves the float64 range within {network['depth']} layers "
-                            "(reduce depth or r)")
+    domain.raise_not_finite(
+        what,
+        network["activation"],
+        k0[bad],
+        f"{what} leaves the float64 range within {network['depth']} layers (reduce depth or r)",
+    )
 
 
-def response(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int, K0: ArrayLike,
-             sigma_b2: ArrayLike = 0.0, block: str = "full", input: str = "kernel",
-             width: int | None = None) -> float | NDArray[np.float64]:
+def response(
+    activation: ActivationLike,
+    *,
+    r: ArrayLike,
+    sigma_w2: ArrayLike,
+    depth: int,
+    K0: ArrayLike,
+    sigma_b2: ArrayLike = 0.0,
+    block: str = "full",
+    input: str = "kernel",
+    width: int | None = None,
+) -> float | NDArray[np.float64]:
     """The mean-field kernel response chi^{L,0} = dK^L/dK^0 = T^{L-1} ... T^0 (L = depth).
 
     How the output kernel of an infinitely wide network moves when its input kernel moves: the
@@ -95,14 +115,33 @@ def response(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike, d
     3.814697266
     """
     if width is not None:
-        warnings.warn("response(width=N) is deprecated and will be removed in fieldgen 0.3; "
-                      "use fieldgen.response_one_loop(..., width=N)", DeprecationWarning,
-                      stacklevel=2)
-        return response_one_loop(activation, r=cast(float, r), sigma_w2=cast(float, sigma_w2),
-                                 depth=depth, K0=K0, width=width, sigma_b2=cast(float, sigma_b2),
-                                 block=block, input=input)
-    chi = _response_pairs(activation, r=r, sigma_w2=sigma_w2, depth=depth, K0=K0,
-                          sigma_b2=sigma_b2, block=block, input=input)
+        warnings.warn(
+            "response(width=N) is deprecated and will be removed in fieldgen 0.3; "
+            "use fieldgen.response_one_loop(..., width=N)",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return response_one_loop(
+            activation,
+            r=cast(float, r),
+            sigma_w2=cast(float, sigma_w2),
+            depth=depth,
+            K0=K0,
+            width=width,
+            sigma_b2=cast(float, sigma_b2),
+            block=block,
+            input=input,
+        )
+    chi = _response_pairs(
+        activation,
+        r=r,
+        sigma_w2=sigma_w2,
+        depth=depth,
+        K0=K0,
+        sigma_b2=sigma_b2,
+        block=block,
+        input=input,
+    )
     return chi if np.ndim(K0) == 0 else to_matrix(chi, 2)
 
 
@@ -123,17 +162,34 @@ def _response_pairs(activation, *, r, sigma_w2, depth, K0, sigma_b2, block, inpu
     v0 = np.ascontiguousarray(np.stack([jac[:, a, b] for a, b in seeds], axis=1))
     fn = getattr(generated, f"response_{which}_{block}")
     out = run_on_grid(fn, grids, (k0, v0), np.empty((grids[0].shape[0], p * p)), depth)
-    network = dict(activation=activation, r=grids[0], sigma_w2=grids[1], sigma_b2=grids[2],
-                   depth=depth, K0=K0, block=block, input=input)
+    network = dict(
+        activation=activation,
+        r=grids[0],
+        sigma_w2=grids[1],
+        sigma_b2=grids[2],
+        depth=depth,
+        K0=K0,
+        block=block,
+        input=input,
+    )
     _raise_if_not_finite(out, "the kernel response", network, k0)
     if n_inputs == 1:
         return float(out[0, 0]) if shape == () else out.reshape(shape)
     return out.reshape(shape + (3, 3))
 
 
-def response_one_loop(activation: ActivationLike, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
-                      width: int, sigma_b2: float = 0.0, block: str = "full",
-                      input: str = "kernel") -> float | NDArray[np.float64]:
+def response_one_loop(
+    activation: ActivationLike,
+    *,
+    r: float,
+    sigma_w2: float,
+    depth: int,
+    K0: ArrayLike,
+    width: int,
+    sigma_b2: float = 0.0,
+    block: str = "full",
+    input: str = "kernel",
+) -> float | NDArray[np.float64]:
     """The one-loop response d E[Khat^L]/dK^0 of a network of finite width N.
 
     ``chi + (1/N) d[N (E Khat^L - K^L)]/dK0``: the mean-field response (:func:`response`) plus
@@ -192,8 +248,17 @@ def response_one_loop(activation: ActivationLike, *, r: float, sigma_w2: float, 
     activation, block, input, depth = check.network(activation, block, input, depth)
     check.kernel_matrix("K0", K0)
     width = check.integer("width", width, minimum=1)
-    chi = _one_loop_response(activation, r=r, sigma_w2=sigma_w2, depth=depth, K0=K0,
-                             sigma_b2=sigma_b2, block=block, input=input, width=width)
+    chi = _one_loop_response(
+        activation,
+        r=r,
+        sigma_w2=sigma_w2,
+        depth=depth,
+        K0=K0,
+        sigma_b2=sigma_b2,
+        block=block,
+        input=input,
+        width=width,
+    )
     return chi if np.ndim(K0) == 0 else to_matrix(chi, 2)
 
 
@@ -210,9 +275,18 @@ def sensitivity_inputs(*, c0, K0, sigma_w2, sigma_b2, input):
     return np.ascontiguousarray(k0[:, [0, 2]]), np.ascontiguousarray(seed[:, None])
 
 
-def sensitivity(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike, depth: int,
-                c0: float, K0: float = 1.0, sigma_b2: ArrayLike = 0.0, block: str = "full",
-                input: str = "kernel") -> float | NDArray[np.float64]:
+def sensitivity(
+    activation: ActivationLike,
+    *,
+    r: ArrayLike,
+    sigma_w2: ArrayLike,
+    depth: int,
+    c0: float,
+    K0: float = 1.0,
+    sigma_b2: ArrayLike = 0.0,
+    block: str = "full",
+    input: str = "kernel",
+) -> float | NDArray[np.float64]:
     """The sensitivity S = dc^L/dc^0 of the output correlation to the input correlation.
 
     For two inputs of equal norm K0 and correlation c0, ``S = chi_{12,12} K^0/K^L`` (docs/theory,
@@ -267,19 +341,29 @@ def sensitivity(activation: ActivationLike, *, r: ArrayLike, sigma_w2: ArrayLike
     k0, v0 = sensitivity_inputs(c0=c0, K0=K0, sigma_w2=grids[1], sigma_b2=grids[2], input=input)
     if np.any(k0[:, 0] <= 0):
         # Only an input layer with sigma_w2 = sigma_b2 = 0 gets here: K^0 = 0, c^0 undefined.
-        raise ValueError("sigma_w2 and sigma_b2: with input='layer' the input kernel "
-                         "K^0 = sigma_w2 K0 + sigma_b2 must be > 0 for the correlation to exist; "
-                         "got sigma_w2 = sigma_b2 = 0")
+        raise ValueError(
+            "sigma_w2 and sigma_b2: with input='layer' the input kernel "
+            "K^0 = sigma_w2 K0 + sigma_b2 must be > 0 for the correlation to exist; "
+            "got sigma_w2 = sigma_b2 = 0"
+        )
     # S is scale-free where K is homogeneous in K^0 (exact rescaling); an error elsewhere.
-    s = scales.rescaling(activation, k0[:, [0, 0, 1]], grids[2],
-                         identity=input == "kernel" and not np.any(grids[0]))
+    s = scales.rescaling(
+        activation, k0[:, [0, 0, 1]], grids[2], identity=input == "kernel" and not np.any(grids[0])
+    )
     if s != 1.0:
         k0, v0 = k0 / s, v0 / s
     fn = getattr(module("response", activation), f"sensitivity_{block}")
     out = run_on_grid(fn, grids, (k0, v0), np.empty((grids[0].shape[0], 1)), depth)
-    network = dict(activation=activation, r=grids[0], sigma_w2=grids[1], sigma_b2=grids[2],
-                   depth=depth, K0=np.array([[1.0, c0], [c0, 1.0]]) * (K0 / s), block=block,
-                   input=input)
+    network = dict(
+        activation=activation,
+        r=grids[0],
+        sigma_w2=grids[1],
+        sigma_b2=grids[2],
+        depth=depth,
+        K0=np.array([[1.0, c0], [c0, 1.0]]) * (K0 / s),
+        block=block,
+        input=input,
+    )
     _raise_if_not_finite(out, "the sensitivity", network, k0[:, [0, 0, 1]])
     return float(out[0, 0]) if shape == () else out.reshape(shape)
 
@@ -296,8 +380,11 @@ def _one_loop_response(activation, *, r, sigma_w2, depth, K0, sigma_b2, block, i
     entries, n_inputs = check.kernel_matrix("K0", K0)
     # A step per entry relative to its own scale (a diagonal entry, or sqrt(K11 K22) for K12):
     # one step for all would be large against the smaller norm when the norms differ a lot.
-    scales = np.abs(entries) if n_inputs == 1 else np.array(
-        [entries[0], entries[1], np.sqrt(entries[0]) * np.sqrt(entries[1])])
+    scales = (
+        np.abs(entries)
+        if n_inputs == 1
+        else np.array([entries[0], entries[1], np.sqrt(entries[0]) * np.sqrt(entries[1])])
+    )
     fallback = max(float(np.max(np.abs(entries))), 1e-12)
     steps = 1e-4 * np.where(scales > 0, scales, fallback)
 

@@ -12,6 +12,7 @@ covariance forms it). Outside it:
   ValueError naming K0, a huge one (or a path that grows past SAFE) an OverflowError naming the
   layer, never a silently decorrelated result.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,7 +40,9 @@ def _log_products(k0: np.ndarray) -> np.ndarray:
     return 2 * np.log10(v[v > 0])
 
 
-def rescaling(activation: str, k0: np.ndarray, sigma_b2: np.ndarray, identity: bool = False) -> float:
+def rescaling(
+    activation: object, k0: np.ndarray, sigma_b2: np.ndarray, identity: bool = False
+) -> float:
     """The factor s by which to divide the two-input K^0 (pair entries (n, 3)) before evaluating:
     1.0 when K11 K22 is inside SAFE^2; raises when the network is not scale-free.
     identity=True: every layer is the identity (r = 0), scale-free for any activation."""
@@ -56,14 +59,18 @@ def rescaling(activation: str, k0: np.ndarray, sigma_b2: np.ndarray, identity: b
     if scale_free and lo - 2 * np.log10(top) >= -limit:
         return top
     if hi > limit:
-        raise OverflowError(f"the kernel leaves the range this code resolves at layer 0: K^0 has "
-                            f"K11 K22 = 1e{hi:.0f} > {SAFE[1] ** 2:g} (it overflows; {activation}"
-                            f"{' with bias' if activation in HOMOGENEOUS else ''} is not "
-                            "scale-free): reduce K0, sigma_w2 or sigma_b2")
-    raise ValueError(f"K0: variances with K11 K22 below {SAFE[0] ** 2:g} are not resolved for two "
-                     f"inputs (the product underflows and the inputs would look decorrelated); got "
-                     f"K11 K22 = 1e{lo:.0f}. Only {' and '.join(HOMOGENEOUS)} without bias are "
-                     "scale-free: rescale K0")
+        raise OverflowError(
+            f"the kernel leaves the range this code resolves at layer 0: K^0 has "
+            f"K11 K22 = 1e{hi:.0f} > {SAFE[1] ** 2:g} (it overflows; {activation}"
+            f"{' with bias' if activation in HOMOGENEOUS else ''} is not "
+            "scale-free): reduce K0, sigma_w2 or sigma_b2"
+        )
+    raise ValueError(
+        f"K0: variances with K11 K22 below {SAFE[0] ** 2:g} are not resolved for two "
+        f"inputs (the product underflows and the inputs would look decorrelated); got "
+        f"K11 K22 = 1e{lo:.0f}. Only {' and '.join(HOMOGENEOUS)} without bias are "
+        "scale-free: rescale K0"
+    )
 
 
 def first_unresolved_layer(path: np.ndarray) -> int | None:

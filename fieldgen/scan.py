@@ -1,4 +1,5 @@
 """Tables of r* over depths and weight variances, with the exponent d ln r*/d ln sigma_w^2."""
+
 from __future__ import annotations
 
 import csv
@@ -23,8 +24,8 @@ class ScanRow:
     r_lo: float | None
     r_hi: float | None
     S_max: float | None
-    typical_inside: bool           # TYPICAL (0.1-0.3) inside [r_lo, r_hi]
-    exponent: float | None         # d ln r*/d ln sigma_w^2 over the scanned sigma_w^2 values
+    typical_inside: bool  # TYPICAL (0.1-0.3) inside [r_lo, r_hi]
+    exponent: float | None  # d ln r*/d ln sigma_w^2 over the scanned sigma_w^2 values
 
 
 def exponent(sigma_w2s, r_stars) -> float | None:
@@ -36,12 +37,24 @@ def exponent(sigma_w2s, r_stars) -> float | None:
     return float(np.polyfit(x, y, 1)[0])
 
 
-def scan(activations, depths, sigma_w2s, *, c0, K0=1.0, sigma_b2=0.0, block="full",
-         input="kernel", analytic=True, on_group=None, client=None) -> list[ScanRow]:
+def scan(
+    activations,
+    depths,
+    sigma_w2s,
+    *,
+    c0,
+    K0=1.0,
+    sigma_b2=0.0,
+    block="full",
+    input="kernel",
+    analytic=True,
+    on_group=None,
+    client=None,
+) -> list[ScanRow]:
     """r* for every (activation, depth, sigma_w2); on_group(rows) is called as each
     (activation, depth) group of rows is complete, in order. client: a dask.distributed.Client
     or a scheduler address to compute the groups on a Dask cluster (None: in process)."""
-    from .distributed import client_for, map_ordered   # imports Dask only for a client
+    from .distributed import client_for, map_ordered  # imports Dask only for a client
 
     network = dict(c0=c0, K0=K0, sigma_b2=sigma_b2, block=block, input=input)
     compute = functools.partial(_group, sigma_w2s=tuple(sigma_w2s), analytic=analytic, **network)
@@ -59,12 +72,27 @@ def _group(point, *, sigma_w2s, analytic, **network) -> list[ScanRow]:
     activation, depth = point
     kw = dict(network, depth=depth)
     numeric = [optimal_r(activation, sigma_w2=s, **kw) for s in sigma_w2s]
-    approx = [optimal_r(activation, sigma_w2=s, method="analytic", **kw) if analytic else None
-              for s in sigma_w2s]
+    approx = [
+        optimal_r(activation, sigma_w2=s, method="analytic", **kw) if analytic else None
+        for s in sigma_w2s
+    ]
     slope = exponent(sigma_w2s, [n.r_star for n in numeric])
-    return [ScanRow(activation, depth, s, n.r_star, a.r_star if a else None,
-                    a.L0 if a else None, n.r_lo, n.r_hi, n.S_max, n.contains(*TYPICAL), slope)
-            for s, n, a in zip(sigma_w2s, numeric, approx)]
+    return [
+        ScanRow(
+            activation,
+            depth,
+            s,
+            n.r_star,
+            a.r_star if a else None,
+            a.L0 if a else None,
+            n.r_lo,
+            n.r_hi,
+            n.S_max,
+            n.contains(*TYPICAL),
+            slope,
+        )
+        for s, n, a in zip(sigma_w2s, numeric, approx)
+    ]
 
 
 def inside_at(depth, *, lo=TYPICAL[0], hi=TYPICAL[1], guess, **kw) -> bool:
@@ -85,15 +113,33 @@ def inside_at(depth, *, lo=TYPICAL[0], hi=TYPICAL[1], guess, **kw) -> bool:
     return min(s_lo, s_hi) >= 1 + 0.5 * (s_max - 1)
 
 
-def depth_window(activation, *, sigma_w2, c0, K0=1.0, sigma_b2=0.0, block="full", input="kernel",
-                 lo=TYPICAL[0], hi=TYPICAL[1], max_depth=10**5):
+def depth_window(
+    activation,
+    *,
+    sigma_w2,
+    c0,
+    K0=1.0,
+    sigma_b2=0.0,
+    block="full",
+    input="kernel",
+    lo=TYPICAL[0],
+    hi=TYPICAL[1],
+    max_depth=10**5,
+):
     """(first, last) depth at which [lo, hi] lies inside the range of maximal sensitivity, or None.
 
     The analytic r*(depth) locates the window's middle and gives S_max at each depth; the two ends
     are bisected on the discrete S (``inside_at``), which is monotone on each side.
     """
-    kw = dict(activation=activation, sigma_w2=sigma_w2, c0=c0, K0=K0, sigma_b2=sigma_b2,
-              block=block, input=input)
+    kw = dict(
+        activation=activation,
+        sigma_w2=sigma_w2,
+        c0=c0,
+        K0=K0,
+        sigma_b2=sigma_b2,
+        block=block,
+        input=input,
+    )
     ref = optimal_r(depth=max_depth, method="analytic", **kw)
     if not ref:
         return None
@@ -101,12 +147,16 @@ def depth_window(activation, *, sigma_w2, c0, K0=1.0, sigma_b2=0.0, block="full"
     def inside(depth):
         guess = optimal_r(depth=depth, method="analytic", **kw).r_star
         return inside_at(depth, lo=lo, hi=hi, guess=guess, **kw)
+
     # The continuum range scales with r*: [lo, hi] fits while r* is between hi/(r_hi/r*) and
     # lo/(r_lo/r*). Those depths predict the window's ends; the bisection brackets start near them.
     # (The inverse of r* = sqrt(tau*/(sigma_w^2 (depth - L0))); a range without an end, r_lo or
     # r_hi None, predicts the extreme depth.)
     def depth_for(r_star, missing):
-        return missing if r_star is None else ref.tau_star / (sigma_w2 * r_star**2) + (ref.L0 or 0.0)
+        return (
+            missing if r_star is None else ref.tau_star / (sigma_w2 * r_star**2) + (ref.L0 or 0.0)
+        )
+
     predicted_first = depth_for(ref.r_lo and lo * ref.r_star / ref.r_lo, 1)
     predicted_last = depth_for(ref.r_hi and hi * ref.r_star / ref.r_hi, max_depth)
     if predicted_first > predicted_last:
@@ -127,6 +177,7 @@ def depth_window(activation, *, sigma_w2, c0, K0=1.0, sigma_b2=0.0, block="full"
             mid = (inside_end + outside_end) // 2
             inside_end, outside_end = (mid, outside_end) if inside(mid) else (inside_end, mid)
         return inside_end
+
     below = outside_from(max(1, min(middle - 1, int(0.97 * predicted_first))), -8)
     above = outside_from(min(max_depth, max(middle + 1, int(1.03 * predicted_last) + 1)), 8)
     first = 1 if below == 1 and inside(1) else edge(middle, below)
@@ -138,19 +189,23 @@ def _fmt(value, spec=".4g") -> str:
     if value is None:
         return "-"
     if spec.endswith("f") and value != 0 and not 1e-3 <= abs(value) < 1e5:
-        spec = ".4g"     # fixed point would print 150 digits (or only zeros) at extreme scales
+        spec = ".4g"  # fixed point would print 150 digits (or only zeros) at extreme scales
     return format(value, spec)
 
 
-HEADER = (f"{'activation':<10} {'depth':>6} {'sigma_w2':>8} {'r* numeric':>11} {'r* analytic':>11} "
-          f"{'L0':>6} {'r_lo':>8} {'r_hi':>8} {'S_max':>7} {'0.1-0.3 in':>10} {'d ln r*/d ln sw2':>16}")
+HEADER = (
+    f"{'activation':<10} {'depth':>6} {'sigma_w2':>8} {'r* numeric':>11} {'r* analytic':>11} "
+    f"{'L0':>6} {'r_lo':>8} {'r_hi':>8} {'S_max':>7} {'0.1-0.3 in':>10} {'d ln r*/d ln sw2':>16}"
+)
 
 
 def format_row(row: ScanRow) -> str:
-    return (f"{row.activation:<10} {row.depth:>6d} {row.sigma_w2:>8.4g} {_fmt(row.r_star, '.5f'):>11} "
-            f"{_fmt(row.r_star_analytic, '.5f'):>11} {_fmt(row.L0, '.3g'):>6} {_fmt(row.r_lo):>8} "
-            f"{_fmt(row.r_hi):>8} {_fmt(row.S_max, '.4f'):>7} "
-            f"{('yes' if row.typical_inside else 'no'):>10} {_fmt(row.exponent, '.4f'):>16}")
+    return (
+        f"{row.activation:<10} {row.depth:>6d} {row.sigma_w2:>8.4g} {_fmt(row.r_star, '.5f'):>11} "
+        f"{_fmt(row.r_star_analytic, '.5f'):>11} {_fmt(row.L0, '.3g'):>6} {_fmt(row.r_lo):>8} "
+        f"{_fmt(row.r_hi):>8} {_fmt(row.S_max, '.4f'):>7} "
+        f"{('yes' if row.typical_inside else 'no'):>10} {_fmt(row.exponent, '.4f'):>16}"
+    )
 
 
 def write_csv(rows, path) -> None:

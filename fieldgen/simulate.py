@@ -16,6 +16,7 @@ With a Dask client (or a results folder) consecutive blocks are grouped into chu
 work and of the files in the results folder; the result is the same bit for bit in process, on any
 number of workers and for any chunk size (fieldgen.chunks, fieldgen.distributed).
 """
+
 from __future__ import annotations
 
 import functools
@@ -26,9 +27,9 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from . import chunks as _chunks
-from .activations import ActivationLike
 from . import progress as _progress
 from . import validation as check
+from .activations import ActivationLike
 from .generated import module
 
 METHODS = ("weights", "walk")
@@ -71,7 +72,7 @@ def _input_layer(rng, K0: np.ndarray, gram: np.ndarray | None, params, S, width,
     if gram is None or method == "walk":
         return _correlated_normals(rng, np.broadcast_to(_cholesky(K0[None]), (S, P, P)), width)
     # A real input layer: d = P inputs x_a with x_a.x_b / d = G.
-    x = np.sqrt(P) * _cholesky(gram[None])[0]          # (P, d), row a is x_a
+    x = np.sqrt(P) * _cholesky(gram[None])[0]  # (P, d), row a is x_a
     W0 = rng.standard_normal((S, width, P)) * np.sqrt(sigma_w2 / P)
     b0 = rng.standard_normal((S, width, 1)) * np.sqrt(sigma_b2)
     return np.einsum("snd,pd->snp", W0, x) + b0
@@ -87,7 +88,7 @@ def _layer(rng, h, phi, block, method, r, sigma_w2, sigma_b2):
         C = sigma_w2 * _gram(h) + sigma_b2
         return h + r * phi(_correlated_normals(rng, _cholesky(C), N))
     W = rng.standard_normal((S, N, N)) * np.sqrt(sigma_w2 / N)
-    b = rng.standard_normal((S, N, 1)) * np.sqrt(sigma_b2)   # one bias per neuron, all inputs
+    b = rng.standard_normal((S, N, 1)) * np.sqrt(sigma_b2)  # one bias per neuron, all inputs
     if block == "full":
         return h + r * (W @ phi(h) + b)
     return h + r * phi(W @ h + b)
@@ -97,27 +98,30 @@ def _finite(K: np.ndarray, layer: int, bar) -> np.ndarray:
     """K, or an OverflowError naming the layer (like fieldgen.kernel) instead of inf or NaN."""
     if not np.all(np.isfinite(K)):
         bar.close()
-        raise OverflowError(f"the simulated kernel leaves the float64 range at layer {layer}: it "
-                            "grows too fast for this depth and r (reduce depth or r)")
+        raise OverflowError(
+            f"the simulated kernel leaves the float64 range at layer {layer}: it "
+            "grows too fast for this depth and r (reduce depth or r)"
+        )
     return K
 
 
 @dataclass(frozen=True)
 class _Run:
     """Everything a block's networks depend on: sent to the workers, hashed for the results."""
-    activation: object   # a built-in name or a fieldgen.Activation
+
+    activation: object  # a built-in name or a fieldgen.Activation
     r: float
     sigma_w2: float
     sigma_b2: float
     depth: int
-    K0: tuple            # the input kernel (input="kernel") or Gram matrix (input="layer"), P x P
+    K0: tuple  # the input kernel (input="kernel") or Gram matrix (input="layer"), P x P
     input: str
     block: str
     method: str
     width: int
     samples: int
-    per_stream: int      # networks per random stream (block)
-    seed: tuple          # chunks.seed_state of the SeedSequence
+    per_stream: int  # networks per random stream (block)
+    seed: tuple  # chunks.seed_state of the SeedSequence
 
     @property
     def P(self) -> int:
@@ -150,10 +154,10 @@ def _simulate_blocks(run: _Run, first: int, stop: int, out=None, bar=None) -> np
         start = index * run.per_stream - offset
         S = min(run.per_stream, run.samples - index * run.per_stream)
         h = _input_layer(rng, K0mat, gram, (run.sigma_w2, run.sigma_b2), S, width, run.method)
-        out[start:start + S, 0] = _finite(_gram(h), 0, bar)
+        out[start : start + S, 0] = _finite(_gram(h), 0, bar)
         for l in range(1, depth + 1):
             h = _layer(rng, h, phi, run.block, run.method, run.r, run.sigma_w2, run.sigma_b2)
-            out[start:start + S, l] = _finite(_gram(h), l, bar)
+            out[start : start + S, l] = _finite(_gram(h), l, bar)
             bar.update(S)
     return out
 
@@ -162,18 +166,34 @@ def _digest(activation) -> str:
     """The simulator's source: this module, the streams, the activation's generated module (for
     an activation of the user cache: its digest, which covers expression and generator)."""
     if hasattr(activation, "digest"):
-        return (_chunks.digest(__file__, _chunks.__file__) + f"/{activation.digest}"
-                f"/numpy-{np.__version__}")
+        return (
+            _chunks.digest(__file__, _chunks.__file__) + f"/{activation.digest}"
+            f"/numpy-{np.__version__}"
+        )
     generated = Path(module("gauss", activation).__file__)
     return _chunks.digest(__file__, _chunks.__file__, generated) + f"/numpy-{np.__version__}"
 
 
-def simulate(activation: ActivationLike, *, r: float, sigma_w2: float, depth: int, K0: ArrayLike,
-             width: int, samples: int, sigma_b2: float = 0.0, block: str = "full",
-             seed: object = None, method: str = "weights", input: str = "kernel",
-             progress: bool | None = None, client: object = None, results: object = None,
-             streams_per_chunk: int = 1,
-             networks_per_stream: int | None = None) -> NDArray[np.float64]:
+def simulate(
+    activation: ActivationLike,
+    *,
+    r: float,
+    sigma_w2: float,
+    depth: int,
+    K0: ArrayLike,
+    width: int,
+    samples: int,
+    sigma_b2: float = 0.0,
+    block: str = "full",
+    seed: object = None,
+    method: str = "weights",
+    input: str = "kernel",
+    progress: bool | None = None,
+    client: object = None,
+    results: object = None,
+    streams_per_chunk: int = 1,
+    networks_per_stream: int | None = None,
+) -> NDArray[np.float64]:
     """Empirical kernels Khat^l = (1/N) sum_i h^l_i h^l_i^T of independent finite networks.
 
     Draws `samples` networks of width N = `width` at initialisation and returns the empirical
@@ -259,12 +279,27 @@ def simulate(activation: ActivationLike, *, r: float, sigma_w2: float, depth: in
     entries, P = check.kernel_matrix("K0", K0)
     matrix = check.pair_to_matrix(entries) if P == 2 else entries.reshape(1, 1)
     streams_per_chunk = check.integer("streams_per_chunk", streams_per_chunk, minimum=1)
-    per_stream = (_networks_per_stream(width, P, method) if networks_per_stream is None
-                  else check.integer("networks_per_stream", networks_per_stream, minimum=1))
+    per_stream = (
+        _networks_per_stream(width, P, method)
+        if networks_per_stream is None
+        else check.integer("networks_per_stream", networks_per_stream, minimum=1)
+    )
     seq = _chunks.seed_sequence(seed)
-    run = _Run(activation, float(r), float(sigma_w2), float(sigma_b2), depth,
-               tuple(map(tuple, matrix.tolist())), input, block, method, width, samples,
-               per_stream, _chunks.seed_state(seq))
+    run = _Run(
+        activation,
+        float(r),
+        float(sigma_w2),
+        float(sigma_b2),
+        depth,
+        tuple(map(tuple, matrix.tolist())),
+        input,
+        block,
+        method,
+        width,
+        samples,
+        per_stream,
+        _chunks.seed_state(seq),
+    )
     label = f"simulate {activation} N={width}"
     cost = samples * depth * width * (width if method == "weights" else 4 * P) * 5e-9
     wanted = _progress.wanted(progress, cost)
@@ -281,35 +316,42 @@ def simulate(activation: ActivationLike, *, r: float, sigma_w2: float, depth: in
 def _chunked(run: _Run, client, results, streams_per_chunk: int, label: str, wanted: bool):
     """The blocks in chunks: those in the results folder are read, the others computed (on the
     cluster when a client is given) and stored as each one finishes."""
-    from . import distributed as _dist   # only here: the in-process default never imports Dask
+    from . import distributed as _dist  # only here: the in-process default never imports Dask
 
-    with _dist.client_for(client) as live:   # connect first: nothing is written for a bad address
+    with _dist.client_for(client) as live:  # connect first: nothing is written for a bad address
         out = np.empty((run.samples, run.depth + 1, run.P, run.P))
         rows = (run.depth + 1, run.P, run.P)
         store = None
         if results is None and live is not None:
             results = _chunks.default_results_folder()
         if results:
-            description = dict(vars(run), seed=list(run.seed), simulator=_digest(run.activation),
-                               activation=str(run.activation))
+            description = dict(
+                vars(run),
+                seed=list(run.seed),
+                simulator=_digest(run.activation),
+                activation=str(run.activation),
+            )
             description["K0"] = [list(row) for row in run.K0]
             store = _chunks.ResultsFolder(results, _chunks.key_of(description), description)
         done = store.load_all(lambda a, b: (run.networks(a, b),) + rows) if store else {}
-        have = set()
+        have: set[int] = set()
         for (first, stop), value in done.items():
-            out[first * run.per_stream:][:len(value)] = value
+            out[first * run.per_stream :][: len(value)] = value
             have.update(range(first, stop))
         todo = _chunks.plan([b for b in range(run.n_blocks) if b not in have], streams_per_chunk)
-        read = f" ({len(done)} read from {store.path})" if done else ""
+        read = f" ({len(done)} read from {store.path})" if done and store is not None else ""
         bar = _progress.Progress(len(todo), f"{label}: {len(todo)} chunks{read}", wanted)
 
         def finished(first, stop, value):
             if store is not None:
                 store.save(first, stop, value)
-            out[first * run.per_stream:][:len(value)] = value
+            out[first * run.per_stream :][: len(value)] = value
             bar.update(1)
+
         try:
-            _chunks.run(functools.partial(_simulate_blocks, run), todo, client=live, on_done=finished)
+            _chunks.run(
+                functools.partial(_simulate_blocks, run), todo, client=live, on_done=finished
+            )
         finally:
             bar.close()
     return out

@@ -1,5 +1,6 @@
 """Sample statistics with their standard errors (the error bars of the report and the tolerances
 of the statistical tests). Samples run along axis 0."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -11,14 +11,15 @@ The cache folder is ``$FIELDGEN_CACHE_DIR``, else ``$XDG_CACHE_HOME/fieldgen``, 
 ``~/.cache/fieldgen``; if none of them is writable (a service account without a home), a folder
 in the system's temporary directory that only this user can write.
 """
+
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import getpass
 import hashlib
-import json
 import importlib.util
+import json
 import os
 import sys
 import tempfile
@@ -27,7 +28,7 @@ import warnings
 from functools import lru_cache
 from pathlib import Path
 
-_LOCK = threading.Lock()   # one derivation at a time in this process (SymPy caches are global)
+_LOCK = threading.Lock()  # one derivation at a time in this process (SymPy caches are global)
 
 
 def _writable(folder: Path) -> bool:
@@ -59,8 +60,10 @@ def cache_root() -> Path:
     folder = Path(tempfile.gettempdir()) / f"fieldgen-{user}"
     if _writable(folder) and folder.stat().st_uid == os.getuid():
         return folder
-    raise OSError(f"no writable cache folder for generated modules (tried "
-                  f"{', '.join(map(str, candidates + [folder]))}); set FIELDGEN_CACHE_DIR")
+    raise OSError(
+        f"no writable cache folder for generated modules (tried "
+        f"{', '.join(map(str, candidates + [folder]))}); set FIELDGEN_CACHE_DIR"
+    )
 
 
 @lru_cache(maxsize=None)
@@ -68,6 +71,7 @@ def generator_digest() -> str:
     """SHA-256 of the derivations and the code generator: part of every cache key."""
     from .codegen.regenerate import source_roots
     from .codegen.writer import sources_digest
+
     return sources_digest(source_roots())
 
 
@@ -96,28 +100,33 @@ def _absolute_imports(text: str) -> str:
     lines = []
     for line in text.split("\n"):
         if line.startswith("from . import "):
-            line = "from fieldgen.generated import " + line[len("from . import "):]
+            line = "from fieldgen.generated import " + line[len("from . import ") :]
         elif line.startswith("from ."):
-            line = "from fieldgen.generated." + line[len("from ."):]
+            line = "from fieldgen.generated." + line[len("from .") :]
         lines.append(line)
     return "\n".join(lines)
 
 
 def _valid(path: Path) -> bool:
     from .codegen.writer import content_intact, split_banner
+
     try:
         text = path.read_text()
     except (OSError, UnicodeDecodeError):
         return False
     parsed = split_banner(text)
-    return parsed is not None and parsed[0].get("sources") == generator_digest() \
+    return (
+        parsed is not None
+        and parsed[0].get("sources") == generator_digest()
         and content_intact(text)
+    )
 
 
 def _derive(kind: str, name: str, block: str | None) -> str:
     from .codegen.module import render
     from .codegen.targets import build_part
     from .codegen.writer import with_banner
+
     body = _absolute_imports(render(build_part(kind, name, block)))
     return with_banner(body, generator_digest())
 
@@ -126,33 +135,48 @@ def module_path(kind: str, activation, block: str | None = None) -> Path:
     """The cached module of `kind` (of one block, for the kinds split by block) for `activation`
     (a ``fieldgen.activation`` object), derived and written first if it is missing or damaged."""
     from .codegen.writer import write_atomic
+
     folder = activation_folder(activation.name, activation.digest)
     path = folder / (f"{kind}_{block}.py" if block else f"{kind}.py")
     if _valid(path):
         return path
     with _file_lock(folder):
-        if _valid(path):          # another process wrote it while we waited
+        if _valid(path):  # another process wrote it while we waited
             return path
         if path.exists():
-            warnings.warn(f"cached module {path} is damaged or from another generator; "
-                          "deriving it again", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                f"cached module {path} is damaged or from another generator; deriving it again",
+                RuntimeWarning,
+                stacklevel=3,
+            )
         with _LOCK:
             activation.register()
             text = _derive(kind, activation.name, block)
         write_atomic(path, text)
-        write_atomic(folder / "activation.json", json.dumps(
-            {"name": activation.name, "expression": activation.expression,
-             "closed_form": activation.closed_form}, indent=1) + "\n")
+        write_atomic(
+            folder / "activation.json",
+            json.dumps(
+                {
+                    "name": activation.name,
+                    "expression": activation.expression,
+                    "closed_form": activation.closed_form,
+                },
+                indent=1,
+            )
+            + "\n",
+        )
     return path
 
 
 _MODULES: dict[tuple, object] = {}
 BLOCKS = ("full", "reduced")
-PER_BLOCK = ("meanfield", "response")   # codegen.targets.PER_BLOCK, without importing SymPy
+PER_BLOCK = ("meanfield", "response")  # codegen.targets.PER_BLOCK, without importing SymPy
 
 
 def _import(path: Path, module_name: str):
     spec = importlib.util.spec_from_file_location(module_name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import the cached module {path}")
     mod = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = mod
     try:
@@ -169,7 +193,9 @@ def load_part(kind: str, activation, block: str | None):
     if key not in _MODULES:
         path = module_path(kind, activation, block)
         suffix = f"{kind}_{block}" if block else kind
-        _MODULES[key] = _import(path, f"fieldgen_cache_{activation.name}_{activation.digest[:16]}_{suffix}")
+        _MODULES[key] = _import(
+            path, f"fieldgen_cache_{activation.name}_{activation.digest[:16]}_{suffix}"
+        )
     return _MODULES[key]
 
 
@@ -192,7 +218,7 @@ class LazyModule:
         if self._kind in PER_BLOCK:
             block = next((b for b in BLOCKS if attr.endswith(f"_{b}")), "full")
         elif (self._kind, attr) == ("gauss", "phi"):
-            block = "phi"     # the simulator needs the activation, not its expectations
+            block = "phi"  # the simulator needs the activation, not its expectations
         return getattr(load_part(self._kind, self._activation, block), attr)
 
     def __repr__(self) -> str:
@@ -208,7 +234,7 @@ def cached_activations() -> list[dict]:
     """name, expression, closed_form and the kinds present, of every cached activation of this
     generator version."""
     root = cache_root() / "activations"
-    out = []
+    out: list[dict] = []
     if not root.is_dir():
         return out
     for folder in sorted(root.iterdir()):

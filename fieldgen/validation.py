@@ -1,18 +1,20 @@
 """Argument checks for the public API: every failure is a ValueError naming the parameter and
 the allowed range, so a mistake never turns into a silent NaN."""
+
 from __future__ import annotations
 
 import numbers
 
 import numpy as np
 
-from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES
+from .generated import BLOCKS, INPUT_MODES
 
 
 def activation(name):
     """A built-in name generated into the package (str), or a fieldgen.activation object (preset
     names become one)."""
     from .activations import resolve
+
     return resolve(name)
 
 
@@ -55,7 +57,9 @@ def _bounded(param: str, value, scalar: bool, strict: bool):
     arr = _as_float_array(param, value)
     bound = "> 0" if strict else ">= 0"
     if scalar and arr.ndim != 0:
-        raise ValueError(f"{param} must be a single number {bound}; got an array of shape {arr.shape}")
+        raise ValueError(
+            f"{param} must be a single number {bound}; got an array of shape {arr.shape}"
+        )
     if np.any(arr <= 0 if strict else arr < 0):
         raise ValueError(f"{param} must be {bound}; got {_short(value)}")
     return float(arr) if scalar else arr
@@ -75,7 +79,9 @@ def correlation(param: str, value) -> float:
     """A single correlation coefficient in [-1, 1]."""
     arr = _as_float_array(param, value)
     if arr.ndim != 0:
-        raise ValueError(f"{param} must be a single number in [-1, 1]; got an array of shape {arr.shape}")
+        raise ValueError(
+            f"{param} must be a single number in [-1, 1]; got an array of shape {arr.shape}"
+        )
     if not -1.0 <= float(arr) <= 1.0:
         raise ValueError(f"{param} must be a correlation in [-1, 1]; got {value!r}")
     return float(arr)
@@ -96,8 +102,12 @@ def depth(value) -> int:
 
 def network(activation_name, block_value, input_value, depth_value):
     """(activation, block, input, depth): the choices every mean-field evaluator takes."""
-    return (activation(activation_name), block(block_value), input_mode(input_value),
-            depth(depth_value))
+    return (
+        activation(activation_name),
+        block(block_value),
+        input_mode(input_value),
+        depth(depth_value),
+    )
 
 
 def kernel_matrix(param: str, value) -> tuple[np.ndarray, int]:
@@ -111,11 +121,13 @@ def kernel_matrix(param: str, value) -> tuple[np.ndarray, int]:
             raise ValueError(f"{param} (a variance) must be >= 0; got {float(arr)!r}")
         return np.array([float(arr)]), 1
     if arr.shape != (2, 2):
-        raise ValueError(f"{param} must be a number (one input) or a 2x2 matrix (two inputs); "
-                         f"got shape {arr.shape}")
+        raise ValueError(
+            f"{param} must be a number (one input) or a 2x2 matrix (two inputs); "
+            f"got shape {arr.shape}"
+        )
     scale = max(abs(arr).max(), np.finfo(float).tiny)
     with np.errstate(over="ignore", invalid="ignore"):
-        asymmetry = abs(arr[0, 1] * 0.5 - arr[1, 0] * 0.5)    # halves: no overflow at 1e308
+        asymmetry = abs(arr[0, 1] * 0.5 - arr[1, 0] * 0.5)  # halves: no overflow at 1e308
     if asymmetry > 0.5e-12 * scale:
         raise ValueError(f"{param} must be symmetric; got {arr.tolist()}")
     k11, k22, k12 = arr[0, 0], arr[1, 1], 0.5 * arr[0, 1] + 0.5 * arr[1, 0]
@@ -123,14 +135,20 @@ def kernel_matrix(param: str, value) -> tuple[np.ndarray, int]:
     # exactly), sqrt(K11) sqrt(K22) where the product would overflow or underflow.
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
         product = k11 * k22
-    if k11 >= 0 and k22 >= 0 and np.isfinite(product) and (product >= np.finfo(float).tiny
-                                                           or k11 == 0 or k22 == 0):
+    if (
+        k11 >= 0
+        and k22 >= 0
+        and np.isfinite(product)
+        and (product >= np.finfo(float).tiny or k11 == 0 or k22 == 0)
+    ):
         bound = np.sqrt(product)
     else:
         bound = np.sqrt(max(k11, 0.0)) * np.sqrt(max(k22, 0.0))
     if k11 < 0 or k22 < 0 or abs(k12) > bound * (1 + 5e-13):
-        raise ValueError(f"{param} must be positive semi-definite (K11, K22 >= 0 and "
-                         f"K12^2 <= K11 K22); got {arr.tolist()}")
+        raise ValueError(
+            f"{param} must be positive semi-definite (K11, K22 >= 0 and "
+            f"K12^2 <= K11 K22); got {arr.tolist()}"
+        )
     # Within round-off of full correlation: put it on the boundary, so |c0| <= 1 exactly.
     return np.array([k11, k22, min(max(k12, -bound), bound)]), 2
 
@@ -158,15 +176,18 @@ def gram_matrix(param: str, value) -> np.ndarray:
         raise ValueError(f"{param} must be symmetric")
     arr = 0.5 * (arr + arr.T)
     if np.any(np.diag(arr) < 0):
-        raise ValueError(f"{param} must be positive semi-definite; it has a negative diagonal entry")
+        raise ValueError(
+            f"{param} must be positive semi-definite; it has a negative diagonal entry"
+        )
     # PSD up to round-off: a Cholesky factor exists after a shift by 1e-10 n max|entry| (an
     # O(n^3 / 3) check, far cheaper than the eigenvalues of a large data set's kernel).
     shift = 1e-10 * scale * arr.shape[0]
     try:
         np.linalg.cholesky(arr + shift * np.eye(arr.shape[0]))
     except np.linalg.LinAlgError:
-        raise ValueError(f"{param} must be positive semi-definite; it has an eigenvalue below "
-                         f"-{shift:.3g}") from None
+        raise ValueError(
+            f"{param} must be positive semi-definite; it has an eigenvalue below -{shift:.3g}"
+        ) from None
     return arr
 
 
@@ -181,6 +202,7 @@ def available_memory() -> float | None:
         pass
     try:
         import os
+
         return float(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return None
@@ -191,5 +213,7 @@ def memory(what: str, nbytes: float, advice: str) -> None:
     (instead of a MemoryError, or swapping, minutes later). `advice` names what to reduce."""
     available = available_memory()
     if available is not None and nbytes > available:
-        raise MemoryError(f"{what} needs {nbytes / 2**30:.3g} GiB of memory, {available / 2**30:.3g} "
-                          f"GiB are available: {advice}")
+        raise MemoryError(
+            f"{what} needs {nbytes / 2**30:.3g} GiB of memory, {available / 2**30:.3g} "
+            f"GiB are available: {advice}"
+        )

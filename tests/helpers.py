@@ -1,4 +1,5 @@
 """Statistics helpers shared by the statistical tests."""
+
 import zlib
 
 import numpy as np
@@ -36,11 +37,15 @@ def one_loop_by_direct_sums(activation, r, sigma_w2, path, cross_layer=True, sel
     `self_feedback=False` drops the self-feedback: the negative controls.
     """
     from fieldgen.generated import module
+
     gen = module("oneloop", activation)
     L = path.shape[0] - 1
     D = path.shape[1]
     which = "single" if D == 1 else "pair"
-    call = lambda name, *args, shape: (getattr(gen, f"{name}_{which}")(*args, out := np.empty(shape)), out)[1]
+    call = lambda name, *args, shape: (
+        getattr(gen, f"{name}_{which}")(*args, out := np.empty(shape)),
+        out,
+    )[1]
     g = r * r * sigma_w2
     J = [call("jacobian", path[m], shape=(D, D)) for m in range(L + 1)]
     H = [call("hessian", path[m], shape=(D, D, D)) for m in range(L + 1)]

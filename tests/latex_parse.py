@@ -4,6 +4,7 @@ The document's layout commands (alignment, line breaks, \\left. \\right. across 
 removed and each side is parsed by SymPy's LaTeX parser (ANTLR backend); the parsed symbols are
 then mapped to the model's symbols through an explicit table, so an unexpected name fails.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,6 +38,7 @@ def sides(row: str) -> tuple[str, str]:
 
 def parse(tex: str) -> sp.Expr:
     from sympy.parsing.latex import parse_latex
+
     for token in _DECORATIONS:
         tex = tex.replace(token, "")
     return parse_latex(tex, backend="antlr")
@@ -46,8 +48,10 @@ def matrix_entries(row: str) -> list[list[str]]:
     """The entries of the one matrix in an equation row (display-style markers removed)."""
     body = re.search(r"\\begin\{matrix\}(.*)\\end\{matrix\}", row, re.S).group(1)
     lines = re.split(r"\\\\(?:\[[^]]*\])?", body)
-    return [[entry.replace(r"\displaystyle", " ").strip() for entry in line.split("&")]
-            for line in lines]
+    return [
+        [entry.replace(r"\displaystyle", " ").strip() for entry in line.split("&")]
+        for line in lines
+    ]
 
 
 def to_model(expr: sp.Expr, names: dict, layered: dict) -> sp.Expr:

@@ -7,6 +7,7 @@ writes the files of FILES.json (name -> text, a finished build) into FOLDER with
 before it is renamed, so that a kill lands between and inside writes, and two runs overlap.
 Prints "ready" once everything is imported.
 """
+
 import json
 import os
 import sys
@@ -23,6 +24,7 @@ if pause > 0:
     def slow_replace(src, dst):
         time.sleep(pause)
         rename(src, dst)
+
     os.replace = slow_replace
 print("ready", flush=True)
 sys.exit(regenerate.regenerate(files=files, folder=Path(sys.argv[2]), stream=sys.stdout))

@@ -1,4 +1,5 @@
 """The generator: deterministic, atomic, minimal rewrites, stale-file detection with a diff."""
+
 import io
 import shutil
 import subprocess
@@ -15,7 +16,9 @@ BIN = Path(sys.executable).parent
 @pytest.fixture
 def tree(tmp_path, built):
     folder = tmp_path / "generated"
-    shutil.copytree(regenerate.generated_dir(), folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        regenerate.generated_dir(), folder, ignore=shutil.ignore_patterns("__pycache__")
+    )
     return folder
 
 
@@ -26,8 +29,9 @@ def test_checked_in_tree_is_current_and_generation_is_deterministic(built):
     assert set(built) == {p.name for p in folder.glob("*.py")}
     for name, text in built.items():
         assert (folder / name).read_text() == text, f"generated/{name} differs from a rebuild"
-    out = subprocess.run([str(BIN / "regenerate-formulas"), "--check"], capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        [str(BIN / "regenerate-formulas"), "--check"], capture_output=True, text=True, timeout=300
+    )
     assert out.returncode == 0 and "up to date" in out.stdout, out.stdout + out.stderr
 
 
@@ -98,8 +102,10 @@ def test_sources_hash_follows_the_sources(tmp_path):
 
 
 def test_evaluators_import_without_sympy():
-    code = ("import sys, fieldgen; fieldgen.kernel('tanh', r=0.3, sigma_w2=1.0, depth=3, K0=1.0); "
-            "fieldgen.simulate('relu', r=0.3, sigma_w2=1.0, depth=2, K0=1.0, width=4, samples=2); "
-            "assert 'sympy' not in sys.modules, 'sympy was imported'")
+    code = (
+        "import sys, fieldgen; fieldgen.kernel('tanh', r=0.3, sigma_w2=1.0, depth=3, K0=1.0); "
+        "fieldgen.simulate('relu', r=0.3, sigma_w2=1.0, depth=2, K0=1.0, width=4, samples=2); "
+        "assert 'sympy' not in sys.modules, 'sympy was imported'"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr

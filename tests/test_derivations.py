@@ -1,4 +1,5 @@
 """The symbolic layer: saddle point, Price's theorem, closed forms, increments."""
+
 import random
 
 import pytest
@@ -39,8 +40,10 @@ def test_conjugate_fields_vanish_on_a_multilayer_action():
     assert all(v == 0 for v in result["conjugates"].values())
     C1 = sp.Symbol("C1", positive=True)
     phi = result["phi"]
-    expected = model.sigma_w2 * GaussianExpectation(sp.Lambda(variables(1), phi(x1) ** 2), result["K0"]) \
+    expected = (
+        model.sigma_w2 * GaussianExpectation(sp.Lambda(variables(1), phi(x1) ** 2), result["K0"])
         + model.sigma_b2
+    )
     assert sp.simplify(result["fields"][C1] - expected) == 0
 
 
@@ -52,7 +55,9 @@ def test_full_block_increment_has_covariance_r2_C():
 
 def test_input_layer_kernel_is_sigma_w2_G_plus_sigma_b2():
     K0 = meanfield.input_kernel("layer", 2)
-    assert [sp.simplify(k - (model.sigma_w2 * g + model.sigma_b2)) for k, g in zip(K0, model.G)] == [0, 0, 0]
+    assert [
+        sp.simplify(k - (model.sigma_w2 * g + model.sigma_b2)) for k, g in zip(K0, model.G)
+    ] == [0, 0, 0]
 
 
 def test_price_theorem_is_the_derivative_of_an_expectation():
@@ -60,7 +65,9 @@ def test_price_theorem_is_the_derivative_of_an_expectation():
     node = GaussianExpectation(sp.Lambda((x1, x2), f(x1, x2)), K11, K22, K12)
     lam = lambda body: sp.Lambda((x1, x2), body)
     assert sp.diff(node, K12) == GaussianExpectation(lam(sp.diff(f(x1, x2), x1, x2)), K11, K22, K12)
-    assert sp.diff(node, K11) == GaussianExpectation(lam(sp.diff(f(x1, x2), x1, 2)), K11, K22, K12) / 2
+    assert (
+        sp.diff(node, K11) == GaussianExpectation(lam(sp.diff(f(x1, x2), x1, 2)), K11, K22, K12) / 2
+    )
     odd = GaussianExpectation(sp.Lambda((x1, x2), sp.tanh(x1) * x2**2), K11, K22, K12)
     assert odd == 0
 
@@ -79,9 +86,12 @@ def test_correlation_node_differentiates_like_the_quotient():
     explicit = K12 / sp.sqrt(K11 * K22)
     for k in model.K:
         for point in _numeric_points(3):
-            assert float(sp.diff(rho, k).subs(point).replace(
-                Correlation, lambda a, b, c: c / sp.sqrt(a * b)).subs(point)) == \
-                pytest.approx(float(sp.diff(explicit, k).subs(point)), rel=1e-12)
+            assert float(
+                sp.diff(rho, k)
+                .subs(point)
+                .replace(Correlation, lambda a, b, c: c / sp.sqrt(a * b))
+                .subs(point)
+            ) == pytest.approx(float(sp.diff(explicit, k).subs(point)), rel=1e-12)
 
 
 @pytest.mark.parametrize("name", ["relu", "erf", "linear"])
@@ -90,7 +100,9 @@ def test_closed_form_chain_obeys_price_theorem(name):
     chain = [explicit_correlation(c) for c in closed_forms.pair_chain(name).chain]
     for lower, upper in zip(chain, chain[1:]):
         for point in _numeric_points():
-            assert float(sp.diff(lower, K12).subs(point)) == pytest.approx(float(upper.subs(point)), rel=1e-11)
+            assert float(sp.diff(lower, K12).subs(point)) == pytest.approx(
+                float(upper.subs(point)), rel=1e-11
+            )
 
 
 def test_expectation_nodes_reduce_deltas_and_unused_variables():
@@ -99,7 +111,9 @@ def test_expectation_nodes_reduce_deltas_and_unused_variables():
     conditional = K22 - K12**2 / K11
     by_hand = 1 / sp.sqrt(2 * sp.pi * K11) * sp.sqrt(conditional / (2 * sp.pi))
     for point in _numeric_points(3):
-        assert float(closed_forms.close(node).subs(point)) == pytest.approx(float(by_hand.subs(point)), rel=1e-12)
+        assert float(closed_forms.close(node).subs(point)) == pytest.approx(
+            float(by_hand.subs(point)), rel=1e-12
+        )
     marginal = GaussianExpectation(sp.Lambda((x1, x2), sp.tanh(x2) ** 2), K11, K22, K12)
     assert marginal == GaussianExpectation(sp.Lambda(variables(1), sp.tanh(x1) ** 2), K22)
 
@@ -110,7 +124,12 @@ def test_four_point_moment_of_relu_matches_its_closed_form():
     relu2 = sp.Lambda(x, sp.Max(0, x) ** 2)
     ours = explicit_correlation(closed_forms.price_chain(relu2, relu2)[0])
     rho = K12 / sp.sqrt(K11 * K22)
-    theirs = K11 * K22 / (2 * sp.pi) * (3 * rho * sp.sqrt(1 - rho**2) + (sp.pi - sp.acos(rho)) * (1 + 2 * rho**2))
+    theirs = (
+        K11
+        * K22
+        / (2 * sp.pi)
+        * (3 * rho * sp.sqrt(1 - rho**2) + (sp.pi - sp.acos(rho)) * (1 + 2 * rho**2))
+    )
     for point in _numeric_points():
         assert float(ours.subs(point)) == pytest.approx(float(theirs.subs(point)), rel=1e-12)
 

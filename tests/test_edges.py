@@ -4,6 +4,7 @@ identical and anti-correlated inputs (c0 = +-1), a zero input variance, r = 0 (t
 network), kernels that leave the float64 range, correlations on the boundary of [-1, 1]. Nothing
 returns NaN: a result is finite, or an OverflowError names the layer, or a ValueError names K0.
 """
+
 import itertools
 
 import numpy as np
@@ -29,18 +30,22 @@ def isserlis(K0):
 
 # The validation accepts K12^2 <= K11 K22 (1 + 1e-12): the last one is outside [-1, 1] by
 # round-off, which the clamped correlation of the generated code must absorb.
-BOUNDARY = {"identical": [[1.0, 1.0], [1.0, 1.0]],
-            "opposite": [[1.0, -1.0], [-1.0, 1.0]],
-            "proportional": [[1.0, 2.0], [2.0, 4.0]],
-            "over by round-off": [[2.0, 2.0 * (1 + 4e-13)], [2.0 * (1 + 4e-13), 2.0]]}
+BOUNDARY = {
+    "identical": [[1.0, 1.0], [1.0, 1.0]],
+    "opposite": [[1.0, -1.0], [-1.0, 1.0]],
+    "proportional": [[1.0, 2.0], [2.0, 4.0]],
+    "over by round-off": [[2.0, 2.0 * (1 + 4e-13)], [2.0 * (1 + 4e-13), 2.0]],
+}
 
 
-@pytest.mark.parametrize("activation,block,sigma_b2", list(itertools.product(
-    ALL, ("full", "reduced"), (0.0, 0.3))))
+@pytest.mark.parametrize(
+    "activation,block,sigma_b2", list(itertools.product(ALL, ("full", "reduced"), (0.0, 0.3)))
+)
 def test_kernel_keeps_correlations_inside_minus_one_one(activation, block, sigma_b2):
     for K0 in BOUNDARY.values():
-        K = fieldgen.kernel(activation, r=[0.3, 1.5], sigma_w2=2.0, sigma_b2=sigma_b2, depth=12,
-                            K0=K0, block=block)
+        K = fieldgen.kernel(
+            activation, r=[0.3, 1.5], sigma_w2=2.0, sigma_b2=sigma_b2, depth=12, K0=K0, block=block
+        )
         c = correlation(K)
         assert np.all(np.isfinite(K)) and np.all(np.abs(c) <= 1.0), (K0, c)
 
@@ -54,12 +59,14 @@ def test_response_and_sensitivity_are_finite_at_full_correlation(activation, blo
         chi = fieldgen.response(activation, r=0.4, sigma_w2=2.0, depth=10, K0=K0, block=block)
         assert np.all(np.isfinite(chi)), K0
     for c0 in (1.0, -1.0):
-        S = fieldgen.sensitivity(activation, r=[0.1, 0.4, 1.0], sigma_w2=2.0, depth=10, c0=c0,
-                                 block=block)
+        S = fieldgen.sensitivity(
+            activation, r=[0.1, 0.4, 1.0], sigma_w2=2.0, depth=10, c0=c0, block=block
+        )
         assert np.all(np.isfinite(S)), c0
     if activation == "relu" and block == "full":
-        assert fieldgen.sensitivity("relu", r=0.4, sigma_w2=2.0, depth=10, c0=1.0) \
-            == pytest.approx(1.0, abs=1e-6)
+        assert fieldgen.sensitivity("relu", r=0.4, sigma_w2=2.0, depth=10, c0=1.0) == pytest.approx(
+            1.0, abs=1e-6
+        )
 
 
 @pytest.mark.parametrize("activation", ["erf", "linear", "tanh"])
@@ -71,12 +78,20 @@ def test_one_loop_of_identical_inputs_is_the_one_input_result_in_every_pair_entr
     one = fieldgen.kernel_covariance(activation, K0=1.3, **kw)
     pair = fieldgen.kernel_covariance(activation, K0=[[1.3, 1.3], [1.3, 1.3]], **kw)
     tol = 2e-3 if activation == "tanh" else 1e-9
-    np.testing.assert_allclose(pair, np.broadcast_to(one[..., None, None, None, None], pair.shape),
-                               rtol=tol, atol=tol * np.abs(one).max())
+    np.testing.assert_allclose(
+        pair,
+        np.broadcast_to(one[..., None, None, None, None], pair.shape),
+        rtol=tol,
+        atol=tol * np.abs(one).max(),
+    )
     one_shift = fieldgen.kernel_mean_shift(activation, K0=1.3, **kw)
     pair_shift = fieldgen.kernel_mean_shift(activation, K0=[[1.3, 1.3], [1.3, 1.3]], **kw)
-    np.testing.assert_allclose(pair_shift, np.broadcast_to(one_shift[:, None, None], pair_shift.shape), rtol=tol,
-                               atol=tol * (np.abs(one_shift).max() + 1))
+    np.testing.assert_allclose(
+        pair_shift,
+        np.broadcast_to(one_shift[:, None, None], pair_shift.shape),
+        rtol=tol,
+        atol=tol * (np.abs(one_shift).max() + 1),
+    )
 
 
 @pytest.mark.parametrize("K0", [BOUNDARY["identical"], BOUNDARY["opposite"]])
@@ -95,10 +110,15 @@ def test_zero_input_kernel_stays_zero_and_has_no_fluctuations(activation):
     """K0 = 0 without bias: h = 0 in every layer (every phi here has phi(0) = 0, and the reduced
     block's relu mean is sqrt(sigma_w2 K)... = 0), so K^l = 0, Cov = 0 and the shift is 0."""
     for block in ("full", "reduced"):
-        assert np.all(fieldgen.kernel(activation, r=0.5, sigma_w2=2.0, depth=6, K0=0.0,
-                                      block=block) == 0.0)
-        assert np.all(fieldgen.kernel(activation, r=0.5, sigma_w2=2.0, depth=6,
-                                      K0=np.zeros((2, 2)), block=block) == 0.0)
+        assert np.all(
+            fieldgen.kernel(activation, r=0.5, sigma_w2=2.0, depth=6, K0=0.0, block=block) == 0.0
+        )
+        assert np.all(
+            fieldgen.kernel(
+                activation, r=0.5, sigma_w2=2.0, depth=6, K0=np.zeros((2, 2)), block=block
+            )
+            == 0.0
+        )
     kw = dict(r=0.5, sigma_w2=2.0, depth=4, K0=0.0)
     assert np.all(fieldgen.kernel_covariance(activation, **kw) == 0.0)
     assert np.all(fieldgen.kernel_mean_shift(activation, **kw) == 0.0)
@@ -108,11 +128,16 @@ def test_zero_variance_response_is_finite_or_a_value_error_naming_K0():
     # One input, full block: relu's P(K) = K/2 is linear, chi = (1 + r^2 sigma_w2 / 2)^L.
     assert fieldgen.response("relu", r=0.5, sigma_w2=2.0, depth=6, K0=0.0) == pytest.approx(1.25**6)
     # Reduced block: the mean sqrt(2 sigma_w2 K / pi)/2 has an infinite derivative at K = 0 ...
-    with pytest.raises(ValueError, match=r"K0 is outside the domain of the kernel response .* zero variance"):
+    with pytest.raises(
+        ValueError, match=r"K0 is outside the domain of the kernel response .* zero variance"
+    ):
         fieldgen.response("relu", r=0.5, sigma_w2=2.0, depth=6, K0=0.0, block="reduced")
     # ... which a bias removes.
-    assert np.isfinite(fieldgen.response("relu", r=0.5, sigma_w2=2.0, sigma_b2=0.1, depth=6,
-                                         K0=0.0, block="reduced"))
+    assert np.isfinite(
+        fieldgen.response(
+            "relu", r=0.5, sigma_w2=2.0, sigma_b2=0.1, depth=6, K0=0.0, block="reduced"
+        )
+    )
     # Two inputs, one of them zero: relu's pair Jacobian has 1/sqrt(K11 K22) terms.
     for fn in (fieldgen.response, fieldgen.kernel_covariance, fieldgen.kernel_mean_shift):
         with pytest.raises(ValueError, match=r"K0 is outside the domain .* zero variance"):
@@ -120,8 +145,11 @@ def test_zero_variance_response_is_finite_or_a_value_error_naming_K0():
     # Smooth activations are differentiable there.
     for activation in ("erf", "linear"):
         for fn in (fieldgen.response, fieldgen.kernel_covariance, fieldgen.kernel_mean_shift):
-            assert np.all(np.isfinite(fn(activation, r=0.5, sigma_w2=2.0, depth=3,
-                                         K0=[[0.0, 0.0], [0.0, 1.0]])))
+            assert np.all(
+                np.isfinite(
+                    fn(activation, r=0.5, sigma_w2=2.0, depth=3, K0=[[0.0, 0.0], [0.0, 1.0]])
+                )
+            )
 
 
 def test_sensitivity_of_an_input_layer_without_weights_or_bias_names_the_parameters():
@@ -144,8 +172,9 @@ def test_identity_network_r_zero(activation):
         chi = fieldgen.response(activation, K0=K0, block=block, **kw)
         np.testing.assert_array_equal(to_pairs(chi, groups=2), np.eye(3))
         assert fieldgen.sensitivity(activation, c0=0.3, block=block, **kw) == 1.0
-    np.testing.assert_allclose(fieldgen.kernel_covariance(activation, K0=1.5, **kw), 2 * 1.5**2,
-                               rtol=1e-15)
+    np.testing.assert_allclose(
+        fieldgen.kernel_covariance(activation, K0=1.5, **kw), 2 * 1.5**2, rtol=1e-15
+    )
     C = fieldgen.kernel_covariance(activation, K0=K0, **kw)
     np.testing.assert_allclose(C, np.broadcast_to(isserlis(K0), C.shape), rtol=1e-15)
     assert np.all(fieldgen.kernel_mean_shift(activation, K0=K0, **kw) == 0.0)
@@ -162,15 +191,19 @@ def test_every_function_raises_overflow_error_where_the_kernel_overflows(activat
     calls = {
         "kernel": lambda: fieldgen.kernel(activation, K0=1.0, **HUGE),
         "kernel (grid)": lambda: fieldgen.kernel(activation, K0=1.0, **{**HUGE, "r": [0.1, 10.0]}),
-        "response": lambda: fieldgen.response(activation, K0=[[1, .5], [.5, 1]], **HUGE),
-        "sensitivity": lambda: fieldgen.sensitivity(activation, c0=0.5, **{**HUGE, "r": [0.1, 10.0]}),
+        "response": lambda: fieldgen.response(activation, K0=[[1, 0.5], [0.5, 1]], **HUGE),
+        "sensitivity": lambda: fieldgen.sensitivity(
+            activation, c0=0.5, **{**HUGE, "r": [0.1, 10.0]}
+        ),
         "kernel_covariance": lambda: fieldgen.kernel_covariance(activation, K0=1.0, **HUGE),
         "kernel_mean_shift": lambda: fieldgen.kernel_mean_shift(activation, K0=1.0, **HUGE),
         # width 32: a narrow relu network can switch every unit off and freeze
-        "simulate (walk)": lambda: fieldgen.simulate(activation, K0=1.0, width=32, samples=2,
-                                                     method="walk", seed=0, **HUGE),
-        "simulate (weights)": lambda: fieldgen.simulate(activation, K0=1.0, width=32, samples=2,
-                                                        seed=0, **HUGE),
+        "simulate (walk)": lambda: fieldgen.simulate(
+            activation, K0=1.0, width=32, samples=2, method="walk", seed=0, **HUGE
+        ),
+        "simulate (weights)": lambda: fieldgen.simulate(
+            activation, K0=1.0, width=32, samples=2, seed=0, **HUGE
+        ),
     }
     for name, call in calls.items():
         with pytest.raises(OverflowError, match=r"float64 range (at layer \d+|within)"):
@@ -181,9 +214,20 @@ def test_every_function_raises_overflow_error_where_the_kernel_overflows(activat
 def test_simulation_names_the_first_layer_that_overflows():
     # h^1 ~ 1e160 h^0: its square leaves the float64 range in the first layer.
     for method in fieldgen.METHODS:
-        with pytest.raises(OverflowError, match="simulated kernel leaves the float64 range at layer 1"):
-            fieldgen.simulate("linear", r=1e160, sigma_w2=1.0, depth=3, K0=1.0, width=8, samples=2,
-                              seed=1, method=method)
+        with pytest.raises(
+            OverflowError, match="simulated kernel leaves the float64 range at layer 1"
+        ):
+            fieldgen.simulate(
+                "linear",
+                r=1e160,
+                sigma_w2=1.0,
+                depth=3,
+                K0=1.0,
+                width=8,
+                samples=2,
+                seed=1,
+                method=method,
+            )
 
 
 def test_bounded_activations_do_not_overflow():
@@ -194,7 +238,7 @@ def test_bounded_activations_do_not_overflow():
 
 
 def test_optimal_r_skips_overflowing_r_and_raises_when_every_r_overflows():
-    best = fieldgen.optimal_r("relu", sigma_w2=2.0, depth=2000, c0=0.9)   # large r overflow
+    best = fieldgen.optimal_r("relu", sigma_w2=2.0, depth=2000, c0=0.9)  # large r overflow
     assert not best and "no interior maximum" in best.message
     best = fieldgen.optimal_r("erf", sigma_w2=2.0, depth=300, c0=0.9)
     assert all(np.isfinite(v) for v in (best.r_star, best.S_max, best.r_lo, best.r_hi))

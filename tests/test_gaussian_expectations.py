@@ -1,5 +1,6 @@
 """Generated Gaussian expectations and derivatives against independent quadrature, finite
 differences and Price's theorem; the vectorisable arcsin/arccos against libm."""
+
 import math
 
 import numpy as np
@@ -8,9 +9,17 @@ import pytest
 from fieldgen.generated import module
 
 # (K11, K22, rho): ordinary, small and large variances, correlations up to the boundary.
-KERNELS = [(1.0, 1.0, 0.5), (0.3, 2.0, -0.4), (1.0, 1.0, 0.99), (2.0, 0.5, -0.999),
-           (0.05, 0.02, 0.3), (10.0, 30.0, 0.9), (1.0, 1.0, 1.0), (1.5, 0.7, -1.0),
-           (100.0, 50.0, 0.8)]
+KERNELS = [
+    (1.0, 1.0, 0.5),
+    (0.3, 2.0, -0.4),
+    (1.0, 1.0, 0.99),
+    (2.0, 0.5, -0.999),
+    (0.05, 0.02, 0.3),
+    (10.0, 30.0, 0.9),
+    (1.0, 1.0, 1.0),
+    (1.5, 0.7, -1.0),
+    (100.0, 50.0, 0.8),
+]
 
 
 def pair(k11, k22, rho):
@@ -31,8 +40,9 @@ def test_pair_expectation_against_adaptive_quadrature(name, kernel, reference):
 def test_single_expectation_and_mean_against_quadrature(name, K, reference):
     gen = module("gauss", name)
     phi = reference.activation(name)
-    assert gen.expect_single(K) == pytest.approx(reference.expect_1d(lambda x: phi(x) ** 2, K),
-                                                 rel=1e-9, abs=1e-14)
+    assert gen.expect_single(K) == pytest.approx(
+        reference.expect_1d(lambda x: phi(x) ** 2, K), rel=1e-9, abs=1e-14
+    )
     assert gen.mean_single(K) == pytest.approx(reference.expect_1d(phi, K), rel=1e-9, abs=1e-12)
 
 
@@ -40,7 +50,11 @@ def test_single_expectation_and_mean_against_quadrature(name, K, reference):
 def test_relu_matches_the_arc_cosine_kernel(kernel):
     k11, k22, k12 = pair(*kernel)
     theta = math.acos(max(-1.0, min(1.0, k12 / math.sqrt(k11 * k22))))
-    arccos_kernel = math.sqrt(k11 * k22) / (2 * math.pi) * (math.sin(theta) + (math.pi - theta) * math.cos(theta))
+    arccos_kernel = (
+        math.sqrt(k11 * k22)
+        / (2 * math.pi)
+        * (math.sin(theta) + (math.pi - theta) * math.cos(theta))
+    )
     p11, p22, p12 = module("gauss", "relu").expect_pair(k11, k22, k12)
     assert (p11, p22) == pytest.approx((k11 / 2, k22 / 2), rel=1e-15)
     assert p12 == pytest.approx(arccos_kernel, rel=1e-13, abs=1e-15)
@@ -73,6 +87,7 @@ def test_jacobian_and_hessian_against_finite_differences(name, kernel):
         out = np.empty((3, 3))
         gen.jacobian_pair(*k, out)
         return out
+
     H = np.empty((3, 3, 3))
     gen.hessian_pair(*K, H)
     for q in range(3):
@@ -84,9 +99,11 @@ def test_jacobian_and_hessian_against_finite_differences(name, kernel):
     # one input: the diagonal
     k = K[0]
     assert gen.jacobian_single(k) == pytest.approx(
-        (gen.expect_single(k + h) - gen.expect_single(k - h)) / (2 * h), rel=1e-7, abs=1e-10)
+        (gen.expect_single(k + h) - gen.expect_single(k - h)) / (2 * h), rel=1e-7, abs=1e-10
+    )
     assert gen.hessian_single(k) == pytest.approx(
-        (gen.jacobian_single(k + h) - gen.jacobian_single(k - h)) / (2 * h), rel=1e-5, abs=1e-8)
+        (gen.jacobian_single(k + h) - gen.jacobian_single(k - h)) / (2 * h), rel=1e-5, abs=1e-8
+    )
 
 
 # Price's theorem with derivatives of phi written by hand, independent of the SymPy derivation.
@@ -113,10 +130,12 @@ def test_price_theorem_for_smooth_activations(name, kernel, reference):
     # dP12/dK12 = <phi'(h1) phi'(h2)>,  dP12/dK11 = 1/2 <phi''(h1) phi(h2)>
     assert J[2, 2] == pytest.approx(reference.expect_2d(lambda a, b: d1(a) * d1(b), *K), rel=1e-8)
     assert J[2, 0] == pytest.approx(
-        0.5 * reference.expect_2d(lambda a, b: d2(a) * phi(b), *K), rel=1e-8, abs=1e-12)
+        0.5 * reference.expect_2d(lambda a, b: d2(a) * phi(b), *K), rel=1e-8, abs=1e-12
+    )
     # dP11/dK11 = <phi'^2 + phi phi''>
     assert J[0, 0] == pytest.approx(
-        reference.expect_1d(lambda x: d1(x) ** 2 + phi(x) * d2(x), K[0]), rel=1e-8)
+        reference.expect_1d(lambda x: d1(x) ** 2 + phi(x) * d2(x), K[0]), rel=1e-8
+    )
 
 
 @pytest.mark.parametrize("kernel", INTERIOR[:6])
@@ -127,17 +146,28 @@ def test_price_theorem_for_relu(kernel, reference):
     J = np.empty((3, 3))
     module("gauss", "relu").jacobian_pair(*K, J)
     step = lambda x: 1.0 if x > 0 else 0.0
-    assert J[2, 2] == pytest.approx(reference.expect_2d(lambda a, b: step(a) * step(b), *K), rel=1e-8)
+    assert J[2, 2] == pytest.approx(
+        reference.expect_2d(lambda a, b: step(a) * step(b), *K), rel=1e-8
+    )
     conditional_var = K[1] - K[2] ** 2 / K[0]
-    half_delta = 0.5 / math.sqrt(2 * math.pi * K[0]) * reference.expect_1d(
-        lambda x: max(x, 0.0), conditional_var)
+    half_delta = (
+        0.5
+        / math.sqrt(2 * math.pi * K[0])
+        * reference.expect_1d(lambda x: max(x, 0.0), conditional_var)
+    )
     assert J[2, 0] == pytest.approx(half_delta, rel=1e-8)
     assert J[0, 0] == pytest.approx(0.5, rel=1e-15)
 
 
 def test_vectorisable_arcsin_matches_libm_to_3_ulp():
     from fieldgen.generated.shared import _asin as asin
-    xs = np.concatenate([np.linspace(-1, 1, 20001), np.geomspace(1e-300, 1, 2000),
-                         [0.5, -0.5, np.nextafter(0.5, 1), np.nextafter(0.5, 0), 1.0, -1.0, 0.0]])
+
+    xs = np.concatenate(
+        [
+            np.linspace(-1, 1, 20001),
+            np.geomspace(1e-300, 1, 2000),
+            [0.5, -0.5, np.nextafter(0.5, 1), np.nextafter(0.5, 0), 1.0, -1.0, 0.0],
+        ]
+    )
     worst = max(abs(asin(x) - math.asin(x)) / max(abs(math.asin(x)), 1e-300) for x in xs)
     assert worst < 3 * np.finfo(float).eps

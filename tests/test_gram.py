@@ -1,4 +1,5 @@
 """Gram matrices of data sets: equal to the pairwise kernels, positive semi-definite, validated."""
+
 import numpy as np
 import pytest
 
@@ -9,7 +10,7 @@ from fieldgen.generated import ACTIVATIONS, BLOCKS, INPUT_MODES
 def data(n=7, d=5, seed=3):
     rng = np.random.default_rng(seed)
     x = rng.standard_normal((n, d))
-    x[1] = 2.0 * x[0]          # a proportional pair: full correlation
+    x[1] = 2.0 * x[0]  # a proportional pair: full correlation
     return x
 
 
@@ -66,18 +67,21 @@ def test_cross_kernel_is_the_block_of_the_stacked_sets():
         np.testing.assert_array_equal(cross, whole[:, :4, 4:])
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(x2=np.ones((3, 2)), input="layer"), "needs x"),
-    (dict(x=np.ones((3, 2)), x2=np.ones((3, 4)), input="layer"), "dimension"),
-    (dict(K0=[[1, 0.9, 0], [0.9, 1, 0.9], [0, 0.9, 1]]), "positive semi-definite"),
-    (dict(K0=[[1, 0.2, 0], [0.3, 1, 0], [0, 0, 1]]), "symmetric"),
-    (dict(K0=np.ones((3, 2))), "square"),
-    (dict(K0=np.eye(3), layers=[3, 1]), "layers"),
-    (dict(K0=np.eye(3), layers=[0, 11]), "layers"),
-    (dict(x=np.ones((3, 2))), "input='layer'"),
-    (dict(K0=np.eye(3), x=np.ones((3, 2)), input="layer"), "either K0 or x"),
-    (dict(x=np.full((3, 2), np.nan), input="layer"), "finite"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(x2=np.ones((3, 2)), input="layer"), "needs x"),
+        (dict(x=np.ones((3, 2)), x2=np.ones((3, 4)), input="layer"), "dimension"),
+        (dict(K0=[[1, 0.9, 0], [0.9, 1, 0.9], [0, 0.9, 1]]), "positive semi-definite"),
+        (dict(K0=[[1, 0.2, 0], [0.3, 1, 0], [0, 0, 1]]), "symmetric"),
+        (dict(K0=np.ones((3, 2))), "square"),
+        (dict(K0=np.eye(3), layers=[3, 1]), "layers"),
+        (dict(K0=np.eye(3), layers=[0, 11]), "layers"),
+        (dict(x=np.ones((3, 2))), "input='layer'"),
+        (dict(K0=np.eye(3), x=np.ones((3, 2)), input="layer"), "either K0 or x"),
+        (dict(x=np.full((3, 2), np.nan), input="layer"), "finite"),
+    ],
+)
 def test_bad_gram_arguments_raise(kwargs, match):
     for fn in (fieldgen.kernel, fieldgen.ntk):
         with pytest.raises(ValueError, match=match):

@@ -1,5 +1,6 @@
 """Generated-code integrity: the import-time hash check, and `regenerate` killed mid-run, run twice
 at once, and run on a read-only folder."""
+
 import io
 import json
 import os
@@ -26,8 +27,9 @@ def _package_copy(root: Path, name: str = "gencopy") -> Path:
 
 
 def _import(root: Path, statement: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", statement], cwd=root, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-c", statement], cwd=root, capture_output=True, text=True, timeout=600
+    )
 
 
 # ---- the warning at import --------------------------------------------------------------------
@@ -35,14 +37,24 @@ def _import(root: Path, statement: str) -> subprocess.CompletedProcess:
 
 def test_checked_in_modules_import_without_a_warning():
     names = sorted(p.stem for p in regenerate.generated_dir().glob("*.py") if p.stem != "__init__")
-    out = subprocess.run([sys.executable, "-W", "error", "-c",
-                          "; ".join(f"import fieldgen.generated.{n}" for n in names)],
-                         capture_output=True, text=True, timeout=1200)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-W",
+            "error",
+            "-c",
+            "; ".join(f"import fieldgen.generated.{n}" for n in names),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
     assert out.returncode == 0, out.stderr
 
 
-@pytest.mark.parametrize("how", ["import gencopy.gauss_linear",
-                                 "import gencopy; gencopy.module('gauss', 'linear')"])
+@pytest.mark.parametrize(
+    "how", ["import gencopy.gauss_linear", "import gencopy; gencopy.module('gauss', 'linear')"]
+)
 def test_an_edited_module_warns_with_the_command_that_repairs_it(tmp_path, how):
     pkg = _package_copy(tmp_path)
     target = pkg / "gauss_linear.py"
@@ -53,14 +65,18 @@ def test_an_edited_module_warns_with_the_command_that_repairs_it(tmp_path, how):
     assert "run `fieldgen regenerate`" in out.stderr
     # An intact copy imports silently (the check reads its own file, wherever it is).
     target.write_text((regenerate.generated_dir() / "gauss_linear.py").read_text())
-    assert _import(tmp_path, f"import warnings; warnings.simplefilter('error'); {how}").returncode == 0
+    assert (
+        _import(tmp_path, f"import warnings; warnings.simplefilter('error'); {how}").returncode == 0
+    )
 
 
 def test_a_module_that_no_longer_compiles_still_warns_first(tmp_path):
     pkg = _package_copy(tmp_path)
     target = pkg / "inputs.py"
     # Generated functions compile lazily: break the module's imports, which run after the check.
-    target.write_text(target.read_text().replace("import numpy as np", "import numpy_missing as np", 1))
+    target.write_text(
+        target.read_text().replace("import numpy as np", "import numpy_missing as np", 1)
+    )
     out = _import(tmp_path, "import gencopy.inputs")
     assert out.returncode != 0 and "inputs.py was edited" in out.stderr
 
@@ -69,14 +85,15 @@ def test_a_damaged_banner_or_package_init_warns(tmp_path):
     pkg = _package_copy(tmp_path)
     init = pkg / "__init__.py"
     lines = init.read_text().split("\n")
-    init.write_text("\n".join(lines[:3] + lines[4:]))          # content hash line removed
+    init.write_text("\n".join(lines[:3] + lines[4:]))  # content hash line removed
     out = _import(tmp_path, "import gencopy")
     assert "__init__.py was edited" in out.stderr
 
 
 def test_import_overhead_of_the_check_is_negligible():
     from fieldgen.generated import check_integrity
-    path = regenerate.generated_dir() / "oneloop_tanh.py"   # the largest module
+
+    path = regenerate.generated_dir() / "oneloop_tanh.py"  # the largest module
     start = time.perf_counter()
     for _ in range(100):
         check_integrity(path)
@@ -107,8 +124,12 @@ def _files_json(tmp_path, built) -> Path:
 
 
 def _start(files_json, folder, pause):
-    proc = subprocess.Popen([sys.executable, str(CHILD), str(files_json), str(folder), str(pause)],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(CHILD), str(files_json), str(folder), str(pause)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "ready", proc.stderr.read()
     return proc
 
@@ -117,7 +138,7 @@ def _assert_each_file_old_or_new(folder: Path, old: dict, new: dict):
     for path in folder.iterdir():
         if path.name == "__pycache__":
             continue
-        if path.name == "meanfield_gelu.py":   # a leftover: present until removed
+        if path.name == "meanfield_gelu.py":  # a leftover: present until removed
             continue
         # Anything else must be a module of the tree or a hidden temporary file, never a
         # truncated module or an importable leftover.
@@ -132,7 +153,7 @@ def _assert_each_file_old_or_new(folder: Path, old: dict, new: dict):
 def test_regenerate_killed_at_random_times_leaves_old_or_new_files(tmp_path, built):
     files_json = _files_json(tmp_path, built)
     folder = tmp_path / "generated"
-    rng = random.Random(20240607)           # fixed: the same kill times on every run
+    rng = random.Random(20240607)  # fixed: the same kill times on every run
     pause = 0.01
     run_time = pause * len(built)
     for _ in range(8):
@@ -147,8 +168,11 @@ def test_regenerate_killed_at_random_times_leaves_old_or_new_files(tmp_path, bui
     # A later run finishes the job; the killed runs' temporaries are hidden and never importable.
     assert regenerate.regenerate(files=built, folder=folder, stream=io.StringIO()) == 0
     assert {p.name: p.read_text() for p in folder.glob("*.py")} == built
-    assert all(p.name.startswith(".") and p.name.endswith(".tmp")
-               for p in folder.iterdir() if p.name not in built and p.name != "__pycache__")
+    assert all(
+        p.name.startswith(".") and p.name.endswith(".tmp")
+        for p in folder.iterdir()
+        if p.name not in built and p.name != "__pycache__"
+    )
 
 
 def test_stale_temporaries_of_killed_runs_are_removed(tmp_path, built):
@@ -160,7 +184,7 @@ def test_stale_temporaries_of_killed_runs_are_removed(tmp_path, built):
     hour_ago = time.time() - 3600
     os.utime(stale, (hour_ago, hour_ago))
     assert regenerate.regenerate(files=built, folder=folder, stream=io.StringIO()) == 0
-    assert not stale.exists() and fresh.exists()   # a live run's file is left alone
+    assert not stale.exists() and fresh.exists()  # a live run's file is left alone
 
 
 def test_two_concurrent_regenerate_runs_leave_a_clean_build(tmp_path, built):
@@ -181,6 +205,7 @@ def test_unwritable_folder_fails_with_one_line_naming_it(tmp_path, built, monkey
 
     def refuse(path, text):
         raise PermissionError(13, "Permission denied", str(path))
+
     monkeypatch.setattr(writer, "write_atomic", refuse)
     assert regenerate.regenerate(files=built, folder=folder, stream=io.StringIO()) == 1
     err = capsys.readouterr().err
@@ -207,8 +232,19 @@ def test_read_only_install_directory_fails_cleanly(tmp_path, built):
         p.chmod(0o444)
     folder.chmod(0o555)
     try:
-        out = subprocess.run([*_without_root_override(), sys.executable, str(CHILD), str(files_json),
-                              str(folder), "0"], capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [
+                *_without_root_override(),
+                sys.executable,
+                str(CHILD),
+                str(files_json),
+                str(folder),
+                "0",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
     finally:
         folder.chmod(0o755)
     assert out.returncode == 1, out.stdout + out.stderr
@@ -220,13 +256,18 @@ def test_read_only_install_directory_fails_cleanly(tmp_path, built):
 # ---- the check that an edited banner cannot fool (issue 13.7) ---------------------------------
 
 
-def test_edited_body_with_updated_hash_fools_the_banners_but_not_the_full_check(tmp_path, built,
-                                                                                 monkeypatch):
+def test_edited_body_with_updated_hash_fools_the_banners_but_not_the_full_check(
+    tmp_path, built, monkeypatch
+):
     folder = tmp_path / "generated"
-    shutil.copytree(regenerate.generated_dir(), folder, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        regenerate.generated_dir(), folder, ignore=shutil.ignore_patterns("__pycache__")
+    )
     target = folder / "gauss_linear.py"
     fields, body = writer.split_banner(target.read_text())
-    target.write_text(writer.with_banner(body.replace("return", "return 0 +", 1), fields["sources"]))
+    target.write_text(
+        writer.with_banner(body.replace("return", "return 0 +", 1), fields["sources"])
+    )
     assert writer.content_intact(target.read_text())
     # The fast path trusts banners, so it is fooled (documented) ...
     assert regenerate.banners_current(folder)
@@ -250,23 +291,41 @@ def test_damaged_numba_cache_recompiles_with_one_warning(tmp_path):
     import fieldgen
 
     root = tmp_path / "tree"
-    shutil.copytree(Path(fieldgen.__file__).parent, root / "fieldgen",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(regenerate.generated_dir(), root / "fieldgen" / "generated",
-                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(
+        Path(fieldgen.__file__).parent,
+        root / "fieldgen",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    shutil.copytree(
+        regenerate.generated_dir(),
+        root / "fieldgen" / "generated",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
     site = [p for p in sys.path if p.endswith("site-packages")]
     env = {k: v for k, v in os.environ.items() if not k.startswith("NUMBA_")}
     env["PYTHONPATH"] = os.pathsep.join([str(root), *site])
-    code = ("import fieldgen; assert fieldgen.__file__.startswith(%r); "
-            "print(fieldgen.kernel('linear', r=0.5, sigma_w2=1.0, depth=1, K0=1.0)[-1])" % str(root))
+    code = (
+        "import fieldgen; assert fieldgen.__file__.startswith(%r); "
+        "print(fieldgen.kernel('linear', r=0.5, sigma_w2=1.0, depth=1, K0=1.0)[-1])" % str(root)
+    )
 
     def run():
-        return subprocess.run([sys.executable, "-S", "-c", code], cwd=tmp_path, env=env,
-                              capture_output=True, text=True, timeout=600)
+        return subprocess.run(
+            [sys.executable, "-S", "-c", code],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+
     first = run()
     assert first.returncode == 0 and first.stdout.strip() == "1.25", first.stderr
     cache = root / "fieldgen" / "generated" / "__pycache__"
-    indexes, data = sorted(cache.glob("meanfield_linear*.nbi")), sorted(cache.glob("meanfield_linear*.nbc"))
+    indexes, data = (
+        sorted(cache.glob("meanfield_linear*.nbi")),
+        sorted(cache.glob("meanfield_linear*.nbc")),
+    )
     assert indexes and data
     for path in indexes[::2]:
         path.write_bytes(path.read_bytes()[:20])

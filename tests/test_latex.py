@@ -4,6 +4,7 @@ The round-trip tests read equations out of the exported document with SymPy's La
 compare them at random points with the expressions the code generator uses, computed here
 directly from the derivations (not through the exporter's views).
 """
+
 import os
 import random
 import subprocess
@@ -56,14 +57,17 @@ def rows(exported):
 def test_export_matches_the_golden_file(exported):
     if not GOLDEN.exists() or GOLDEN.read_text() != exported:
         diff = unified_diff(GOLDEN, exported, "tests/golden/derivations.tex")
-        pytest.fail(f"the LaTeX export changed; review the diff and refresh with `{REFRESH}`:\n"
-                    + diff[:20000])
+        pytest.fail(
+            f"the LaTeX export changed; review the diff and refresh with `{REFRESH}`:\n"
+            + diff[:20000]
+        )
 
 
 def test_two_exports_in_fresh_processes_are_byte_identical(exported):
     env = dict(os.environ, PYTHONHASHSEED="4321")
-    out = subprocess.run([str(BIN / "fieldgen"), "latex"], env=env, capture_output=True,
-                         timeout=600)
+    out = subprocess.run(
+        [str(BIN / "fieldgen"), "latex"], env=env, capture_output=True, timeout=600
+    )
     assert out.returncode == 0, out.stderr.decode()
     assert out.stdout == exported.encode()
 
@@ -75,13 +79,16 @@ def _compile(text: str, folder: Path) -> pdf.Compiled:
         return pdf.compile_pdf(tex)
     except pdf.TexError as exc:
         if "no pdflatex" in str(exc):
-            pytest.fail(f"{exc}. `make test` installs it (target `tex`, needs root or sudo); "
-                        "without TeX the compile test cannot pass.")
+            pytest.fail(
+                f"{exc}. `make test` installs it (target `tex`, needs root or sudo); "
+                "without TeX the compile test cannot pass."
+            )
         raise
 
 
 def test_document_compiles_without_errors_undefined_references_or_overfull_lines(
-        exported, tmp_path):
+    exported, tmp_path
+):
     done = _compile(exported, tmp_path)
     assert done.pdf.exists() and done.pages >= 8
     assert done.overfull == []
@@ -118,12 +125,22 @@ def _points(n=3, seed=0):
     rng = random.Random(seed)
     for _ in range(n):
         a, b = rng.uniform(0.2, 3.0), rng.uniform(0.2, 3.0)
-        yield {K11: a, K22: b, K12: rng.uniform(-0.95, 0.95) * (a * b) ** 0.5,
-               model.K1: rng.uniform(0.2, 3.0), model.m[0]: rng.uniform(-1, 1),
-               model.m[1]: rng.uniform(-1, 1), model.m1: rng.uniform(-1, 1),
-               model.G[0]: a, model.G[1]: b, model.G[2]: 0.3 * (a * b) ** 0.5,
-               model.G1: rng.uniform(0.2, 3.0),
-               r: rng.uniform(0.05, 1.0), sw2: rng.uniform(0.5, 2.0), sb2: rng.uniform(0.0, 0.5)}
+        yield {
+            K11: a,
+            K22: b,
+            K12: rng.uniform(-0.95, 0.95) * (a * b) ** 0.5,
+            model.K1: rng.uniform(0.2, 3.0),
+            model.m[0]: rng.uniform(-1, 1),
+            model.m[1]: rng.uniform(-1, 1),
+            model.m1: rng.uniform(-1, 1),
+            model.G[0]: a,
+            model.G[1]: b,
+            model.G[2]: 0.3 * (a * b) ** 0.5,
+            model.G1: rng.uniform(0.2, 3.0),
+            r: rng.uniform(0.05, 1.0),
+            sw2: rng.uniform(0.5, 2.0),
+            sb2: rng.uniform(0.0, 0.5),
+        }
 
 
 def _assert_same(printed, source, what):
@@ -139,14 +156,29 @@ def _rho(k11, k22, k12):
 SCALARS = {"r": r, "sigma_{w}": sp.sqrt(sw2), "sigma_{b}": sp.sqrt(sb2), "pi": sp.pi}
 FIELDS = tuple(sw2 * k + sb2 for k in model.K)  # C^l = sigma_w^2 K^{l-1} + sigma_b^2
 LAYERED = {
-    ("K_{11}", l - 1): K11, ("K_{22}", l - 1): K22, ("K_{12}", l - 1): K12, ("K", l - 1): model.K1,
-    ("m_{1}", l - 1): model.m[0], ("m_{2}", l - 1): model.m[1], ("m", l - 1): model.m1,
+    ("K_{11}", l - 1): K11,
+    ("K_{22}", l - 1): K22,
+    ("K_{12}", l - 1): K12,
+    ("K", l - 1): model.K1,
+    ("m_{1}", l - 1): model.m[0],
+    ("m_{2}", l - 1): model.m[1],
+    ("m", l - 1): model.m1,
     ("rho", l - 1): _rho(*model.K),
-    ("C_{11}", l): FIELDS[0], ("C_{22}", l): FIELDS[1], ("C_{12}", l): FIELDS[2],
-    ("C", l): sw2 * model.K1 + sb2, ("rho_{C}", l): _rho(*FIELDS),
+    ("C_{11}", l): FIELDS[0],
+    ("C_{22}", l): FIELDS[1],
+    ("C_{12}", l): FIELDS[2],
+    ("C", l): sw2 * model.K1 + sb2,
+    ("rho_{C}", l): _rho(*FIELDS),
 }
-PRINTED = {"K11": "K_{11}", "K22": "K_{22}", "K12": "K_{12}", "K": "K", "m1": "m_{1}",
-           "m2": "m_{2}", "m": "m"}
+PRINTED = {
+    "K11": "K_{11}",
+    "K22": "K_{22}",
+    "K12": "K_{12}",
+    "K": "K",
+    "m1": "m_{1}",
+    "m2": "m_{2}",
+    "m": "m",
+}
 
 
 def _check_layer_row(rows, label, state, source):
@@ -180,8 +212,9 @@ def test_reduced_block_field_and_input_layer_parse_back(rows):
             _assert_same(to_model(parse(rhs), names, {}), value, k)
 
 
-CLOSED = dict(SCALARS, **{"K_{11}": K11, "K_{22}": K22, "K_{12}": K12, "K": model.K1,
-                          "rho": _rho(*model.K)})
+CLOSED = dict(
+    SCALARS, **{"K_{11}": K11, "K_{22}": K22, "K_{12}": K12, "K": model.K1, "rho": _rho(*model.K)}
+)
 
 
 @pytest.mark.parametrize("name", sorted(closed_forms.recipes()))
@@ -190,9 +223,14 @@ def test_closed_forms_and_derivatives_parse_back_to_what_the_generator_different
     chain = closed_forms.pair_chain(name).chain
     P, P12 = gauss.single(name, K), gauss.pair(name)[2]
     expected = {f"{name}-chain-{j}": c for j, c in enumerate(chain)}
-    expected.update({f"{name}-single-P": P, f"{name}-single-dP": sp.diff(P, K),
-                     f"{name}-single-ddP": sp.diff(P, K, 2),
-                     f"{name}-single-mean": gauss.mean(name, K)})
+    expected.update(
+        {
+            f"{name}-single-P": P,
+            f"{name}-single-dP": sp.diff(P, K),
+            f"{name}-single-ddP": sp.diff(P, K, 2),
+            f"{name}-single-mean": gauss.mean(name, K),
+        }
+    )
     for i, q in enumerate(model.K):
         expected[f"{name}-pair-d{q.name}"] = sp.diff(P12, q)
         for s in model.K[i:]:
@@ -205,8 +243,12 @@ def test_closed_forms_and_derivatives_parse_back_to_what_the_generator_different
 def test_round_trip_catches_a_misprinted_symbol(rows):
     """Negative control: the relu recursion with sigma_b and sigma_w swapped must be rejected."""
     label = "eq:meanfield:full-relu-K12"
-    swapped = rows[label].replace(r"\sigma_w", "@").replace(r"\sigma_b", r"\sigma_w").replace(
-        "@", r"\sigma_b")
+    swapped = (
+        rows[label]
+        .replace(r"\sigma_w", "@")
+        .replace(r"\sigma_b", r"\sigma_w")
+        .replace("@", r"\sigma_b")
+    )
     lm = meanfield.layer_map("full", "relu", 2)
     with pytest.raises(AssertionError):
         _check_layer_row({label: swapped}, label, K12, lm.update[2])
@@ -233,10 +275,13 @@ def _walk_names():
     return names, {("K", sp.Symbol("k")): ke, ("K", sp.Symbol("m")): kl}
 
 
-@pytest.mark.parametrize("tag, source", [
-    ("A-relu", lambda: one_loop.four_point("relu", 1)[0, 0]),
-    ("F-relu", lambda: one_loop.self_feedback("relu", 1)[0][0][0]),
-])
+@pytest.mark.parametrize(
+    "tag, source",
+    [
+        ("A-relu", lambda: one_loop.four_point("relu", 1)[0, 0]),
+        ("F-relu", lambda: one_loop.self_feedback("relu", 1)[0][0][0]),
+    ],
+)
 def test_relu_four_point_and_self_feedback_parse_back(rows, tag, source):
     """The relu one-input closed forms of A^{km} and F^{mk} as printed (through rho_{km})."""
     names, layered = _walk_names()
@@ -250,14 +295,18 @@ def test_round_trip_rejects_the_self_feedback_printed_as_the_four_point_covarian
     names, layered = _walk_names()
     _, rhs = sides(rows["eq:one-loop:F-relu"])
     with pytest.raises(AssertionError):
-        _assert_same_at(to_model(parse(rhs), names, layered),
-                        explicit_correlation(one_loop.four_point("relu", 1)[0, 0]),
-                        _walk_points(), "F as A")
+        _assert_same_at(
+            to_model(parse(rhs), names, layered),
+            explicit_correlation(one_loop.four_point("relu", 1)[0, 0]),
+            _walk_points(),
+            "F as A",
+        )
 
 
 def _quad(integral, point) -> float:
     from scipy.integrate import quad
-    (var, lo, hi), = integral.limits
+
+    ((var, lo, hi),) = integral.limits
     f = sp.lambdify(var, integral.function.subs(point), "math")
     return quad(f, float(lo), float(hi), epsabs=1e-13, epsrel=1e-12)[0]
 
@@ -295,8 +344,12 @@ def _output_points(n=4, seed=2):
     rng = random.Random(seed)
     for _ in range(n):
         K = rng.uniform(0.2, 3.0)
-        yield {K11: K, K12: rng.uniform(-0.95, 0.95) * K, sw2: rng.uniform(0.5, 2.0),
-               sb2: rng.uniform(0.0, 0.5)}
+        yield {
+            K11: K,
+            K12: rng.uniform(-0.95, 0.95) * K,
+            sw2: rng.uniform(0.5, 2.0),
+            sb2: rng.uniform(0.0, 0.5),
+        }
 
 
 def test_continuum_optimum_condition_parses_back(rows):
@@ -319,8 +372,16 @@ def test_saturated_optimal_r_parses_back(rows, block, mode):
     assert lhs == "r^{*}"
     printed = to_model(parse(rhs), names, {("K", 0): K0})
     rng = random.Random(3)
-    points = [{depth: rng.uniform(10, 1000), u: rng.uniform(0.1, 3.0), K0: rng.uniform(0.2, 3.0),
-               G: rng.uniform(0.2, 3.0), sw2: rng.uniform(0.5, 2.0)} for _ in range(4)]
+    points = [
+        {
+            depth: rng.uniform(10, 1000),
+            u: rng.uniform(0.1, 3.0),
+            K0: rng.uniform(0.2, 3.0),
+            G: rng.uniform(0.2, 3.0),
+            sw2: rng.uniform(0.5, 2.0),
+        }
+        for _ in range(4)
+    ]
     _assert_same_at(printed, saturated.optimal_r(block, mode), points, (block, mode))
 
 
@@ -330,7 +391,7 @@ def test_saturated_optimal_r_parses_back(rows, block, mode):
 def test_pinned_symbol_names_and_layer_superscripts():
     Ct12 = model.Ct[2]
     assert latex_expr(sw2) == r"\sigma_w^2" and latex_expr(sb2) == r"\sigma_b^2"
-    assert latex_expr(sw2 ** 2) == r"\left(\sigma_w^2\right)^{2}"
+    assert latex_expr(sw2**2) == r"\left(\sigma_w^2\right)^{2}"
     assert latex_expr(K12) == "K_{12}" and latex_expr(Ct12) == r"\tilde{C}_{12}"
     assert latex_expr(model.m[0]) == "m_{1}" and latex_expr(model.G[0]) == "G_{11}"
     assert latex_expr(AtLayer(K12, model.layer - 1)) == "K_{12}^{l - 1}"
@@ -339,10 +400,13 @@ def test_pinned_symbol_names_and_layer_superscripts():
 
 def test_expectation_and_correlation_nodes():
     from fieldgen.derivations.expectation import Correlation, expect, variables
+
     x1, x2 = variables(2)
     node = expect(sp.tanh(x1) * sp.tanh(x2), model.K)
-    assert latex_expr(node) == (r"\left\langle \tanh{\left(h_{1} \right)} \tanh{\left(h_{2} "
-                                r"\right)} \right\rangle_{K}")
+    assert latex_expr(node) == (
+        r"\left\langle \tanh{\left(h_{1} \right)} \tanh{\left(h_{2} "
+        r"\right)} \right\rangle_{K}"
+    )
     assert latex_expr(Correlation(*model.K)) == r"\rho"
     assert latex_expr(Correlation(*model.C)) == r"\rho_{C}"
     assert latex_expr(Correlation(K11, K22, 2 * K12)).startswith(r"\rho\left(")
@@ -354,8 +418,11 @@ def test_long_right_hand_sides_break_into_balanced_rows():
     body = text.split("\n", 1)[1].rsplit("\n", 1)[0]
     for row in body.split("\\\\\n"):
         assert row.count(r"\left") == row.count(r"\right"), row
-    long = sp.Eq(sp.Symbol("y"), sum(sp.Symbol(f"a{i}") * sp.sin(sp.Symbol(f"b{i}"))
-                                      for i in range(30)), evaluate=False)
+    long = sp.Eq(
+        sp.Symbol("y"),
+        sum(sp.Symbol(f"a{i}") * sp.sin(sp.Symbol(f"b{i}")) for i in range(30)),
+        evaluate=False,
+    )
     broken = latex_expr(long, break_width=60)
     assert broken.count(r"\nonumber") >= 3 and broken.startswith("y &= ")
 
@@ -363,8 +430,12 @@ def test_long_right_hand_sides_break_into_balanced_rows():
 def test_latex_api_prints_sympy_objects_and_derivations():
     assert fieldgen.latex(r * sw2) == r"r \sigma_w^2"
     saddle = action.saddle_point(1, action.second_moment_source((model.K1,), 1))
-    for obj in (meanfield.layer_map("reduced", "relu", 2), saddle,
-                closed_forms.pair_chain("erf"), action.full_block_increment(model.C, 2)):
+    for obj in (
+        meanfield.layer_map("reduced", "relu", 2),
+        saddle,
+        closed_forms.pair_chain("erf"),
+        action.full_block_increment(model.C, 2),
+    ):
         text = fieldgen.latex(obj)
         assert text.startswith("\\begin{align*}") and text.endswith("\\end{align*}")
         assert "&=" in text
@@ -373,15 +444,31 @@ def test_latex_api_prints_sympy_objects_and_derivations():
 
 
 def test_cli_errors_are_one_line_with_exit_2(tmp_path):
-    out = subprocess.run([str(BIN / "fieldgen"), "latex", "--section", "nonsense"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [str(BIN / "fieldgen"), "latex", "--section", "nonsense"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0 and "model, action" in out.stderr
     # --pdf without TeX on PATH names the Debian package.
     env = dict(os.environ, PATH=str(BIN))
-    out = subprocess.run([str(BIN / "fieldgen"), "latex", "--section", "price", "--pdf",
-                          "-o", str(tmp_path / "p.tex")], env=env, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [
+            str(BIN / "fieldgen"),
+            "latex",
+            "--section",
+            "price",
+            "--pdf",
+            "-o",
+            str(tmp_path / "p.tex"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2
     assert out.stderr.strip().count("\n") == 0
     assert "apt-get install texlive-latex-base" in out.stderr

@@ -1,4 +1,5 @@
 """The generated mean-field recursion against exact solutions and an independent recursion."""
+
 import math
 
 import numpy as np
@@ -53,7 +54,9 @@ def test_broadcasting_over_r_and_sigma_w2_equals_pointwise_calls():
     assert K.shape == (2, 3, 8, 2, 2)
     for a in range(2):
         for b in range(3):
-            one = fieldgen.kernel("erf", r=r[b], sigma_w2=sw2[a, 0], depth=7, K0=K0_PAIR, sigma_b2=0.1)
+            one = fieldgen.kernel(
+                "erf", r=r[b], sigma_w2=sw2[a, 0], depth=7, K0=K0_PAIR, sigma_b2=0.1
+            )
             np.testing.assert_array_equal(K[a, b], one)
     assert fieldgen.kernel("erf", r=r, sigma_w2=1.0, depth=3, K0=1.0).shape == (3, 4)
 
@@ -62,22 +65,35 @@ def test_large_grids_are_split_across_threads_without_changing_results():
     r = np.linspace(0.01, 1.0, 20000)
     K = fieldgen.kernel("erf", r=r, sigma_w2=1.3, depth=5, K0=K0_PAIR)
     for idx in (0, 7777, 19999):
-        np.testing.assert_array_equal(K[idx], fieldgen.kernel("erf", r=r[idx], sigma_w2=1.3, depth=5, K0=K0_PAIR))
+        np.testing.assert_array_equal(
+            K[idx], fieldgen.kernel("erf", r=r[idx], sigma_w2=1.3, depth=5, K0=K0_PAIR)
+        )
 
 
 @pytest.mark.parametrize("block", ["full", "reduced"])
 def test_input_layer_equals_kernel_input_with_sigma_w2_G_plus_sigma_b2(block):
     G = np.array([[0.8, 0.3], [0.3, 1.1]])
     sw2, sb2 = np.array([0.5, 1.0, 2.0]), 0.2
-    K = fieldgen.kernel("tanh", r=0.5, sigma_w2=sw2, sigma_b2=sb2, depth=5, K0=G, input="layer", block=block)
+    K = fieldgen.kernel(
+        "tanh", r=0.5, sigma_w2=sw2, sigma_b2=sb2, depth=5, K0=G, input="layer", block=block
+    )
     for i, s in enumerate(sw2):
-        Kk = fieldgen.kernel("tanh", r=0.5, sigma_w2=s, sigma_b2=sb2, depth=5, K0=s * G + sb2, block=block)
+        Kk = fieldgen.kernel(
+            "tanh", r=0.5, sigma_w2=s, sigma_b2=sb2, depth=5, K0=s * G + sb2, block=block
+        )
         np.testing.assert_allclose(K[i], Kk, rtol=1e-14)
 
 
 def test_kernel_is_symmetric_and_positive_semidefinite():
-    K = fieldgen.kernel("tanh", r=np.linspace(0.1, 1, 5), sigma_w2=2.0, depth=20, K0=[[1, -0.95], [-0.95, 2]],
-                        sigma_b2=0.1, block="reduced")
+    K = fieldgen.kernel(
+        "tanh",
+        r=np.linspace(0.1, 1, 5),
+        sigma_w2=2.0,
+        depth=20,
+        K0=[[1, -0.95], [-0.95, 2]],
+        sigma_b2=0.1,
+        block="reduced",
+    )
     np.testing.assert_array_equal(K[..., 0, 1], K[..., 1, 0])
     assert np.all(np.linalg.eigvalsh(K) > -1e-12)
 
@@ -112,8 +128,9 @@ def test_every_point_and_layer_lands_in_its_place(points, depth):
         np.testing.assert_allclose(K[i, :, 1, 1], want[:, 1], rtol=1e-13)
         np.testing.assert_allclose(K[i, :, 0, 1], want[:, 2], rtol=1e-13)
         np.testing.assert_array_equal(K[i, :, 1, 0], K[i, :, 0, 1])
-        np.testing.assert_allclose(single[i], 0.9 * (1 + x * x * 1.7 / 2) ** np.arange(depth + 1),
-                                   rtol=1e-13)
+        np.testing.assert_allclose(
+            single[i], 0.9 * (1 + x * x * 1.7 / 2) ** np.arange(depth + 1), rtol=1e-13
+        )
 
 
 @pytest.mark.parametrize("offset", [0, 1, 2, 3])
@@ -129,7 +146,7 @@ def test_generated_path_does_not_depend_on_the_alignment_of_out(offset):
     k0 = np.tile([1.0, 1.5, 0.6], (r.size, 1))
     want = fieldgen.kernel("erf", r=r, sigma_w2=1.3, sigma_b2=0.1, depth=37, K0=K0_PAIR)
     raw = aligned_empty((want.size + 4,))
-    out = raw[offset:offset + want.size].reshape(want.shape)
+    out = raw[offset : offset + want.size].reshape(want.shape)
     assert out.ctypes.data % 32 == 8 * offset
     module("meanfield", "erf").kernel_pair_full(r, sw2, sb2, k0, out)
     np.testing.assert_array_equal(out, want)

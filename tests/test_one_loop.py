@@ -1,5 +1,6 @@
 """One-loop corrections: exact closed forms, an independent term-by-term summation, quadrature of
 the coefficients, and simulations of finite networks extrapolated in 1/N, with negative controls."""
+
 import math
 
 import numpy as np
@@ -21,7 +22,9 @@ from fieldgen.pairs import to_pairs
 
 
 def _jr(rho):
-    return (3 * rho * math.sqrt(1 - rho**2) + (math.pi - math.acos(rho)) * (1 + 2 * rho**2)) / (2 * math.pi) - 0.25
+    return (3 * rho * math.sqrt(1 - rho**2) + (math.pi - math.acos(rho)) * (1 + 2 * rho**2)) / (
+        2 * math.pi
+    ) - 0.25
 
 
 def _psi(rho):
@@ -44,11 +47,17 @@ def test_relu_one_input_equals_the_closed_forms(r, sigma_w2, depth):
         assert cov[L, L] == pytest.approx(closed, rel=1e-10)
     delta, closed_shift = 0.0, [0.0]
     for m in range(depth):
-        feedback = sum(g * a ** (m - 1 - k) * K[k] * _psi(math.sqrt(K[k] / K[m])) / 2 for k in range(m))
+        feedback = sum(
+            g * a ** (m - 1 - k) * K[k] * _psi(math.sqrt(K[k] / K[m])) / 2 for k in range(m)
+        )
         delta += g * (delta / 2 + feedback)
         closed_shift.append(delta)
-    np.testing.assert_allclose(kernel_mean_shift("relu", r=r, sigma_w2=sigma_w2, depth=depth, K0=K0),
-                               closed_shift, rtol=1e-10, atol=1e-300)
+    np.testing.assert_allclose(
+        kernel_mean_shift("relu", r=r, sigma_w2=sigma_w2, depth=depth, K0=K0),
+        closed_shift,
+        rtol=1e-10,
+        atol=1e-300,
+    )
     terms = fieldgen.mean_shift_terms("relu", r=r, sigma_w2=sigma_w2, depth=depth, K0=K0)
     assert np.all(terms.tadpole == 0) and np.all(terms.self_feedback[2:] > 0)
 
@@ -59,7 +68,7 @@ def test_accumulation_equals_term_by_term_sums(name, K0):
     kw = dict(r=0.7, sigma_w2=1.6, depth=4, K0=K0, sigma_b2=0.2)
     cov = kernel_covariance(name, **kw)
     shift = kernel_mean_shift(name, **kw)
-    if np.ndim(K0) == 2:   # the reference sums work over pairs (11, 22, 12)
+    if np.ndim(K0) == 2:  # the reference sums work over pairs (11, 22, 12)
         cov, shift = to_pairs(cov, groups=2), to_pairs(shift)
     K = fieldgen.kernel(name, **kw)
     path = K[:, None] if K.ndim == 1 else np.stack([K[:, 0, 0], K[:, 1, 1], K[:, 0, 1]], -1)
@@ -80,7 +89,10 @@ def _d_phi2(name):
     if name == "relu":
         return lambda x: 1.0 if x > 0 else 0.0
     if name == "erf":
-        return lambda x: 4 / math.pi * math.exp(-2 * x * x) - 4 * x / math.sqrt(math.pi) * math.exp(-x * x) * math.erf(x)
+        return lambda x: (
+            4 / math.pi * math.exp(-2 * x * x)
+            - 4 * x / math.sqrt(math.pi) * math.exp(-x * x) * math.erf(x)
+        )
     return lambda x: (1 - math.tanh(x) ** 2) ** 2 - 2 * math.tanh(x) ** 2 * (1 - math.tanh(x) ** 2)
 
 
@@ -92,14 +104,16 @@ def test_one_input_coefficients_against_adaptive_quadrature(name, ke, kl, refere
     sq = lambda x: float(phi(x)) ** 2
     A = np.empty((1, 1))
     gen.four_point_single(np.array([ke]), np.array([kl]), A)
-    want = reference.expect_2d(lambda a, b: sq(a) * sq(b), ke, kl, ke) - \
-        reference.expect_1d(sq, ke) * reference.expect_1d(sq, kl)
+    want = reference.expect_2d(lambda a, b: sq(a) * sq(b), ke, kl, ke) - reference.expect_1d(
+        sq, ke
+    ) * reference.expect_1d(sq, kl)
     assert A[0, 0] == pytest.approx(want, rel=1e-7, abs=1e-12)
     F = np.empty((1, 1, 1))
     gen.self_feedback_single(np.array([ke]), np.array([kl]), F)
     d = _d_phi2(name)
-    want = reference.expect_2d(lambda a, b: sq(a) * d(b), ke, kl, ke) - \
-        reference.expect_1d(sq, ke) * reference.expect_1d(d, kl)
+    want = reference.expect_2d(lambda a, b: sq(a) * d(b), ke, kl, ke) - reference.expect_1d(
+        sq, ke
+    ) * reference.expect_1d(d, kl)
     assert F[0, 0, 0] == pytest.approx(want, rel=1e-7, abs=1e-12)
 
 
@@ -117,14 +131,23 @@ def test_pair_four_point_against_monte_carlo(name, reference):
     phi = reference.activation(name)
     pairs = [(0, 0), (1, 1), (0, 1)]
     n, chunks = 2_000_000, 5
-    sums = np.zeros((3, 3)); sq = np.zeros((3, 3)); means_e = np.zeros(3); means_l = np.zeros(3)
+    sums = np.zeros((3, 3))
+    sq = np.zeros((3, 3))
+    means_e = np.zeros(3)
+    means_l = np.zeros(3)
     for _ in range(chunks):
         h = phi(rng.multivariate_normal(np.zeros(4), cov, size=n))
         e = np.stack([h[:, a] * h[:, b] for a, b in pairs], 1)
         l = np.stack([h[:, 2 + a] * h[:, 2 + b] for a, b in pairs], 1)
         prod = e[:, :, None] * l[:, None, :]
-        sums += prod.mean(0); sq += (prod**2).mean(0); means_e += e.mean(0); means_l += l.mean(0)
-    sums /= chunks; sq /= chunks; means_e /= chunks; means_l /= chunks
+        sums += prod.mean(0)
+        sq += (prod**2).mean(0)
+        means_e += e.mean(0)
+        means_l += l.mean(0)
+    sums /= chunks
+    sq /= chunks
+    means_e /= chunks
+    means_l /= chunks
     mc = sums - np.outer(means_e, means_l)
     se = np.sqrt((sq - sums**2) / (n * chunks))
     assert np.max(np.abs(A - mc) / se) < 5
@@ -149,14 +172,23 @@ def _simulated(name, widths, samples, kw, seed, entry=(0, 0)):
         out["cov"].append((N * cov, N * se))
         mean, se = mean_and_se(x)
         out["shift"].append((N * (mean - K[L]), N * se))
-    return {k: extrapolate_in_inverse_width(widths, [v for v, _ in vals], [e for _, e in vals])
-            for k, vals in out.items()}
+    return {
+        k: extrapolate_in_inverse_width(widths, [v for v, _ in vals], [e for _, e in vals])
+        for k, vals in out.items()
+    }
 
 
-@pytest.mark.parametrize("name,K0", [("relu", 1.0), ("erf", 1.0), ("tanh", 1.0),
-                                     ("relu", np.array([[1.0, 0.5], [0.5, 1.0]])),
-                                     ("erf", np.array([[1.0, 0.5], [0.5, 1.0]]))],
-                         ids=["relu-1", "erf-1", "tanh-1", "relu-2", "erf-2"])
+@pytest.mark.parametrize(
+    "name,K0",
+    [
+        ("relu", 1.0),
+        ("erf", 1.0),
+        ("tanh", 1.0),
+        ("relu", np.array([[1.0, 0.5], [0.5, 1.0]])),
+        ("erf", np.array([[1.0, 0.5], [0.5, 1.0]])),
+    ],
+    ids=["relu-1", "erf-1", "tanh-1", "relu-2", "erf-2"],
+)
 def test_covariance_matches_simulations_extrapolated_in_inverse_width(name, K0):
     kw = dict(r=0.5, sigma_w2=1.5, depth=8, K0=K0, sigma_b2=0.1)
     L = kw["depth"]
@@ -176,8 +208,9 @@ def test_negative_control_covariance_without_cross_layer_terms_is_rejected():
     kw = dict(r=0.5, sigma_w2=1.5, depth=8, K0=1.0, sigma_b2=0.1)
     L = kw["depth"]
     K = fieldgen.kernel("relu", **kw)
-    diag_only, _ = one_loop_by_direct_sums("relu", 0.5, 1.5, np.ascontiguousarray(K[:, None]),
-                                           cross_layer=False)
+    diag_only, _ = one_loop_by_direct_sums(
+        "relu", 0.5, 1.5, np.ascontiguousarray(K[:, None]), cross_layer=False
+    )
     full = kernel_covariance("relu", **kw)
     est, se = _simulated("relu", [64, 128, 256, 512], [3000] * 4, kw, seed=1000)["var"]
     assert abs(est - full[L, L]) < 4 * se
@@ -191,8 +224,9 @@ def test_mean_shift_matches_simulations_and_needs_the_self_feedback():
     L = kw["depth"]
     theory = kernel_mean_shift("relu", **kw)[L]
     K = fieldgen.kernel("relu", **kw)
-    _, no_feedback = one_loop_by_direct_sums("relu", 0.5, 2.0, np.ascontiguousarray(K[:, None]),
-                                             self_feedback=False)
+    _, no_feedback = one_loop_by_direct_sums(
+        "relu", 0.5, 2.0, np.ascontiguousarray(K[:, None]), self_feedback=False
+    )
     widths = [32, 64, 128]
     est, se = _simulated("relu", widths, [800 * N for N in widths], kw, seed=7)["shift"]
     assert abs(est - theory) < 4 * se, (est, se, theory)

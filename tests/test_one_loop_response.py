@@ -1,5 +1,6 @@
 """The one-loop response d E[Khat^L]/dK0 (response_one_loop) against an exact identity and
 against finite differences of simulated networks with common random numbers."""
+
 import numpy as np
 import pytest
 from helpers import extrapolate_in_inverse_width
@@ -15,7 +16,9 @@ def test_relu_one_loop_response_follows_from_homogeneity():
     for K0, N in ((1.0, 64), (3.0, 17)):
         shift = fieldgen.kernel_mean_shift("relu", K0=K0, **kw)[-1]
         chi = fieldgen.response("relu", K0=K0, **kw)
-        assert fieldgen.response_one_loop("relu", K0=K0, width=N, **kw) == pytest.approx(chi + shift / (N * K0), rel=1e-8)
+        assert fieldgen.response_one_loop("relu", K0=K0, width=N, **kw) == pytest.approx(
+            chi + shift / (N * K0), rel=1e-8
+        )
 
 
 def test_pair_one_loop_response_has_the_mean_field_structure_plus_a_small_correction():
@@ -42,8 +45,12 @@ def test_one_loop_response_matches_simulated_finite_differences():
     values, errors = [], []
     for N in widths:
         S = 400 * N
-        up = fieldgen.simulate("erf", K0=K0 + eps, width=N, samples=S, method="walk", seed=N, **kw)[:, -1]
-        down = fieldgen.simulate("erf", K0=K0 - eps, width=N, samples=S, method="walk", seed=N, **kw)[:, -1]
+        up = fieldgen.simulate("erf", K0=K0 + eps, width=N, samples=S, method="walk", seed=N, **kw)[
+            :, -1
+        ]
+        down = fieldgen.simulate(
+            "erf", K0=K0 - eps, width=N, samples=S, method="walk", seed=N, **kw
+        )[:, -1]
         # central difference of the mean-field kernel, to remove its own O(eps^2) curvature
         K = [fieldgen.kernel("erf", K0=k, **kw)[-1] for k in (K0 + eps, K0 - eps)]
         fd = (up - down) / (2 * eps) - (K[0] - K[1]) / (2 * eps)
@@ -61,10 +68,14 @@ def test_one_loop_response_at_the_boundary_of_the_cone_is_continuous():
 
     def one_loop_part(c):
         K0 = [[1.0, c], [c, 1.0]]
-        return N * to_pairs(fieldgen.response_one_loop("erf", K0=K0, width=N, **kw)
-                            - fieldgen.response("erf", K0=K0, **kw), groups=2)
+        return N * to_pairs(
+            fieldgen.response_one_loop("erf", K0=K0, width=N, **kw)
+            - fieldgen.response("erf", K0=K0, **kw),
+            groups=2,
+        )
+
     edge, inside = one_loop_part(1.0), one_loop_part(0.9999)
-    assert np.min(np.abs(edge[2])) > 1e-3          # the correction is resolved, not zero
+    assert np.min(np.abs(edge[2])) > 1e-3  # the correction is resolved, not zero
     np.testing.assert_allclose(edge, inside, rtol=1e-2, atol=1e-6)
     # Far enough inside, the K12 column moves: the check can tell points apart.
     assert abs(one_loop_part(0.99)[2, 2] - edge[2, 2]) > 0.2 * abs(edge[2, 2])

@@ -5,25 +5,46 @@ simulations of wide networks (one and two inputs, with bias).
 Every closed form here was found by the derivation rules (Price chains, the Gaussian tilt,
 Stein's lemma, the Cameron-Martin shift), none typed in; the references are numeric.
 """
+
 import math
 
 import mpmath
 import numpy as np
 import pytest
 import sympy as sp
+from helpers import max_abs_z, seed_of
 from scipy import integrate
 
 import fieldgen
 from fieldgen.derivations import activations, closed_forms, model
 from fieldgen.derivations.expectation import explicit_correlation, variables
-from helpers import max_abs_z, seed_of
 
-CLOSED = ["gelu", "leaky_relu", "abrelu", "abs", "sign", "step", "sin", "cos", "exp", "gaussian",
-          "quadratic", "cubic", "quartic", "erf2"]
+CLOSED = [
+    "gelu",
+    "leaky_relu",
+    "abrelu",
+    "abs",
+    "sign",
+    "step",
+    "sin",
+    "cos",
+    "exp",
+    "gaussian",
+    "quadratic",
+    "cubic",
+    "quartic",
+    "erf2",
+]
 GENERIC = ["silu", "softplus", "sigmoid", "elu", "mish"]
 # (K11, K22, c): unequal norms, every sign of the correlation, full correlation
-POINTS = [(1.0, 1.0, 0.0), (0.7, 1.9, 0.5), (2.5, 0.4, -0.9), (1.3, 1.3, 1.0), (0.2, 3.0, 0.99),
-          (1.1, 0.6, -1.0)]
+POINTS = [
+    (1.0, 1.0, 0.0),
+    (0.7, 1.9, 0.5),
+    (2.5, 0.4, -0.9),
+    (1.3, 1.3, 1.0),
+    (0.2, 3.0, 0.99),
+    (1.1, 0.6, -1.0),
+]
 
 
 def test_presets_are_classified_as_derived():
@@ -34,13 +55,25 @@ def test_presets_are_classified_as_derived():
 def _phi(name):
     (x,) = variables(1)
     expr = activations.get(name).expr.rewrite(sp.log)
-    return sp.lambdify(x, expr, modules=["math", {"Heaviside": lambda u, h0=0.5: 1.0 if u > 0 else (h0 if u == 0 else 0.0),
-                                                  "sign": lambda u: math.copysign(1.0, u) if u else 0.0}])
+    return sp.lambdify(
+        x,
+        expr,
+        modules=[
+            "math",
+            {
+                "Heaviside": lambda u, h0=0.5: 1.0 if u > 0 else (h0 if u == 0 else 0.0),
+                "sign": lambda u: math.copysign(1.0, u) if u else 0.0,
+            },
+        ],
+    )
 
 
 def _kinks(name):
-    return [0.0] if activations.get(name).expr.has(sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside) \
+    return (
+        [0.0]
+        if activations.get(name).expr.has(sp.Max, sp.Min, sp.Abs, sp.sign, sp.Heaviside)
         else None
+    )
 
 
 def _quad(f, points=None):
@@ -48,8 +81,14 @@ def _quad(f, points=None):
     edges = [-40.0] + sorted(p for p in points or [] if -40.0 < p < 40.0) + [40.0]
     total = 0.0
     for a, b in zip(edges[:-1], edges[1:]):
-        total += integrate.quad(lambda z: f(z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi),
-                                a, b, epsabs=1e-15, epsrel=1e-13, limit=400)[0]
+        total += integrate.quad(
+            lambda z: f(z) * math.exp(-z * z / 2) / math.sqrt(2 * math.pi),
+            a,
+            b,
+            epsabs=1e-15,
+            epsrel=1e-13,
+            limit=400,
+        )[0]
     return total
 
 
@@ -65,6 +104,7 @@ def pair_by_quadrature(name, k11, k22, k12):
         if s2 < 1e-12:
             return f(m)
         return _quad(lambda w: f(m + s2 * w), None if kinks is None else [-m / s2])
+
     return _quad(lambda z: f(s1 * z) * inner(z), kinks)
 
 
@@ -80,12 +120,21 @@ def test_closed_form_pair_expectation_against_adaptive_quadrature(name):
     for k11, k22, c in POINTS:
         k12 = c * math.sqrt(k11 * k22)
         with mpmath.workdps(30):
-            exact = float(mpmath.re(value(mpmath.mpf(k11), mpmath.mpf(k22),
-                                          mpmath.mpf(c) * mpmath.sqrt(mpmath.mpf(k11) * k22))))
+            exact = float(
+                mpmath.re(
+                    value(
+                        mpmath.mpf(k11),
+                        mpmath.mpf(k22),
+                        mpmath.mpf(c) * mpmath.sqrt(mpmath.mpf(k11) * k22),
+                    )
+                )
+            )
         numeric = pair_by_quadrature(name, k11, k22, k12)
         f, kinks = _phi(name), _kinks(name)
-        scale = math.sqrt(_quad(lambda z: f(math.sqrt(k11) * z) ** 2, kinks)
-                          * _quad(lambda z: f(math.sqrt(k22) * z) ** 2, kinks))
+        scale = math.sqrt(
+            _quad(lambda z: f(math.sqrt(k11) * z) ** 2, kinks)
+            * _quad(lambda z: f(math.sqrt(k22) * z) ** 2, kinks)
+        )
         assert abs(exact - numeric) <= 1e-10 * scale, (k11, k22, c, exact, numeric)
 
 
@@ -117,7 +166,7 @@ def test_first_and_second_derivatives_against_finite_differences(name):
     with mpmath.workdps(40):
         for k11, k22, c in POINTS:
             if abs(c) == 1.0:
-                continue     # the boundary: one-sided; checked inside the cone
+                continue  # the boundary: one-sided; checked inside the cone
             p = [mpmath.mpf(k11), mpmath.mpf(k22), mpmath.mpf(c) * mpmath.sqrt(k11 * k22)]
             step = mpmath.mpf(10) ** -12
             for s in range(3):
@@ -168,7 +217,9 @@ GROWING = {"quadratic", "cubic", "quartic", "exp"}
 
 def _kernel_against_simulation(name, K0):
     a = fieldgen.activation(name)
-    kw = dict(MILD if name in GROWING else CASE, K0=K0 if name not in GROWING else 0.5 * np.asarray(K0))
+    kw = dict(
+        MILD if name in GROWING else CASE, K0=K0 if name not in GROWING else 0.5 * np.asarray(K0)
+    )
     Khat = fieldgen.simulate(a, seed=seed_of(name, np.ndim(K0)), **WIDE, **kw)
     return max_abs_z(Khat, fieldgen.kernel(a, **kw)), Khat
 
@@ -204,13 +255,15 @@ def test_one_loop_covariance_against_simulation(name, K0):
     """N Var(Khat^L) and N Cov(Khat^L, Khat^{L/2}) from simulations at widths 64-512 extrapolated
     in 1/N, against kernel_covariance (4 standard errors), as test_one_loop does for relu/erf."""
     from test_one_loop import _simulated
+
     a = fieldgen.activation(name)
     kw = dict(r=0.5, sigma_w2=1.5, depth=8, K0=K0, sigma_b2=0.1)
     L = kw["depth"]
     theory = fieldgen.kernel_covariance(a, **kw)
     if np.ndim(K0):
         from fieldgen.pairs import to_pairs
-        theory = to_pairs(theory, groups=2)       # (L+1, L+1, 3, 3) over (layer, pair)
+
+        theory = to_pairs(theory, groups=2)  # (L+1, L+1, 3, 3) over (layer, pair)
     cases = [((0, 0), 0)] if np.ndim(K0) == 0 else [((0, 0), 0), ((0, 1), 2)]
     for entry, p in cases:
         sim = _simulated(a, [64, 128, 256, 512], [3000] * 4, kw, seed=seed_of(name, p), entry=entry)

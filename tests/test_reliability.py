@@ -4,7 +4,7 @@ Independent references: exact limits (r = 0 is the identity network, S = 1 and c
 homogeneity of relu and linear networks without bias (K^l scales with K^0), and continuity of the
 one-loop response at the boundary of the positive semi-definite cone.
 """
-import os
+
 import signal
 import subprocess
 import sys
@@ -44,13 +44,17 @@ def test_one_loop_response_at_full_correlation_with_unequal_norms(activation, si
     edge = fieldgen.response(activation, K0=[[k11, k12], [k12, k22]], **kw)
     assert edge.shape == (3, 3) and np.all(np.isfinite(edge))
     # Continuity: just inside the cone (central differences there) gives nearly the same.
-    inside = fieldgen.response(activation, K0=[[k11, k12 * (1 - 1e-9)], [k12 * (1 - 1e-9), k22]], **kw)
+    inside = fieldgen.response(
+        activation, K0=[[k11, k12 * (1 - 1e-9)], [k12 * (1 - 1e-9), k22]], **kw
+    )
     assert np.allclose(edge, inside, atol=2e-3)
 
 
 def test_one_loop_response_of_relu_at_full_correlation_names_K0():
     with pytest.raises(ValueError, match="K0"):
-        fieldgen.response("relu", r=0.3, sigma_w2=1.0, depth=3, K0=[[4.0, 2.0], [2.0, 1.0]], width=10)
+        fieldgen.response(
+            "relu", r=0.3, sigma_w2=1.0, depth=3, K0=[[4.0, 2.0], [2.0, 1.0]], width=10
+        )
 
 
 # ---- item 5: scales ----------------------------------------------------------------------------
@@ -75,7 +79,7 @@ def test_homogeneous_networks_are_exact_at_every_scale(activation, scale):
         chi = fieldgen.response(activation, K0=K0 * scale, **kw)
     assert np.allclose(_corr(scaled), _corr(unit), rtol=1e-13, atol=0)
     assert np.allclose(scaled[:, 0, 0] / scale, unit[:, 0, 0], rtol=1e-13, atol=0)
-    assert S == pytest.approx(fieldgen.sensitivity(activation, c0=0.9, K0=1.0, **kw), rel=1e-13)
+    assert pytest.approx(fieldgen.sensitivity(activation, c0=0.9, K0=1.0, **kw), rel=1e-13) == S
     assert np.allclose(chi, fieldgen.response(activation, K0=K0, **kw), rtol=1e-12, atol=1e-300)
 
 
@@ -84,7 +88,9 @@ def test_a_valid_huge_kernel_is_accepted_and_a_non_psd_tiny_one_rejected():
     K = fieldgen.kernel("linear", r=0.0, sigma_w2=1.0, depth=1, K0=huge)
     assert np.array_equal(K[-1], np.array(huge))
     with pytest.raises(ValueError, match="K0 must be positive semi-definite"):
-        fieldgen.kernel("relu", r=0.3, sigma_w2=1.0, depth=3, K0=[[1e-200, 1.01e-200], [1.01e-200, 1e-200]])
+        fieldgen.kernel(
+            "relu", r=0.3, sigma_w2=1.0, depth=3, K0=[[1e-200, 1.01e-200], [1.01e-200, 1e-200]]
+        )
 
 
 @pytest.mark.parametrize("activation", fieldgen.ACTIVATIONS)
@@ -92,7 +98,9 @@ def test_a_valid_huge_kernel_is_accepted_and_a_non_psd_tiny_one_rejected():
 def test_identity_network_has_S_one_at_every_scale(activation, scale):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert fieldgen.sensitivity(activation, r=0.0, sigma_w2=1.0, depth=5, c0=0.9, K0=scale) == 1.0
+        assert (
+            fieldgen.sensitivity(activation, r=0.0, sigma_w2=1.0, depth=5, c0=0.9, K0=scale) == 1.0
+        )
 
 
 def test_scale_dependent_networks_name_K0_or_the_layer_never_a_silent_decorrelation():
@@ -105,8 +113,14 @@ def test_scale_dependent_networks_name_K0_or_the_layer_never_a_silent_decorrelat
         fieldgen.sensitivity("erf", c0=0.9, K0=1e155, **kw)
     # A path that grows past the resolved range names the layer where it does.
     with pytest.raises(OverflowError, match=r"at layer [1-9]"):
-        fieldgen.kernel("erf", r=1.0, sigma_w2=1.0, sigma_b2=3e149, depth=10,
-                        K0=1e149 * np.array([[1, 0.5], [0.5, 1]]))
+        fieldgen.kernel(
+            "erf",
+            r=1.0,
+            sigma_w2=1.0,
+            sigma_b2=3e149,
+            depth=10,
+            K0=1e149 * np.array([[1, 0.5], [0.5, 1]]),
+        )
 
 
 # ---- item 6: memory checks, progress, one-line CLI failures ----------------------------------
@@ -123,7 +137,7 @@ def test_optimal_r_progress_bar(capsys):
     best = fieldgen.optimal_r("erf", sigma_w2=1.0, depth=30, c0=0.9, progress=True)
     err = capsys.readouterr().err
     assert best and "optimal_r erf depth 30" in err and "done in" in err
-    fieldgen.optimal_r("erf", sigma_w2=1.0, depth=30, c0=0.9)       # not a terminal: silent
+    fieldgen.optimal_r("erf", sigma_w2=1.0, depth=30, c0=0.9)  # not a terminal: silent
     assert capsys.readouterr().err == ""
 
 
@@ -132,13 +146,20 @@ def test_summary_with_zero_variance_is_an_error_naming_K0(capsys):
 
 
 def test_memory_error_is_one_line_with_exit_1(capsys):
-    _one_line_error(capsys, ["summary", "--depth", str(10**13), "--activations", "erf"], 1,
-                    "fieldgen summary: error:", "depth", "GiB")
+    _one_line_error(
+        capsys,
+        ["summary", "--depth", str(10**13), "--activations", "erf"],
+        1,
+        "fieldgen summary: error:",
+        "depth",
+        "GiB",
+    )
 
 
 def test_keyboard_interrupt_is_one_line_with_exit_130(monkeypatch, capsys):
     def interrupted(args):
         raise KeyboardInterrupt
+
     parser = cli.build_parser()
     monkeypatch.setattr(cli, "build_parser", lambda: parser)
     parser._subparsers._group_actions[0].choices["summary"].set_defaults(run=interrupted)
@@ -150,11 +171,19 @@ def test_missing_generated_module_is_one_line(monkeypatch, capsys):
     import fieldgen.meanfield as meanfield
 
     def missing(kind, activation):
-        raise ModuleNotFoundError(f"No module named 'fieldgen.generated.{kind}_{activation}'",
-                                  name=f"fieldgen.generated.{kind}_{activation}")
+        raise ModuleNotFoundError(
+            f"No module named 'fieldgen.generated.{kind}_{activation}'",
+            name=f"fieldgen.generated.{kind}_{activation}",
+        )
+
     monkeypatch.setattr(meanfield, "module", missing)
-    _one_line_error(capsys, ["summary", "--depth", "3"], 1, "fieldgen.generated.meanfield_relu",
-                    "fieldgen regenerate")
+    _one_line_error(
+        capsys,
+        ["summary", "--depth", "3"],
+        1,
+        "fieldgen.generated.meanfield_relu",
+        "fieldgen regenerate",
+    )
 
 
 def test_unexpected_exception_is_one_line(monkeypatch, capsys):
@@ -162,6 +191,7 @@ def test_unexpected_exception_is_one_line(monkeypatch, capsys):
 
     def broken(kind, activation):
         raise ZeroDivisionError("a bug")
+
     monkeypatch.setattr(meanfield, "module", broken)
     _one_line_error(capsys, ["summary", "--depth", "3"], 1, "internal error (ZeroDivisionError")
 
@@ -175,8 +205,9 @@ def test_messages_name_the_right_parameter(capsys):
 def test_optimal_r_prints_the_real_S_at_zero_with_an_input_layer(capsys):
     assert main(["optimal-r", "erf", "--input", "layer", "--sigma-b2", "0.1", "--depth", "30"]) == 0
     out = capsys.readouterr().out
-    s0 = fieldgen.sensitivity("erf", r=0.0, sigma_w2=1.0, sigma_b2=0.1, depth=30, c0=0.9,
-                              input="layer")
+    s0 = fieldgen.sensitivity(
+        "erf", r=0.0, sigma_w2=1.0, sigma_b2=0.1, depth=30, c0=0.9, input="layer"
+    )
     assert s0 < 0.99
     assert f"(S(0) = {s0:.6g})" in out and "(S(0) = 1)" not in out
 
@@ -188,8 +219,9 @@ def test_huge_r_star_prints_in_scientific_notation(capsys):
 
 
 def _interrupt_after(argv, seconds):
-    proc = subprocess.Popen([str(BIN / "fieldgen"), *argv], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(BIN / "fieldgen"), *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     time.sleep(seconds)
     proc.send_signal(signal.SIGINT)
     start = time.monotonic()
@@ -215,11 +247,23 @@ def test_ctrl_c_during_a_full_regenerate_stops_within_10_seconds():
 # ---- item 8: one rule for numeric inputs -------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", [np.complex128(0.3), 0.3 + 0j, np.array([0.1, 0.2j]), True,
-                                 "0.3", np.array(["0.3"]), [0.1, "x"], None, object()])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        np.complex128(0.3),
+        0.3 + 0j,
+        np.array([0.1, 0.2j]),
+        True,
+        "0.3",
+        np.array(["0.3"]),
+        [0.1, "x"],
+        None,
+        object(),
+    ],
+)
 def test_non_real_numbers_are_rejected_naming_the_parameter(bad):
     with warnings.catch_warnings():
-        warnings.simplefilter("error")      # no ComplexWarning on the way
+        warnings.simplefilter("error")  # no ComplexWarning on the way
         with pytest.raises(ValueError, match="^r must be a real number"):
             fieldgen.kernel("erf", r=bad, sigma_w2=1.0, depth=2, K0=1.0)
         with pytest.raises(ValueError, match="^K0 must be a real number"):
@@ -233,6 +277,7 @@ def test_empty_output_names_are_rejected(capsys):
 
 def test_latex_write_error_names_the_target(tmp_path, capsys):
     target = tmp_path / "missing" / "doc.tex"
-    line = _one_line_error(capsys, ["latex", "--section", "model", "-o", str(target)], 1,
-                           f"cannot write {target}")
+    line = _one_line_error(
+        capsys, ["latex", "--section", "model", "-o", str(target)], 1, f"cannot write {target}"
+    )
     assert ".tmp" not in line

@@ -5,6 +5,7 @@ HOME unset: Numba can cache neither next to the sources nor in a home folder. fi
 still work: with its private folder in the temporary directory, or, where that folder cannot be
 used, compiling in memory with one warning. Needs root (to switch user) and setpriv.
 """
+
 import os
 import shutil
 import subprocess
@@ -28,7 +29,8 @@ print("ok")
 
 pytestmark = pytest.mark.skipif(
     not hasattr(os, "geteuid") or os.geteuid() != 0 or shutil.which("setpriv") is None,
-    reason="needs root and setpriv to run as an unprivileged user")
+    reason="needs root and setpriv to run as an unprivileged user",
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +56,21 @@ def _run_as_nobody(tree: Path, tmpdir: Path):
     # -S: no site hooks, so the development install's editable finder cannot shadow the copy;
     # the dependencies come from site-packages listed after the read-only tree.
     site = [p for p in sys.path if p.endswith("site-packages")]
-    env.update(PYTHONPATH=os.pathsep.join([str(tree), *site]), TMPDIR=str(tmpdir),
-               PYTHONDONTWRITEBYTECODE="1")
-    command = ["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups",
-               sys.executable, "-S", "-c", SCRIPT.format(root=str(tree))]
+    env.update(
+        PYTHONPATH=os.pathsep.join([str(tree), *site]),
+        TMPDIR=str(tmpdir),
+        PYTHONDONTWRITEBYTECODE="1",
+    )
+    command = [
+        "setpriv",
+        f"--reuid={NOBODY}",
+        f"--regid={NOBODY}",
+        "--clear-groups",
+        sys.executable,
+        "-S",
+        "-c",
+        SCRIPT.format(root=str(tree)),
+    ]
     return subprocess.run(command, env=env, cwd=tmpdir, capture_output=True, text=True, timeout=600)
 
 
@@ -65,7 +78,7 @@ def test_read_only_install_without_home_caches_in_a_private_temporary_folder(rea
     tmpdir = Path(tempfile.mkdtemp(prefix="fieldgen-tmp-"))
     try:
         tmpdir.chmod(0o777)
-        for _ in range(2):      # the second process reads what the first one cached
+        for _ in range(2):  # the second process reads what the first one cached
             done = _run_as_nobody(readonly_tree, tmpdir)
             assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
             assert "warning" not in done.stderr and "Traceback" not in done.stderr, done.stderr

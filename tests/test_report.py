@@ -2,6 +2,7 @@
 
 One quick report is written into a temporary folder (about 1.5 minutes) and then run again: the
 second run must read every simulation from the cache. No assertion on time."""
+
 import contextlib
 import io
 import re
@@ -16,8 +17,13 @@ from fieldgen.report import cache as report_cache
 from fieldgen.report import run
 from fieldgen.report.params import parameters
 
-FIGURES = ("fig1_kernel", "fig2_fluctuations", "fig3_mean_shift", "fig4_sensitivity",
-           "fig5_optimum")
+FIGURES = (
+    "fig1_kernel",
+    "fig2_fluctuations",
+    "fig3_mean_shift",
+    "fig4_sensitivity",
+    "fig5_optimum",
+)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
@@ -41,7 +47,7 @@ def test_every_figure_is_a_valid_png_and_a_pdf(quick_report):
         assert png.read_bytes()[:8] == PNG_SIGNATURE, png
         image = imread(png)
         assert image.ndim == 3 and image.shape[0] > 300 and image.shape[1] > 600
-        assert image.std() > 0.05          # not blank
+        assert image.std() > 0.05  # not blank
         assert (out / f"{name}.pdf").read_bytes()[:5] == b"%PDF-"
 
 
@@ -57,7 +63,7 @@ def test_report_md_embeds_every_figure_and_states_every_parameter(quick_report):
     for figure, params in parameters(quick=True).items():
         for key in params:
             assert f"| `{key}` |" in text, (figure, key)
-    assert "| `samples` | 40,000 |" in text     # the quick mean-shift setting, as used
+    assert "| `samples` | 40,000 |" in text  # the quick mean-shift setting, as used
     assert "(quick settings)" in text
 
 
@@ -80,7 +86,9 @@ def test_cache_key_follows_every_argument_and_the_version(tmp_path, monkeypatch)
     assert report_cache.key("other", base) != k
     monkeypatch.setattr(report_cache, "__version__", "0.0.0")
     assert report_cache.key("simulate", base) != k
-    assert report_cache.key("simulate", base, code="other code") != report_cache.key("simulate", base)
+    assert report_cache.key("simulate", base, code="other code") != report_cache.key(
+        "simulate", base
+    )
 
 
 def test_code_digest_follows_the_simulator_and_the_generated_modules(tmp_path, monkeypatch):
@@ -100,7 +108,9 @@ def test_code_digest_follows_the_simulator_and_the_generated_modules(tmp_path, m
     (pkg / "other.py").write_text("# a new module of the package\n")
     assert report_cache.code_digest(modules) != after
     # The real digest covers simulate.py and every generated module.
-    names = {p.name for name in report_cache.SIMULATOR_CODE for p in report_cache._source_files(name)}
+    names = {
+        p.name for name in report_cache.SIMULATOR_CODE for p in report_cache._source_files(name)
+    }
     assert {"simulate.py", "__init__.py", "meanfield_erf.py"} <= names
     # Same folder, same arguments, new code: the entry is recomputed, not read.
     calls = []
@@ -108,6 +118,7 @@ def test_code_digest_follows_the_simulator_and_the_generated_modules(tmp_path, m
     def fn(x, progress=None):
         calls.append(x)
         return np.array([x])
+
     old = report_cache.SimulationCache(tmp_path / "c", code=before)
     old.call("simulate", fn, x=1)
     new = report_cache.SimulationCache(tmp_path / "c", code=after)
@@ -117,8 +128,9 @@ def test_code_digest_follows_the_simulator_and_the_generated_modules(tmp_path, m
     assert calls == [1, 1]
 
 
-@pytest.mark.parametrize("damage", ["empty", "truncated", "garbage", "no meta", "pickled",
-                                    "swapped", "other code"])
+@pytest.mark.parametrize(
+    "damage", ["empty", "truncated", "garbage", "no meta", "pickled", "swapped", "other code"]
+)
 def test_damaged_or_mismatched_cache_entries_are_recomputed_with_one_warning(tmp_path, damage):
     """Issue 13.2: a damaged entry never breaks the run and an entry that belongs to other
     parameters (or other code) is never served: each is recomputed with one line of warning."""
@@ -127,6 +139,7 @@ def test_damaged_or_mismatched_cache_entries_are_recomputed_with_one_warning(tmp
 
     def fn(x, progress=None):
         return np.arange(4.0) * x
+
     store.call("simulate", fn, x=1)
     good = store.path("simulate", {"x": 1})
     other = store.path("simulate", {"x": 7})
@@ -145,11 +158,16 @@ def test_damaged_or_mismatched_cache_entries_are_recomputed_with_one_warning(tmp
         with open(good, "wb") as f:
             np.savez(f, value=np.array([object()], dtype=object), meta=np.array("{}"))
     elif damage == "swapped":
-        good.write_bytes(other.read_bytes())      # a valid entry of x = 7 under the key of x = 1
+        good.write_bytes(other.read_bytes())  # a valid entry of x = 7 under the key of x = 1
     elif damage == "other code":
         with open(good, "wb") as f:
-            np.savez(f, value=np.arange(4.0) * 99,
-                     meta=np.array(report_cache._text(report_cache.describe("simulate", {"x": 1}, "c0"))))
+            np.savez(
+                f,
+                value=np.arange(4.0) * 99,
+                meta=np.array(
+                    report_cache._text(report_cache.describe("simulate", {"x": 1}, "c0"))
+                ),
+            )
     fresh = report_cache.SimulationCache(tmp_path, code="c1", warn=warnings.append)
     value = fresh.call("simulate", fn, x=1)
     assert np.array_equal(value, np.arange(4.0))
@@ -168,8 +186,9 @@ def test_cache_stores_atomically_and_recomputes_unreadable_entries(tmp_path):
     def fn(x, progress=None):
         calls.append(x)
         return np.arange(3) * x
+
     first = store.call("f", fn, untracked={"progress": True}, x=2)
-    second = store.call("f", fn, untracked={"progress": False}, x=2)   # progress is not in the key
+    second = store.call("f", fn, untracked={"progress": False}, x=2)  # progress is not in the key
     assert calls == [2] and np.array_equal(first, second) and (store.hits, store.misses) == (1, 1)
     assert [p.name for p in tmp_path.iterdir()] == [store.path("f", {"x": 2}).name]  # no temp files
     store.path("f", {"x": 2}).write_bytes(b"truncated")
@@ -185,10 +204,16 @@ def test_report_file_system_errors_are_one_line_with_exit_code_1(tmp_path, capsy
 
 
 def test_help_and_light_import():
-    out = subprocess.run([sys.executable, "-m", "fieldgen", "report", "--help"],
-                         capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "fieldgen", "report", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0 and "--quick" in out.stdout and "--out DIR" in out.stdout
-    code = ("import sys, fieldgen, fieldgen.report; "
-            "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'")
+    code = (
+        "import sys, fieldgen, fieldgen.report; "
+        "assert 'matplotlib' not in sys.modules, 'matplotlib was imported'"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr

@@ -1,6 +1,7 @@
 """The symbolic layer of the response: per-layer Jacobian, tangent sparsity, continuum flow,
 optimum condition, first-order correction and the saturated limit, against the formulas of docs/theory
 and textbook results."""
+
 import math
 
 import pytest
@@ -20,11 +21,17 @@ def _same(a, b, points=3):
     if sp.simplify(diff) == 0:
         return True
     import random
+
     rng = random.Random(1)
     for _ in range(points):
         k = rng.uniform(0.3, 2.0)
-        vals = {K11: k, K22: k * rng.uniform(0.5, 1.5), model.r: 0.7, model.sigma_w2: 1.3,
-                model.sigma_b2: 0.2}
+        vals = {
+            K11: k,
+            K22: k * rng.uniform(0.5, 1.5),
+            model.r: 0.7,
+            model.sigma_w2: 1.3,
+            model.sigma_b2: 0.2,
+        }
         vals[K12] = rng.uniform(-0.9, 0.9) * math.sqrt(vals[K11] * vals[K22])
         if abs(complex(diff.subs(vals).evalf())) > 1e-12:
             return False
@@ -53,7 +60,7 @@ def test_reduced_block_jacobian_evaluates_dP_dK_at_the_preactivation_kernel(name
 def test_reduced_relu_jacobian_includes_the_mean():
     lj = response.layer_jacobian("reduced", "relu", 2)
     assert len(lj.layer.state) == 5 and lj.matrix.shape == (5, 5)
-    assert lj.matrix[0, 3] != 0          # dK11'/dm1: the mean enters the kernel
+    assert lj.matrix[0, 3] != 0  # dK11'/dm1: the mean enters the kernel
 
 
 @pytest.mark.parametrize("name", ["relu", "erf", "tanh", "linear"])
@@ -96,7 +103,7 @@ def test_reduced_block_flow_has_its_own_continuum_limit():
     vals = {K: 1.0, k12: 0.5, model.sigma_w2: 2.0, model.sigma_b2: 0.0}
     theory = gauss.single("erf", K)
     assert abs(float((fl.rhs[0] - theory).subs(vals))) > 0.1
-    assert continuum.flow("reduced", "relu") is None        # mean drift: no continuum in tau
+    assert continuum.flow("reduced", "relu") is None  # mean drift: no continuum in tau
 
 
 @pytest.mark.parametrize("name", ["erf", "tanh", "relu"])
@@ -135,7 +142,9 @@ def test_saturated_log_growth_is_the_correlation_flow_integral():
     quad = pytest.importorskip("scipy.integrate").quad
     c_x = math.sqrt(1 - 4 / math.pi**2)
     ref, _ = quad(lambda c: 1 / (c - 2 / math.pi * math.asin(c)), c_x, 0.9, epsabs=1e-13)
-    assert float(saturated.log_growth().subs(saturated.c0, 0.9).evalf(20)) == pytest.approx(ref, rel=1e-10)
+    assert float(saturated.log_growth().subs(saturated.c0, 0.9).evalf(20)) == pytest.approx(
+        ref, rel=1e-10
+    )
 
 
 def test_saturated_r_star_scales():

@@ -5,6 +5,7 @@ seed at K0 +- h gives each network the same random streams, so the difference qu
 network's own pathwise derivative and its mean estimates d E[Khat^L]/dK0, which equals the
 mean-field response up to O(1/N) (small against the standard error at these widths). Fixed seeds;
 tolerances 4 standard errors; every test has a negative control that must be rejected."""
+
 import numpy as np
 from helpers import mean_and_se
 
@@ -54,9 +55,18 @@ def test_simulation_confirms_the_optimal_residual_scale():
     h = 1e-4
 
     def c_out(c, r_value):
-        K = fieldgen.simulate("erf", r=r_value, K0=[[1.0, c], [c, 1.0]], width=1024, samples=150,
-                              seed=11, method="walk", **kw)[:, -1]
+        K = fieldgen.simulate(
+            "erf",
+            r=r_value,
+            K0=[[1.0, c], [c, 1.0]],
+            width=1024,
+            samples=150,
+            seed=11,
+            method="walk",
+            **kw,
+        )[:, -1]
         return K[:, 0, 1] / np.sqrt(K[:, 0, 0] * K[:, 1, 1])
+
     S_hat = np.array([(c_out(0.9 + h, x) - c_out(0.9 - h, x)) / (2 * h) for x in r]).T
     mean, se = mean_and_se(S_hat)
     S = fieldgen.sensitivity("erf", r=r, c0=0.9, **kw)

@@ -1,6 +1,7 @@
 """Mean-field kernel against simulations of finite networks, and the two simulators against
 each other. Fixed seeds; tolerances are 4 standard errors at widths where the O(1/N) shift of
 the mean is a small fraction of one standard error."""
+
 import subprocess
 import sys
 
@@ -41,8 +42,9 @@ def test_negative_control_reduced_block_without_the_mean_term_is_rejected():
     assert max_abs_z(Khat, fieldgen.kernel("relu", **kw)) < 4
 
 
-@pytest.mark.parametrize("name,block", [("relu", "full"), ("erf", "reduced"), ("tanh", "full"),
-                                        ("relu", "reduced")])
+@pytest.mark.parametrize(
+    "name,block", [("relu", "full"), ("erf", "reduced"), ("tanh", "full"), ("relu", "reduced")]
+)
 def test_real_weight_matrices_match_the_kernel(name, block):
     kw = dict(r=0.6, sigma_w2=1.2, depth=4, K0=K0_PAIR, sigma_b2=0.1, block=block)
     Khat = fieldgen.simulate(name, width=512, samples=150, method="weights", seed=5, **kw)
@@ -60,7 +62,9 @@ def _variance_and_se(x):
 @pytest.mark.parametrize("name,block", [("relu", "full"), ("tanh", "reduced"), ("erf", "full")])
 def test_walk_and_weights_simulations_agree_at_small_width(name, block):
     """Both simulators are exact at any width: means and variances of Khat must agree."""
-    kw = dict(r=0.8, sigma_w2=1.5, depth=5, K0=K0_PAIR, sigma_b2=0.1, block=block, width=32, samples=1500)
+    kw = dict(
+        r=0.8, sigma_w2=1.5, depth=5, K0=K0_PAIR, sigma_b2=0.1, block=block, width=32, samples=1500
+    )
     a = fieldgen.simulate(name, method="walk", seed=1, **kw)
     b = fieldgen.simulate(name, method="weights", seed=2, **kw)
     (ma, sa), (mb, sb) = mean_and_se(a), mean_and_se(b)
@@ -93,13 +97,23 @@ def test_seed_reproduces_and_common_random_numbers_are_shared():
 
 # ---- seeds, blocks and chunks, the results folder (in process; Dask: test_distributed.py) -----
 
-TINY = dict(r=0.5, sigma_w2=1.5, depth=3, K0=K0_PAIR, width=8, samples=23, method="walk",
-            networks_per_stream=4)
+TINY = dict(
+    r=0.5,
+    sigma_w2=1.5,
+    depth=3,
+    K0=K0_PAIR,
+    width=8,
+    samples=23,
+    method="walk",
+    networks_per_stream=4,
+)
 
 
 def test_seed_accepts_what_default_rng_accepts():
     reference = fieldgen.simulate("erf", seed=7, **TINY)
-    assert np.array_equal(fieldgen.simulate("erf", seed=np.random.SeedSequence(7), **TINY), reference)
+    assert np.array_equal(
+        fieldgen.simulate("erf", seed=np.random.SeedSequence(7), **TINY), reference
+    )
     assert np.array_equal(fieldgen.simulate("erf", seed=np.int64(7), **TINY), reference)
     for seed in ([1, 2], np.array([3, 4], dtype=np.uint32), np.random.PCG64(1), None):
         assert fieldgen.simulate("erf", seed=seed, **TINY).shape == reference.shape
@@ -110,8 +124,11 @@ def test_seed_accepts_what_default_rng_accepts():
     assert not np.array_equal(fieldgen.simulate("erf", seed=rng, **TINY), first)
 
 
-@pytest.mark.parametrize("seed", [-1, 1.5, True, "7", [1, -2], [[1]], [], np.random.RandomState(1)],
-                         ids=["-1", "1.5", "True", "'7'", "[1,-2]", "[[1]]", "[]", "RandomState"])
+@pytest.mark.parametrize(
+    "seed",
+    [-1, 1.5, True, "7", [1, -2], [[1]], [], np.random.RandomState(1)],
+    ids=["-1", "1.5", "True", "'7'", "[1,-2]", "[[1]]", "[]", "RandomState"],
+)
 def test_a_bad_seed_is_a_value_error_naming_seed(seed):
     with pytest.raises(ValueError, match=r"^seed must be .*; got "):
         fieldgen.simulate("erf", seed=seed, **TINY)
@@ -120,41 +137,50 @@ def test_a_bad_seed_is_a_value_error_naming_seed(seed):
 @pytest.mark.parametrize("streams_per_chunk", [1, 2, 7])
 def test_the_result_does_not_depend_on_the_chunk_size(tmp_path, streams_per_chunk):
     reference = fieldgen.simulate("relu", seed=2, **TINY)
-    chunked = fieldgen.simulate("relu", seed=2, results=tmp_path, streams_per_chunk=streams_per_chunk,
-                                **TINY)
+    chunked = fieldgen.simulate(
+        "relu", seed=2, results=tmp_path, streams_per_chunk=streams_per_chunk, **TINY
+    )
     assert np.array_equal(chunked, reference)
     # The first blocks' streams do not depend on how many networks follow them.
     more = fieldgen.simulate("relu", seed=2, **dict(TINY, samples=40))
     assert np.array_equal(more[:20], reference[:20])
 
 
-def test_a_rerun_reads_finished_chunks_and_never_uses_a_damaged_or_foreign_file(tmp_path, monkeypatch):
+def test_a_rerun_reads_finished_chunks_and_never_uses_a_damaged_or_foreign_file(
+    tmp_path, monkeypatch
+):
     from fieldgen import chunks
+
     reference = fieldgen.simulate("erf", seed=9, **TINY)
     fieldgen.simulate("erf", seed=9, results=tmp_path, **TINY)
     files = sorted(tmp_path.rglob("chunk-*.npz"))
-    assert len(files) == 6                         # 23 networks, 4 per stream
-    files[0].write_bytes(files[0].read_bytes()[:100])          # truncated
+    assert len(files) == 6  # 23 networks, 4 per stream
+    files[0].write_bytes(files[0].read_bytes()[:100])  # truncated
     other = tmp_path / "elsewhere"
-    fieldgen.simulate("erf", seed=10, results=other, **TINY)   # same names, another run's content
+    fieldgen.simulate("erf", seed=10, results=other, **TINY)  # same names, another run's content
     files[1].write_bytes(sorted(other.rglob(files[1].name))[0].read_bytes())
-    files[2].unlink()                                          # missing
+    files[2].unlink()  # missing
     computed = []
     original = chunks.run
-    monkeypatch.setattr(chunks, "run", lambda compute, todo, **kw: (computed.extend(todo),
-                                                                     original(compute, todo, **kw))[1])
+    monkeypatch.setattr(
+        chunks,
+        "run",
+        lambda compute, todo, **kw: (computed.extend(todo), original(compute, todo, **kw))[1],
+    )
     with pytest.warns(RuntimeWarning) as caught:
         rerun = fieldgen.simulate("erf", seed=9, results=tmp_path, **TINY)
     assert np.array_equal(rerun, reference)
-    assert computed == [(0, 1), (1, 2), (2, 3)]    # the three bad or missing blocks only
+    assert computed == [(0, 1), (1, 2), (2, 3)]  # the three bad or missing blocks only
     assert any("damaged" in str(w.message) for w in caught)
     assert any("another run" in str(w.message) for w in caught)
 
 
 def test_the_in_process_default_never_imports_dask(tmp_path):
-    code = ("import sys, fieldgen\n"
-            f"fieldgen.simulate('erf', r=0.5, sigma_w2=1.0, depth=2, K0=1.0, width=4, samples=3, seed=1)\n"
-            f"fieldgen.simulate('erf', r=0.5, sigma_w2=1.0, depth=2, K0=1.0, width=4, samples=3, seed=1,"
-            f" results={str(tmp_path)!r})\n"
-            "assert not {'dask', 'distributed'} & set(sys.modules), 'dask imported'\n")
+    code = (
+        "import sys, fieldgen\n"
+        f"fieldgen.simulate('erf', r=0.5, sigma_w2=1.0, depth=2, K0=1.0, width=4, samples=3, seed=1)\n"
+        f"fieldgen.simulate('erf', r=0.5, sigma_w2=1.0, depth=2, K0=1.0, width=4, samples=3, seed=1,"
+        f" results={str(tmp_path)!r})\n"
+        "assert not {'dask', 'distributed'} & set(sys.modules), 'dask imported'\n"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

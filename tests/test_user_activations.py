@@ -5,19 +5,18 @@ The numbers are checked against independent references: the closed form of a bui
 user's expression equals (swish2(x) = silu(2x)/2 has no closed form, but erf(x) written by hand
 must reproduce the package's erf exactly), and adaptive quadrature.
 """
+
 import json
 import os
 import subprocess
 import sys
 import textwrap
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 import fieldgen
-from fieldgen import activations as activation_module
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,6 +27,7 @@ def cache(tmp_path, monkeypatch):
     folder = tmp_path / "cache"
     monkeypatch.setenv("FIELDGEN_CACHE_DIR", str(folder))
     from fieldgen import usercache
+
     usercache.cache_root.cache_clear()
     yield folder
     usercache.cache_root.cache_clear()
@@ -80,6 +80,7 @@ def test_same_name_other_expression_in_one_process(cache):
 
 def test_decimals_are_exact_and_sympy_input_is_accepted():
     import sympy as sp
+
     leaky = fieldgen.activation("leaky_tenth", "max(x, 0.1*x)")
     assert leaky.expression == "Max(x/10, x)"
     assert leaky.closed_form
@@ -98,11 +99,13 @@ def test_erf_by_hand_reproduces_the_package(cache):
     mine = fieldgen.activation("my_erf", "erf(x)")
     K0 = [[1.0, 0.3], [0.3, 2.0]]
     kw = dict(r=np.array([0.2, 0.7]), sigma_w2=1.5, sigma_b2=0.1, depth=20, K0=K0)
-    np.testing.assert_allclose(fieldgen.kernel(mine, **kw), fieldgen.kernel("erf", **kw),
-                               rtol=1e-13, atol=0)
+    np.testing.assert_allclose(
+        fieldgen.kernel(mine, **kw), fieldgen.kernel("erf", **kw), rtol=1e-13, atol=0
+    )
     S = dict(r=np.array([0.2, 0.7]), sigma_w2=1.5, depth=20, c0=0.4)
-    np.testing.assert_allclose(fieldgen.sensitivity(mine, **S), fieldgen.sensitivity("erf", **S),
-                               rtol=1e-12)
+    np.testing.assert_allclose(
+        fieldgen.sensitivity(mine, **S), fieldgen.sensitivity("erf", **S), rtol=1e-12
+    )
     # only the kinds these calls needed were generated
     (folder,) = (cache / "activations").iterdir()
     assert sorted(p.stem for p in folder.glob("*.py")) == ["meanfield_full", "response_full"]
@@ -119,14 +122,21 @@ def test_generated_phi_is_finite_for_large_arguments(cache):
     # The tanh form rounds the far negative tail (|phi| < 1e-16 of the scale) to 0: an absolute
     # error, harmless in Gaussian expectations; what must not happen is inf or NaN.
     np.testing.assert_allclose(phi(x), expected, rtol=1e-15, atol=1e-15)
-    elu = fieldgen.generated.module("gauss", "elu" if "elu" in fieldgen.ACTIVATIONS
-                                    else fieldgen.activation("elu")).phi
+    elu = fieldgen.generated.module(
+        "gauss", "elu" if "elu" in fieldgen.ACTIVATIONS else fieldgen.activation("elu")
+    ).phi
     np.testing.assert_allclose(elu(x), np.where(x > 0, x, np.expm1(np.minimum(x, 0))), rtol=1e-15)
 
 
 def _run(code: str, env: dict, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 SWISH2 = """
@@ -150,7 +160,7 @@ def test_second_process_reuses_the_cache(cache, record_property):
     assert second.returncode == 0, second.stderr
     a, b = json.loads(first.stdout), json.loads(second.stdout)
     assert a["K"] == b["K"]
-    assert module.stat().st_mtime_ns == stamp          # not derived or written again
+    assert module.stat().st_mtime_ns == stamp  # not derived or written again
     record_property("first_call_seconds", a["seconds"])
     record_property("cached_call_seconds", b["seconds"])
     print(f"swish2 kernel: first process {a['seconds']:.1f} s, second {b['seconds']:.1f} s")
@@ -162,11 +172,14 @@ def test_damaged_cache_entry_is_derived_again(cache):
     (module,) = cache.glob("activations/cube_half-*/meanfield_full.py")
     module.write_text(module.read_text().replace("def ", "def broken_", 1))
     env = dict(os.environ)
-    out = _run("""
+    out = _run(
+        """
         import fieldgen, json
         a = fieldgen.activation("cube_half", "x**3/2")
         print(json.dumps(fieldgen.kernel(a, r=0.2, sigma_w2=1.0, depth=5, K0=0.5).tolist()))
-    """, env)
+    """,
+        env,
+    )
     assert out.returncode == 0, out.stderr
     assert "damaged" in out.stderr
     np.testing.assert_array_equal(json.loads(out.stdout), K)
@@ -176,8 +189,16 @@ def test_concurrent_first_use(cache):
     """Two processes derive the same new activation at once: both succeed, one file."""
     env = dict(os.environ)
     code = textwrap.dedent(SWISH2)
-    procs = [subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", code],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
     outs = [p.communicate(timeout=900) for p in procs]
     assert all(p.returncode == 0 for p in procs), [o[1] for o in outs]
     results = [json.loads(o[0])["K"] for o in outs]
@@ -189,19 +210,40 @@ def test_concurrent_first_use(cache):
 def test_cli_defines_and_lists_activations(cache):
     env = dict(os.environ)
     cli = [sys.executable, "-m", "fieldgen"]
-    out = subprocess.run(cli + ["summary", "--activation", "lin2=2*x", "--activations", "lin2",
-                                "--r", "0.5", "--depth", "3"],
-                         env=env, capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        cli
+        + [
+            "summary",
+            "--activation",
+            "lin2=2*x",
+            "--activations",
+            "lin2",
+            "--r",
+            "0.5",
+            "--depth",
+            "3",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr
     # phi = 2x: K^l = K^{l-1} (1 + r^2 sigma_w^2 4) exactly
     ratio = float(out.stdout.split("\n")[-2].split()[2])
     assert ratio == pytest.approx((1 + 0.25 * 4) ** 3, rel=1e-12)
-    listing = subprocess.run(cli + ["activations"], env=env, capture_output=True, text=True,
-                             timeout=300)
+    listing = subprocess.run(
+        cli + ["activations"], env=env, capture_output=True, text=True, timeout=300
+    )
     assert listing.returncode == 0, listing.stderr
     assert "lin2" in listing.stdout and "gelu" in listing.stdout and "2*x" in listing.stdout
-    bad = subprocess.run(cli + ["summary", "--activation", "b=x**"], env=env,
-                         capture_output=True, text=True, timeout=300)
+    bad = subprocess.run(
+        cli + ["summary", "--activation", "b=x**"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "expr" in bad.stderr
 
 
@@ -209,15 +251,42 @@ def test_cli_defines_and_lists_activations(cache):
 def wheel_site(tmp_path_factory):
     """fieldgen built as a wheel and installed (not editable) into a read-only folder."""
     root = tmp_path_factory.mktemp("wheel")
-    build = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                            "-q", "-w", str(root / "dist"), str(REPO)],
-                           capture_output=True, text=True, timeout=600)
+    build = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(root / "dist"),
+            str(REPO),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert build.returncode == 0, build.stderr
     (wheel,) = (root / "dist").glob("fieldgen-*.whl")
     site = root / "site"
-    install = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q",
-                              "--target", str(site), str(wheel)],
-                             capture_output=True, text=True, timeout=600)
+    install = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--no-deps",
+            "-q",
+            "--target",
+            str(site),
+            str(wheel),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert install.returncode == 0, install.stderr
     for path in site.rglob("*"):
         path.chmod(path.stat().st_mode & ~0o222)
@@ -229,8 +298,12 @@ def wheel_site(tmp_path_factory):
 
 
 def test_wheel_install_in_read_only_site_packages(wheel_site, tmp_path):
-    env = dict(os.environ, PYTHONPATH=str(wheel_site), HOME=str(tmp_path / "home"),
-               FIELDGEN_CACHE_DIR=str(tmp_path / "cache"))
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(wheel_site),
+        HOME=str(tmp_path / "home"),
+        FIELDGEN_CACHE_DIR=str(tmp_path / "cache"),
+    )
     (tmp_path / "home").mkdir()
     code = """
         import json, time

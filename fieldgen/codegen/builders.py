@@ -3,15 +3,26 @@
 Every builder lowers Gaussian-expectation nodes to quadrature helpers, applies common-subexpression
 elimination (canonical order, so output is deterministic) and returns a ``JitFunction``.
 """
+
 from __future__ import annotations
+
+from dataclasses import replace
 
 import sympy as sp
 from sympy.codegen.ast import Assignment, For, Return
 
-from dataclasses import replace
-
-from .nodes import (Allocate, ArrayShape, Evaluate, JitFunction, StoreFence, StreamStore,
-                    TupleAssign, TupleReturn, combine_roots, helper_call)
+from .nodes import (
+    Allocate,
+    ArrayShape,
+    Evaluate,
+    JitFunction,
+    StoreFence,
+    StreamStore,
+    TupleAssign,
+    TupleReturn,
+    combine_roots,
+    helper_call,
+)
 from .quadrature import HelperLibrary, lower_expectations
 
 FLOAT = "float64"
@@ -36,8 +47,9 @@ def scalar_function(name: str, params, exprs, doc: str, library: HelperLibrary) 
     return JitFunction(name, tuple(params), sig, tuple(assignments) + (ret,), doc)
 
 
-def array_function(name: str, params, entries: dict, shape: tuple, doc: str,
-                   library: HelperLibrary) -> JitFunction:
+def array_function(
+    name: str, params, entries: dict, shape: tuple, doc: str, library: HelperLibrary
+) -> JitFunction:
     """Fill out[index] = expr for a dict {index tuple: expr}; scalar float64 parameters."""
     out = sp.IndexedBase("out", shape=shape)
     keys = sorted(entries)
@@ -66,8 +78,9 @@ LAYER_CHUNK = 16
 OUT_ORDER = (0, 2, 2, 1)
 
 
-def recursion_function(name: str, *, params, state, update, initial, n_kernel: int, doc: str,
-                       library: HelperLibrary) -> JitFunction:
+def recursion_function(
+    name: str, *, params, state, update, initial, n_kernel: int, doc: str, library: HelperLibrary
+) -> JitFunction:
     """Iterate state -> update over layers for a grid of parameter points.
 
     Arguments of the generated function: one float64[::1] array per parameter (the grid), the
@@ -82,16 +95,22 @@ def recursion_function(name: str, *, params, state, update, initial, n_kernel: i
     """
     n = sp.Symbol("n", integer=True)
     depth = sp.Symbol("depth", integer=True)
-    start, size, first, count = (sp.Symbol(x, integer=True) for x in ("start", "size", "first", "count"))
+    start, size, first, count = (
+        sp.Symbol(x, integer=True) for x in ("start", "size", "first", "count")
+    )
     # two inputs: first layer and number of layers of the buffered chunk (0: none); buffer half
-    done_first, done_count, half = (sp.Symbol(x, integer=True) for x in ("done_first", "done_count", "half"))
+    done_first, done_count, half = (
+        sp.Symbol(x, integer=True) for x in ("done_first", "done_count", "half")
+    )
     i, j, t, u = (sp.Symbol(x, integer=True) for x in "ijtu")
     single = n_kernel == 1
     grids = [sp.IndexedBase(f"{q.name}_grid", shape=(n,)) for q in params]
     k0 = sp.IndexedBase("k0", shape=(n,) if single else (n, n_kernel))
     out = sp.IndexedBase("out", shape=(n, depth + 1) if single else (n, depth + 1, 2, 2))
     work = sp.IndexedBase("state", shape=(len(state), PATH_BLOCK))
-    buffer_shape = (LAYER_CHUNK, n_kernel, PATH_BLOCK) if single else (2, LAYER_CHUNK, n_kernel, PATH_BLOCK)
+    buffer_shape = (
+        (LAYER_CHUNK, n_kernel, PATH_BLOCK) if single else (2, LAYER_CHUNK, n_kernel, PATH_BLOCK)
+    )
     buf = sp.IndexedBase("buffer", shape=buffer_shape)
 
     def k0_at(q):
@@ -101,15 +120,23 @@ def recursion_function(name: str, *, params, state, update, initial, n_kernel: i
         """out[i, layer] = K (entry q of pair order is source(q)) with ordinary stores."""
         if single:
             return [Assignment(out[i, layer], source(0))]
-        return [Assignment(out[i, layer, a, b], source(q)) for (a, b), q in
-                zip(((0, 0), (0, 1), (1, 0), (1, 1)), OUT_ORDER)]
+        return [
+            Assignment(out[i, layer, a, b], source(q))
+            for (a, b), q in zip(((0, 0), (0, 1), (1, 0), (1, 1)), OUT_ORDER)
+        ]
 
     point = Assignment(i, start + j)
     load_params = [Assignment(q, g[i]) for q, g in zip(params, grids)]
     init_values = [initial(s, k0_at) for s in state]
     used = set().union(*(sp.sympify(v).free_symbols for v in init_values))
-    init_loop = For(j, sp.Range(0, size), [point] + [a for a in load_params if a.lhs in used] + [
-        Assignment(work[k, j], v) for k, v in enumerate(init_values)] + store(0, lambda q: work[q, j]))
+    init_loop = For(
+        j,
+        sp.Range(0, size),
+        [point]
+        + [a for a in load_params if a.lhs in used]
+        + [Assignment(work[k, j], v) for k, v in enumerate(init_values)]
+        + store(0, lambda q: work[q, j]),
+    )
 
     assignments, reduced = cse_block(update, library)
     nxt = [sp.Symbol(f"next_{s.name}", real=True) for s in state]
@@ -119,43 +146,82 @@ def recursion_function(name: str, *, params, state, update, initial, n_kernel: i
         reduced = list(reduced)
         reduced[2] = helper_call("_cauchy_schwarz", nxt[0], nxt[1], reduced[2])
     slot = (t,) if single else (half, t)
-    step = ([point] + load_params + [Assignment(s, work[k, j]) for k, s in enumerate(state)]
-            + assignments + [Assignment(x, e) for x, e in zip(nxt, reduced)]
-            + [Assignment(work[k, j], x) for k, x in enumerate(nxt)]
-            + [Assignment(buf[slot + (q, j)], nxt[q]) for q in range(n_kernel)])
+    step = (
+        [point]
+        + load_params
+        + [Assignment(s, work[k, j]) for k, s in enumerate(state)]
+        + assignments
+        + [Assignment(x, e) for x, e in zip(nxt, reduced)]
+        + [Assignment(work[k, j], x) for k, x in enumerate(nxt)]
+        + [Assignment(buf[slot + (q, j)], nxt[q]) for q in range(n_kernel)]
+    )
 
     if single:
-        chunk_loop = For(first, sp.Range(1, depth + 1, LAYER_CHUNK), [
-            Assignment(count, sp.Min(LAYER_CHUNK, depth + 1 - first)),
-            For(t, sp.Range(0, count), [For(j, sp.Range(0, size), step)]),
-            For(j, sp.Range(0, size), [point, For(t, sp.Range(0, count),
-                                                  store(first + t, lambda q: buf[t, q, j]))])])
+        chunk_loop = For(
+            first,
+            sp.Range(1, depth + 1, LAYER_CHUNK),
+            [
+                Assignment(count, sp.Min(LAYER_CHUNK, depth + 1 - first)),
+                For(t, sp.Range(0, count), [For(j, sp.Range(0, size), step)]),
+                For(
+                    j,
+                    sp.Range(0, size),
+                    [point, For(t, sp.Range(0, count), store(first + t, lambda q: buf[t, q, j]))],
+                ),
+            ],
+        )
         block = [chunk_loop]
         finish = []
     else:
         # Point j's run of the buffered chunk: done_count layers from done_first, half 1 - half.
-        write_done = [point, Evaluate(helper_call(PAIR_RUN_WRITER, out, buf, 1 - half, j, i,
-                                                  done_first, done_count))]
-        chunk_loop = For(first, sp.Range(1, depth + 1, LAYER_CHUNK), [
-            Assignment(count, sp.Min(LAYER_CHUNK, depth + 1 - first)),
-            For(t, sp.Range(0, count), [
-                For(j, sp.Range(0, size), step),
-                For(j, sp.Range(t, sp.Min(t + 1, size)), write_done)]),
-            # a last chunk shorter than the block has not passed every point yet
-            For(j, sp.Range(count, size), write_done),
-            Assignment(done_first, first), Assignment(done_count, count), Assignment(half, 1 - half)])
+        write_done = [
+            point,
+            Evaluate(
+                helper_call(PAIR_RUN_WRITER, out, buf, 1 - half, j, i, done_first, done_count)
+            ),
+        ]
+        chunk_loop = For(
+            first,
+            sp.Range(1, depth + 1, LAYER_CHUNK),
+            [
+                Assignment(count, sp.Min(LAYER_CHUNK, depth + 1 - first)),
+                For(
+                    t,
+                    sp.Range(0, count),
+                    [
+                        For(j, sp.Range(0, size), step),
+                        For(j, sp.Range(t, sp.Min(t + 1, size)), write_done),
+                    ],
+                ),
+                # a last chunk shorter than the block has not passed every point yet
+                For(j, sp.Range(count, size), write_done),
+                Assignment(done_first, first),
+                Assignment(done_count, count),
+                Assignment(half, 1 - half),
+            ],
+        )
         # after the last chunk, half has flipped once more: 1 - half is the last chunk's
-        block = [Assignment(done_first, 0), Assignment(done_count, 0), Assignment(half, 0),
-                 chunk_loop, For(j, sp.Range(0, size), write_done)]
+        block = [
+            Assignment(done_first, 0),
+            Assignment(done_count, 0),
+            Assignment(half, 0),
+            chunk_loop,
+            For(j, sp.Range(0, size), write_done),
+        ]
         finish = [StoreFence()]
-    block_loop = For(start, sp.Range(0, n, PATH_BLOCK), [
-        Assignment(size, sp.Min(PATH_BLOCK, n - start)), init_loop] + block)
+    block_loop = For(
+        start,
+        sp.Range(0, n, PATH_BLOCK),
+        [Assignment(size, sp.Min(PATH_BLOCK, n - start)), init_loop] + block,
+    )
 
-    body = [Assignment(n, ArrayShape(grids[0], 0)),
-            Assignment(depth, ArrayShape(out, 1) - 1),
-            Allocate(work, (len(state), PATH_BLOCK)),
-            Allocate(buf, buffer_shape),
-            block_loop] + finish
+    body = [
+        Assignment(n, ArrayShape(grids[0], 0)),
+        Assignment(depth, ArrayShape(out, 1) - 1),
+        Allocate(work, (len(state), PATH_BLOCK)),
+        Allocate(buf, buffer_shape),
+        block_loop,
+    ] + finish
     grid_sig = ", ".join([f"{FLOAT}[::1]"] * len(params))
     k0_sig = f"{FLOAT}[::1]" if single else f"{FLOAT}[:, ::1]"
     out_sig = f"{FLOAT}[:, ::1]" if single else f"{FLOAT}[:, :, :, ::1]"
@@ -173,18 +239,32 @@ def pair_run_writer() -> JitFunction:
     22, 12 in the buffer) one streaming store. One definition shared by every generated module.
     """
     n, depth = sp.Symbol("n", integer=True), sp.Symbol("depth", integer=True)
-    half, j, i, first, count, u = (sp.Symbol(x, integer=True) for x in ("half", "j", "i", "first", "count", "u"))
+    half, j, i, first, count, u = (
+        sp.Symbol(x, integer=True) for x in ("half", "j", "i", "first", "count", "u")
+    )
     out = sp.IndexedBase("out", shape=(n, depth + 1, 2, 2))
     buf = sp.IndexedBase("buffer", shape=(2, LAYER_CHUNK, 3, PATH_BLOCK))
-    body = (For(u, sp.Range(0, count), [StreamStore(
-        out[i, first + u, 0, 0], tuple(buf[half, u, q, j] for q in OUT_ORDER))]),)
+    body = (
+        For(
+            u,
+            sp.Range(0, count),
+            [StreamStore(out[i, first + u, 0, 0], tuple(buf[half, u, q, j] for q in OUT_ORDER))],
+        ),
+    )
     sig = f"void({FLOAT}[:, :, :, ::1], {FLOAT}[:, :, :, ::1], int64, int64, int64, int64, int64)"
-    return JitFunction(PAIR_RUN_WRITER, (out, buf, half, j, i, first, count), sig, body,
-                       pair_run_writer.__doc__.split("\n")[0], inline=True)
+    return JitFunction(
+        PAIR_RUN_WRITER,
+        (out, buf, half, j, i, first, count),
+        sig,
+        body,
+        pair_run_writer.__doc__.split("\n")[0],
+        inline=True,
+    )
 
 
-def grid_map_function(name: str, *, params, inputs, exprs, doc: str,
-                      library: HelperLibrary) -> JitFunction:
+def grid_map_function(
+    name: str, *, params, inputs, exprs, doc: str, library: HelperLibrary
+) -> JitFunction:
     """out[i, ..] = exprs(params[i], source[i, ..]) for every grid point i (1-D when one)."""
     n = sp.Symbol("n", integer=True)
     i = sp.Symbol("i", integer=True)
@@ -199,21 +279,31 @@ def grid_map_function(name: str, *, params, inputs, exprs, doc: str,
         return f"{FLOAT}[::1]" if count == 1 else f"{FLOAT}[:, ::1]"
 
     assignments, reduced = cse_block(exprs, library)
-    body = ([Assignment(p, g[i]) for p, g in zip(params, grids)]
-            + [Assignment(x, at(src, p, len(inputs))) for p, x in enumerate(inputs)]
-            + assignments + [Assignment(at(out, p, len(exprs)), e) for p, e in enumerate(reduced)])
-    sig = "void({}, {}, {})".format(", ".join([f"{FLOAT}[::1]"] * len(params)),
-                                    layout(len(inputs)), layout(len(exprs)))
-    return JitFunction(name, tuple(grids) + (src, out), sig,
-                       (Assignment(n, ArrayShape(grids[0], 0)), For(i, sp.Range(0, n), body)), doc)
+    body = (
+        [Assignment(p, g[i]) for p, g in zip(params, grids)]
+        + [Assignment(x, at(src, p, len(inputs))) for p, x in enumerate(inputs)]
+        + assignments
+        + [Assignment(at(out, p, len(exprs)), e) for p, e in enumerate(reduced)]
+    )
+    sig = "void({}, {}, {})".format(
+        ", ".join([f"{FLOAT}[::1]"] * len(params)), layout(len(inputs)), layout(len(exprs))
+    )
+    return JitFunction(
+        name,
+        tuple(grids) + (src, out),
+        sig,
+        (Assignment(n, ArrayShape(grids[0], 0)), For(i, sp.Range(0, n), body)),
+        doc,
+    )
 
 
 def _array_sig(ndim: int) -> str:
     return f"{FLOAT}[{', '.join([':'] * (ndim - 1) + ['::1'])}]"
 
 
-def packed_function(name: str, *, inputs, entries: dict, shape: tuple, doc: str,
-                    library: HelperLibrary, arrays=()) -> JitFunction:
+def packed_function(
+    name: str, *, inputs, entries: dict, shape: tuple, doc: str, library: HelperLibrary, arrays=()
+) -> JitFunction:
     """out[index] = expr for {index: expr}; scalar inputs arrive packed in 1-D arrays.
 
     `inputs` is a list of (array name, symbols): array[i] is unpacked into symbols[i]. `arrays`
@@ -230,9 +320,20 @@ def packed_function(name: str, *, inputs, entries: dict, shape: tuple, doc: str,
     return JitFunction(name, params, sig, tuple(unpack + assignments + stores), doc)
 
 
-def tangent_recursion_function(name: str, *, params, state, update, n_kernel: int, tangent,
-                               tangent_update, seeds, outputs, doc: str,
-                               library: HelperLibrary) -> JitFunction:
+def tangent_recursion_function(
+    name: str,
+    *,
+    params,
+    state,
+    update,
+    n_kernel: int,
+    tangent,
+    tangent_update,
+    seeds,
+    outputs,
+    doc: str,
+    library: HelperLibrary,
+) -> JitFunction:
     """Carry a state and tangent entries through `depth` layers; write derived outputs at the end.
 
     Arguments of the generated function: one float64[::1] grid per parameter, ``k0`` (n, n_kernel)
@@ -262,26 +363,53 @@ def tangent_recursion_function(name: str, *, params, state, update, n_kernel: in
         if k >= len(state) and (k - len(state)) in seeds:
             return v0[i, seeds.index(k - len(state))]
         return sp.Float(0.0)
-    init_loop = For(j, sp.Range(0, size), [point] + [
-        Assignment(work[k, j], initial(k)) for k in range(len(carried))])
+
+    init_loop = For(
+        j,
+        sp.Range(0, size),
+        [point] + [Assignment(work[k, j], initial(k)) for k in range(len(carried))],
+    )
 
     assignments, reduced = cse_block(tuple(update) + tuple(tangent_update), library)
     nxt = [sp.Symbol(f"next_{s.name}", real=True) for s in carried]
-    step = ([point] + load_params + load + assignments
-            + [Assignment(x, e) for x, e in zip(nxt, reduced)]
-            + [Assignment(work[k, j], x) for k, x in enumerate(nxt)])
+    step = (
+        [point]
+        + load_params
+        + load
+        + assignments
+        + [Assignment(x, e) for x, e in zip(nxt, reduced)]
+        + [Assignment(work[k, j], x) for k, x in enumerate(nxt)]
+    )
     layer_loop = For(t, sp.Range(0, depth), [For(j, sp.Range(0, size), step)])
 
     out_assignments, out_reduced = cse_block(outputs, library, prefix="u")
-    used = set().union(*(sp.sympify(e).free_symbols for e in out_reduced),
-                       *(a.rhs.free_symbols for a in out_assignments))
-    final = ([point] + [a for a in load_params if a.lhs in used] + [a for a in load if a.lhs in used]
-             + out_assignments + [Assignment(out[i, k], e) for k, e in enumerate(out_reduced)])
-    block_loop = For(start, sp.Range(0, n, BLOCK), [
-        Assignment(size, sp.Min(BLOCK, n - start)), init_loop, layer_loop,
-        For(j, sp.Range(0, size), final)])
+    used = set().union(
+        *(sp.sympify(e).free_symbols for e in out_reduced),
+        *(a.rhs.free_symbols for a in out_assignments),
+    )
+    final = (
+        [point]
+        + [a for a in load_params if a.lhs in used]
+        + [a for a in load if a.lhs in used]
+        + out_assignments
+        + [Assignment(out[i, k], e) for k, e in enumerate(out_reduced)]
+    )
+    block_loop = For(
+        start,
+        sp.Range(0, n, BLOCK),
+        [
+            Assignment(size, sp.Min(BLOCK, n - start)),
+            init_loop,
+            layer_loop,
+            For(j, sp.Range(0, size), final),
+        ],
+    )
 
-    body = [Assignment(n, ArrayShape(grids[0], 0)), Allocate(work, (len(carried), BLOCK)), block_loop]
+    body = [
+        Assignment(n, ArrayShape(grids[0], 0)),
+        Allocate(work, (len(carried), BLOCK)),
+        block_loop,
+    ]
     grid_sig = ", ".join([f"{FLOAT}[::1]"] * len(params))
     sig = f"void({grid_sig}, {FLOAT}[:, ::1], {FLOAT}[:, ::1], int64, {FLOAT}[:, ::1])"
     return JitFunction(name, tuple(grids) + (k0, v0, depth, out), sig, tuple(body), doc)
@@ -292,8 +420,9 @@ RK4_OFFSETS = (0, sp.Rational(1, 2), sp.Rational(1, 2), 1)
 RK4_WEIGHTS = (sp.Rational(1, 6), sp.Rational(1, 3), sp.Rational(1, 3), sp.Rational(1, 6))
 
 
-def ode_path_function(name: str, *, params, state, rhs, terms, time: sp.Symbol, doc: str,
-                      library: HelperLibrary) -> JitFunction:
+def ode_path_function(
+    name: str, *, params, state, rhs, terms, time: sp.Symbol, doc: str, library: HelperLibrary
+) -> JitFunction:
     """Integrate d state/d time = rhs (autonomous) with RK4 on a given grid of times.
 
     Arguments of the generated function: the scalar parameters, ``z0`` (the state at times[0]),
@@ -307,8 +436,16 @@ def ode_path_function(name: str, *, params, state, rhs, terms, time: sp.Symbol, 
     times = sp.IndexedBase("times", shape=(m,))
     path = sp.IndexedBase("path", shape=(m, len(state)))
     values = sp.IndexedBase("values", shape=(m, len(terms)))
-    helper = replace(scalar_function(f"_{name}_rhs", tuple(params) + tuple(state), list(rhs),
-                                     f"d state/d {time} for {name}.", library), inline=True)
+    helper = replace(
+        scalar_function(
+            f"_{name}_rhs",
+            tuple(params) + tuple(state),
+            list(rhs),
+            f"d state/d {time} for {name}.",
+            library,
+        ),
+        inline=True,
+    )
     library.add(helper)
 
     stages = [[sp.Symbol(f"k{s + 1}_{z.name}", real=True) for z in state] for s in range(4)]
@@ -316,25 +453,35 @@ def ode_path_function(name: str, *, params, state, rhs, terms, time: sp.Symbol, 
     for s, (offset, stage) in enumerate(zip(RK4_OFFSETS, stages)):
         at = [z + offset * h * kp for z, kp in zip(state, stages[s - 1])] if s else list(state)
         rk.append(TupleAssign(tuple(stage), helper_call(helper.name, *params, *at)))
-    rk += [Assignment(z, z + h * sum(w * st[p] for w, st in zip(RK4_WEIGHTS, stages)))
-           for p, z in enumerate(state)]
+    rk += [
+        Assignment(z, z + h * sum(w * st[p] for w, st in zip(RK4_WEIGHTS, stages)))
+        for p, z in enumerate(state)
+    ]
 
     assignments, reduced = cse_block(terms, library, prefix="u")
-    record = ([Assignment(time, times[k])] + assignments
-              + [Assignment(values[k, p], e) for p, e in enumerate(reduced)]
-              + [Assignment(path[k, p], z) for p, z in enumerate(state)]
-              # The last grid time takes a step of zero length.
-              + [Assignment(h, times[sp.Min(k + 1, m - 1)] - time)] + rk)
-    body = ([Assignment(m, ArrayShape(times, 0))]
-            + [Assignment(z, z0[p]) for p, z in enumerate(state)]
-            + [For(k, sp.Range(0, m), record)])
+    record = (
+        [Assignment(time, times[k])]
+        + assignments
+        + [Assignment(values[k, p], e) for p, e in enumerate(reduced)]
+        + [Assignment(path[k, p], z) for p, z in enumerate(state)]
+        # The last grid time takes a step of zero length.
+        + [Assignment(h, times[sp.Min(k + 1, m - 1)] - time)]
+        + rk
+    )
+    body = (
+        [Assignment(m, ArrayShape(times, 0))]
+        + [Assignment(z, z0[p]) for p, z in enumerate(state)]
+        + [For(k, sp.Range(0, m), record)]
+    )
     sig = "void({}, {}[::1], {}[::1], {}[:, ::1], {}[:, ::1])".format(
-        ", ".join([FLOAT] * len(params)), FLOAT, FLOAT, FLOAT, FLOAT)
+        ", ".join([FLOAT] * len(params)), FLOAT, FLOAT, FLOAT, FLOAT
+    )
     return JitFunction(name, tuple(params) + (z0, times, path, values), sig, tuple(body), doc)
 
 
-def state_path_function(name: str, *, params, state, update, doc: str,
-                        library: HelperLibrary) -> JitFunction:
+def state_path_function(
+    name: str, *, params, state, update, doc: str, library: HelperLibrary
+) -> JitFunction:
     """The whole state of a one-input layer map at every layer, for many inputs at one point.
 
     Arguments of the generated function: the scalar parameters, ``s0`` (len(state), n) the state
@@ -347,16 +494,36 @@ def state_path_function(name: str, *, params, state, update, doc: str,
     out = sp.IndexedBase("out", shape=(depth + 1, len(state), n))
     assignments, reduced = cse_block(update, library)
     init = For(i, sp.Range(0, n), [Assignment(out[0, k, i], s0[k, i]) for k in range(len(state))])
-    step = ([Assignment(s, out[t, k, i]) for k, s in enumerate(state)] + assignments
-            + [Assignment(out[t + 1, k, i], e) for k, e in enumerate(reduced)])
-    body = [Assignment(n, ArrayShape(s0, 1)), Assignment(depth, ArrayShape(out, 0) - 1), init,
-            For(t, sp.Range(0, depth), [For(i, sp.Range(0, n), step)])]
-    sig = "void({}, {}[:, ::1], {}[:, :, ::1])".format(", ".join([FLOAT] * len(params)), FLOAT, FLOAT)
+    step = (
+        [Assignment(s, out[t, k, i]) for k, s in enumerate(state)]
+        + assignments
+        + [Assignment(out[t + 1, k, i], e) for k, e in enumerate(reduced)]
+    )
+    body = [
+        Assignment(n, ArrayShape(s0, 1)),
+        Assignment(depth, ArrayShape(out, 0) - 1),
+        init,
+        For(t, sp.Range(0, depth), [For(i, sp.Range(0, n), step)]),
+    ]
+    sig = "void({}, {}[:, ::1], {}[:, :, ::1])".format(
+        ", ".join([FLOAT] * len(params)), FLOAT, FLOAT
+    )
     return JitFunction(name, tuple(params) + (s0, out), sig, tuple(body), doc)
 
 
-def gram_offdiagonal_function(name: str, *, params, state, update, carried, diagonal, clamp,
-                              written: int, doc: str, library: HelperLibrary) -> JitFunction:
+def gram_offdiagonal_function(
+    name: str,
+    *,
+    params,
+    state,
+    update,
+    carried,
+    diagonal,
+    clamp,
+    written: int,
+    doc: str,
+    library: HelperLibrary,
+) -> JitFunction:
     """Off-diagonal entries of a Gram matrix at selected layers, pairs of inputs vectorised.
 
     A two-input layer map splits into entries of one input (11, 22, means...) and entries of the
@@ -375,8 +542,9 @@ def gram_offdiagonal_function(name: str, *, params, state, update, carried, diag
     selected layer.
     """
     n, q, depth = (sp.Symbol(x, integer=True) for x in ("n", "q", "depth"))
-    size, prev, row_start, row_stop = (sp.Symbol(x, integer=True)
-                                       for x in ("size", "prev", "row_start", "row_stop"))
+    size, prev, row_start, row_stop = (
+        sp.Symbol(x, integer=True) for x in ("size", "prev", "row_start", "row_stop")
+    )
     j, t, k, a, b = (sp.Symbol(x, integer=True) for x in ("j", "t", "k", "a", "b"))
     n_single = 1 + max(idx for _, idx in diagonal.values())
     diag = sp.IndexedBase("diag", shape=(depth + 1, n_single, n))
@@ -385,8 +553,12 @@ def gram_offdiagonal_function(name: str, *, params, state, update, carried, diag
     out = sp.IndexedBase("out", shape=(q, n, n))
     work = sp.IndexedBase("work", shape=(len(carried), n))
 
-    init_loop = For(j, sp.Range(0, size), [Assignment(b, a + 1 + j)] + [
-        Assignment(work[c, j], init[c, a, b]) for c in range(len(carried))])
+    init_loop = For(
+        j,
+        sp.Range(0, size),
+        [Assignment(b, a + 1 + j)]
+        + [Assignment(work[c, j], init[c, a, b]) for c in range(len(carried))],
+    )
     carried_update = [update[c] for c in carried]
     assignments, reduced = cse_block(carried_update, library)
     first_side = [Assignment(s, diag[t, idx, a]) for s, (sd, idx) in diagonal.items() if sd == 0]
@@ -396,22 +568,48 @@ def gram_offdiagonal_function(name: str, *, params, state, update, carried, diag
     reduced = list(reduced)
     for pos, (i11, i22) in clamp.items():
         # |K12| <= sqrt(K11 K22) holds exactly; keep round-off from breaking it.
-        reduced[pos] = helper_call("_cauchy_schwarz", diag[t + 1, i11, a], diag[t + 1, i22, b],
-                                   reduced[pos])
-    step = ([Assignment(b, a + 1 + j)] + load + assignments
-            + [Assignment(x, e) for x, e in zip(nxt, reduced)]
-            + [Assignment(work[pos, j], x) for pos, x in enumerate(nxt)])
-    write = For(j, sp.Range(0, size), [Assignment(b, a + 1 + j),
-                                       Assignment(out[k, a, b], work[written, j]),
-                                       Assignment(out[k, b, a], work[written, j])])
-    layer_loop = For(k, sp.Range(0, q), [
-        For(t, sp.Range(prev, layers[k]), first_side + [For(j, sp.Range(0, size), step)]),
-        write, Assignment(prev, layers[k])])
-    row_loop = For(a, sp.Range(row_start, row_stop), [
-        Assignment(size, n - a - 1), init_loop, Assignment(prev, 0), layer_loop])
-    body = [Assignment(n, ArrayShape(diag, 2)), Assignment(q, ArrayShape(layers, 0)),
-            Allocate(work, (len(carried), n)), row_loop]
-    sig = ("void({}, {f}[:, :, ::1], {f}[:, :, ::1], int64[::1], int64, int64, "
-           "{f}[:, :, ::1])").format(", ".join([FLOAT] * len(params)), f=FLOAT)
-    return JitFunction(name, tuple(params) + (diag, init, layers, row_start, row_stop, out), sig,
-                       tuple(body), doc)
+        reduced[pos] = helper_call(
+            "_cauchy_schwarz", diag[t + 1, i11, a], diag[t + 1, i22, b], reduced[pos]
+        )
+    step = (
+        [Assignment(b, a + 1 + j)]
+        + load
+        + assignments
+        + [Assignment(x, e) for x, e in zip(nxt, reduced)]
+        + [Assignment(work[pos, j], x) for pos, x in enumerate(nxt)]
+    )
+    write = For(
+        j,
+        sp.Range(0, size),
+        [
+            Assignment(b, a + 1 + j),
+            Assignment(out[k, a, b], work[written, j]),
+            Assignment(out[k, b, a], work[written, j]),
+        ],
+    )
+    layer_loop = For(
+        k,
+        sp.Range(0, q),
+        [
+            For(t, sp.Range(prev, layers[k]), first_side + [For(j, sp.Range(0, size), step)]),
+            write,
+            Assignment(prev, layers[k]),
+        ],
+    )
+    row_loop = For(
+        a,
+        sp.Range(row_start, row_stop),
+        [Assignment(size, n - a - 1), init_loop, Assignment(prev, 0), layer_loop],
+    )
+    body = [
+        Assignment(n, ArrayShape(diag, 2)),
+        Assignment(q, ArrayShape(layers, 0)),
+        Allocate(work, (len(carried), n)),
+        row_loop,
+    ]
+    sig = (
+        "void({}, {f}[:, :, ::1], {f}[:, :, ::1], int64[::1], int64, int64, {f}[:, :, ::1])"
+    ).format(", ".join([FLOAT] * len(params)), f=FLOAT)
+    return JitFunction(
+        name, tuple(params) + (diag, init, layers, row_start, row_stop, out), sig, tuple(body), doc
+    )

@@ -8,6 +8,7 @@ cannot be). Q is evaluated in Estrin's scheme: a layer step of the mean-field re
 its arcsin, and Estrin's tree of independent multiply-adds has depth 4 where Horner's chain has 12
 (bench_kernel: relu 1.1x). Accuracy against libm is checked in tests (a few ulp).
 """
+
 from __future__ import annotations
 
 from functools import lru_cache
@@ -28,11 +29,13 @@ _k11, _k22, _k12, _s = sp.symbols("k11 k22 k12 s", real=True)
 def asin_series_coefficients(degree: int = ASIN_DEGREE) -> tuple[sp.Float, ...]:
     """Monomial coefficients (highest first) of Q(z) ~ (asin(sqrt z) - sqrt z)/z^{3/2}, z <= 1/4."""
     with mpmath.workdps(40):
+
         def g(z):
             if z == 0:
                 return mpmath.mpf(1) / 6
             s = mpmath.sqrt(z)
             return (mpmath.asin(s) - s) / (z * s)
+
         coeffs, _err = mpmath.chebyfit(g, [0, mpmath.mpf(1) / 4], degree + 1, error=True)
         return tuple(sp.Float(mpmath.nstr(c, 20), 20) for c in coeffs)
 
@@ -78,8 +81,14 @@ def _asin() -> JitFunction:
         Assignment(_p, odd_kernel),
         Return(CopySign(sp.Piecewise((sp.pi / 2 - 2 * _p, big), (_p, True)), _x)),
     )
-    return JitFunction("_asin", (_x,), "float64(float64)", body,
-                       "arcsin(x) for |x| <= 1, branch-free polynomial form.", inline=True)
+    return JitFunction(
+        "_asin",
+        (_x,),
+        "float64(float64)",
+        body,
+        "arcsin(x) for |x| <= 1, branch-free polynomial form.",
+        inline=True,
+    )
 
 
 def _correlation() -> JitFunction:
@@ -88,18 +97,25 @@ def _correlation() -> JitFunction:
         Return(sp.Piecewise((sp.Min(sp.Max(_k12 / _s, -1), 1), _s > 0), (0.0, True))),
     )
     return JitFunction(
-        "_correlation", (_k11, _k22, _k12), "float64(float64, float64, float64)", body,
+        "_correlation",
+        (_k11, _k22, _k12),
+        "float64(float64, float64, float64)",
+        body,
         "rho = k12 / sqrt(k11 k22), kept in [-1, 1] against round-off; 0 if a variance is 0.",
-        inline=True)
+        inline=True,
+    )
 
 
 def _cauchy_schwarz() -> JitFunction:
     bound = sp.sqrt(_k11 * _k22)
     return JitFunction(
-        "_cauchy_schwarz", (_k11, _k22, _k12), "float64(float64, float64, float64)",
+        "_cauchy_schwarz",
+        (_k11, _k22, _k12),
+        "float64(float64, float64, float64)",
         (Return(sp.Min(sp.Max(_k12, -bound), bound)),),
         "k12 kept in [-sqrt(k11 k22), sqrt(k11 k22)]: a kernel is a Gram matrix, round-off is not.",
-        inline=True)
+        inline=True,
+    )
 
 
 BUILTIN = {"_asin": _asin, "_correlation": _correlation, "_cauchy_schwarz": _cauchy_schwarz}

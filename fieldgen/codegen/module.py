@@ -1,4 +1,5 @@
 """Render a generated module: docstring, imports, helpers, public functions."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,25 +12,28 @@ from .quadrature import HelperLibrary
 # Helpers every activation's modules may call, defined once in generated/shared.py.
 SHARED_HELPERS = {**mathlib.BUILTIN, builders.PAIR_RUN_WRITER: builders.pair_run_writer}
 # Helpers that live in another generated module, with the import that provides them.
-EXTERNAL_HELPERS = {"graded_rule": "from .quadrature import graded_rule",
-                    "cholesky_psd": "from .quadrature import cholesky_psd",
-                    "stream_store": "from .streaming import stream_store",
-                    "store_fence": "from .streaming import store_fence",
-                    **{name: f"from .shared import {name}" for name in SHARED_HELPERS}}
+EXTERNAL_HELPERS = {
+    "graded_rule": "from .quadrature import graded_rule",
+    "cholesky_psd": "from .quadrature import cholesky_psd",
+    "stream_store": "from .streaming import stream_store",
+    "store_fence": "from .streaming import store_fence",
+    **{name: f"from .shared import {name}" for name in SHARED_HELPERS},
+}
 
 
 @dataclass
 class ModuleSpec:
     """A generated module: `functions` are public, helpers are pulled in as the code needs them."""
+
     name: str
     doc: str
     functions: list = field(default_factory=list)
     library: HelperLibrary = field(default_factory=HelperLibrary)
-    constants: list = field(default_factory=list)   # (name, python literal text)
-    raw_text: str | None = None                     # a verbatim module (the quadrature rule)
-    tail_text: str = ""                             # template code appended after the functions
+    constants: list = field(default_factory=list)  # (name, python literal text)
+    raw_text: str | None = None  # a verbatim module (the quadrature rule)
+    tail_text: str = ""  # template code appended after the functions
     tail_names: list = field(default_factory=list)  # public names defined by tail_text
-    integrity_check: bool = True                    # call the package's checker at import
+    integrity_check: bool = True  # call the package's checker at import
 
     @property
     def filename(self) -> str:
@@ -46,7 +50,9 @@ def _print(printer: NumbaPrinter, node) -> str:
 
 # Runs first in every generated module (before Numba compiles anything, so an edit that breaks
 # compilation still gets the warning that says how to repair it).
-INTEGRITY_CHECK = "from . import check_integrity as _check_integrity\n\n_check_integrity(__file__)\n\n"
+INTEGRITY_CHECK = (
+    "from . import check_integrity as _check_integrity\n\n_check_integrity(__file__)\n\n"
+)
 
 
 def render(spec: ModuleSpec) -> str:
@@ -86,15 +92,22 @@ def _render_body(spec: ModuleSpec) -> str:
         depends[name] = set(printer.required) - set(EXTERNAL_HELPERS)
         pending |= printer.required - set(helpers)
         printer.required = outer | printer.required
-    lines = ['"""' + spec.doc.strip() + '\n"""', "import math", "", "import numpy as np",
-             "from numba import njit" + (", vectorize" if any(f.ufunc for f in spec.functions) else "")]
+    lines = [
+        '"""' + spec.doc.strip() + '\n"""',
+        "import math",
+        "",
+        "import numpy as np",
+        "from numba import njit" + (", vectorize" if any(f.ufunc for f in spec.functions) else ""),
+    ]
     imports |= spec.library.imports
     if imports:
         lines += [""] + sorted(imports)
     lines += ["", "FASTMATH = {" + ", ".join(f'"{f}"' for f in FASTMATH) + "}"]
     for name, literal in spec.constants:
         lines.append(f"{name} = {literal}")
-    names = ", ".join([f'"{fn.name}"' for fn in spec.functions] + [f'"{n}"' for n in spec.tail_names])
+    names = ", ".join(
+        [f'"{fn.name}"' for fn in spec.functions] + [f'"{n}"' for n in spec.tail_names]
+    )
     lines.append(f"__all__ = [{names}]")
     for name in _dependencies_first(depends):
         lines += ["", "", helpers[name]]
@@ -114,6 +127,7 @@ def _dependencies_first(depends: dict[str, set]) -> list[str]:
         for callee in sorted(depends[name]):
             visit(callee)
         done.append(name)
+
     for name in sorted(depends):
         visit(name)
     return done

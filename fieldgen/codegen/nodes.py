@@ -3,6 +3,7 @@
 Expressions are SymPy; statements are SymPy's codegen AST (Assignment, For, Return, ...) plus the
 few nodes below that SymPy does not have.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -13,19 +14,21 @@ import sympy as sp
 @dataclass(frozen=True)
 class JitFunction:
     """A function compiled with numba.njit: signature, body statements, docstring."""
+
     name: str
-    params: tuple            # Symbols (scalars) or IndexedBase (arrays), in call order
-    signature: str           # Numba signature string, e.g. "float64(float64)"
-    body: tuple              # codegen statements
+    params: tuple  # Symbols (scalars) or IndexedBase (arrays), in call order
+    signature: str  # Numba signature string, e.g. "float64(float64)"
+    body: tuple  # codegen statements
     doc: str = ""
-    inline: bool = False     # numba inline="always": small helpers in vectorised loops
-    fastmath: bool = True    # value-safe fast-math flags (see printer.FASTMATH)
-    ufunc: bool = False      # numba.vectorize: a NumPy ufunc of float64 scalars
+    inline: bool = False  # numba inline="always": small helpers in vectorised loops
+    fastmath: bool = True  # value-safe fast-math flags (see printer.FASTMATH)
+    ufunc: bool = False  # numba.vectorize: a NumPy ufunc of float64 scalars
 
 
 @dataclass(frozen=True)
 class Allocate:
     """target = np.empty(shape): a work array."""
+
     target: sp.Basic
     shape: tuple
 
@@ -34,6 +37,7 @@ class Allocate:
 class StreamStore:
     """target and the elements after it along the last axis = values, with a non-temporal hint
     (generated/streaming.py): for large outputs written once, so they bypass the cache."""
+
     target: sp.Indexed
     values: tuple
 
@@ -41,6 +45,7 @@ class StreamStore:
 @dataclass(frozen=True)
 class Evaluate:
     """A call evaluated for its effect (a void helper), as a statement."""
+
     value: sp.Basic
 
 
@@ -57,6 +62,7 @@ class Comment:
 @dataclass(frozen=True)
 class Raw:
     """A module-level statement that is not an expression (imports, constants)."""
+
     text: str
 
 
@@ -68,6 +74,7 @@ class TupleReturn:
 @dataclass(frozen=True)
 class TupleAssign:
     """(t1, t2, ...) = value: unpack a tuple-returning call into scalars."""
+
     targets: tuple
     value: sp.Basic
 
@@ -79,6 +86,7 @@ class Block:
 
 class ArrayShape(sp.Function):
     """array.shape[axis], an integer expression usable in ranges."""
+
     is_integer = True
     nargs = 2
 
@@ -90,12 +98,14 @@ def helper_call(name: str, *args) -> sp.Expr:
 
 class SqrtProduct(sp.Function):
     """sqrt(a b ...) of non-negative factors, kept as one root (SymPy would split it)."""
+
     is_real = True
     is_nonnegative = True
 
 
 def combine_roots(expr: sp.Expr) -> sp.Expr:
     """sqrt(a) sqrt(b) -> SqrtProduct(a, b) and likewise for 1/sqrt, for non-negative a, b."""
+
     def roots(mul, exponent):
         return [f for f in mul.args if f.is_Pow and f.exp == exponent and f.base.is_nonnegative]
 
@@ -114,4 +124,5 @@ def combine_roots(expr: sp.Expr) -> sp.Expr:
         else:
             rest += down
         return sp.Mul(*rest)
+
     return expr.replace(worth, combine)

@@ -13,6 +13,7 @@ string surgery on printed code:
   ``Comment``, ``TupleReturn``, ``TupleAssign``, ``ArrayShape``, ``Evaluate`` (a void call),
   ``StreamStore`` and ``StoreFence`` (calls of generated/streaming.py).
 """
+
 from __future__ import annotations
 
 import sympy as sp
@@ -63,12 +64,12 @@ class NumbaPrinter(PythonCodePrinter):
         # Numba raises ZeroDivisionError for 0.0 ** -n with an integer n, whatever the error
         # model; 1/x**n gives inf there like every other division, so the API can diagnose it.
         if expr.exp.is_Integer and expr.exp < -1:
-            return "(1/{})".format(self._print(sp.Pow(expr.base, -expr.exp)))
+            return f"(1/{self._print(sp.Pow(expr.base, -expr.exp))})"
         # Every radicand the derivations produce is a variance, a conditional variance or a
         # determinant (>= 0 on the domain); round-off can make one slightly negative, e.g.
         # Ke (1 - Ke/Kl) when two layers have the same kernel (r = 0). Clamp it at 0, not NaN.
         if expr.exp in (sp.S.Half, -sp.S.Half) and not expr.base.is_nonnegative:
-            root = "math.sqrt(max(0.0, {}))".format(self._print(expr.base))
+            root = f"math.sqrt(max(0.0, {self._print(expr.base)}))"
             return root if expr.exp > 0 else f"(1/{root})"
         return super()._print_Pow(expr, rational=rational)
 
@@ -83,7 +84,7 @@ class NumbaPrinter(PythonCodePrinter):
         return self._call("_correlation", expr.args)
 
     def _print_SqrtProduct(self, expr):
-        return "math.sqrt({})".format(self._print(sp.Mul(*expr.args)))
+        return f"math.sqrt({self._print(sp.Mul(*expr.args))})"
 
     def _print_CopySign(self, expr):
         return "math.copysign({}, {})".format(*(self._print(a) for a in expr.args))
@@ -113,6 +114,7 @@ class NumbaPrinter(PythonCodePrinter):
         if not steps:
             return None
         from ..derivations.distributions import piecewise_form
+
         branched = piecewise_form(expr, sorted(set(steps), key=sp.default_sort_key))
         return branched if isinstance(branched, sp.Piecewise) else None
 
@@ -123,7 +125,9 @@ class NumbaPrinter(PythonCodePrinter):
         return super()._print_Function(expr)
 
     def _print_GaussianExpectation(self, expr):
-        raise ValueError("GaussianExpectation must be lowered to a quadrature helper before printing")
+        raise ValueError(
+            "GaussianExpectation must be lowered to a quadrature helper before printing"
+        )
 
     def _print_ArrayShape(self, expr):
         array, axis = expr.args
@@ -146,9 +150,7 @@ class NumbaPrinter(PythonCodePrinter):
             raise ValueError("generated loops run over ranges with a positive integer step")
         body = "\n".join(self._print(s) for s in node.body.args)
         step = "" if rng.step == 1 else f", {self._print(rng.step)}"
-        return "for {} in range({}, {}{}):\n{}".format(
-            self._print(node.target), self._print(rng.start), self._print(rng.stop), step,
-            self._indent_codestring(body))
+        return f"for {self._print(node.target)} in range({self._print(rng.start)}, {self._print(rng.stop)}{step}):\n{self._indent_codestring(body)}"
 
     def _print_Allocate(self, node):
         shape = ", ".join(self._print(s) for s in node.shape)
@@ -158,11 +160,12 @@ class NumbaPrinter(PythonCodePrinter):
 
     def _print_StreamStore(self, node):
         self.required.add("stream_store")
+
         def tuple_text(items):
             texts = [self._print(x) for x in items]
-            return "({},)".format(texts[0]) if len(texts) == 1 else "({})".format(", ".join(texts))
-        return "stream_store({}, {}, {})".format(self._print(node.target.base),
-                                                 tuple_text(node.target.indices), tuple_text(node.values))
+            return f"({texts[0]},)" if len(texts) == 1 else "({})".format(", ".join(texts))
+
+        return f"stream_store({self._print(node.target.base)}, {tuple_text(node.target.indices)}, {tuple_text(node.values)})"
 
     def _print_Evaluate(self, node):
         return self._print(node.value)
@@ -178,13 +181,16 @@ class NumbaPrinter(PythonCodePrinter):
         return node.text
 
     def _print_TupleAssign(self, node):
-        return "({},) = {}".format(", ".join(self._print(t) for t in node.targets),
-                                   self._print(node.value))
+        return "({},) = {}".format(
+            ", ".join(self._print(t) for t in node.targets), self._print(node.value)
+        )
 
     def _print_TupleReturn(self, node):
-        return "return ({},)".format(", ".join(self._print(v) for v in node.values)) \
-            if len(node.values) == 1 else \
-            "return ({})".format(", ".join(self._print(v) for v in node.values))
+        return (
+            "return ({},)".format(", ".join(self._print(v) for v in node.values))
+            if len(node.values) == 1
+            else "return ({})".format(", ".join(self._print(v) for v in node.values))
+        )
 
     def _print_JitFunction(self, fn):
         if fn.ufunc:
@@ -198,11 +204,13 @@ class NumbaPrinter(PythonCodePrinter):
             options.append("fastmath=FASTMATH")
         if fn.inline:
             options.append('inline="always"')
-        return self._function_text(fn, f'@njit({", ".join(options)})')
+        return self._function_text(fn, f"@njit({', '.join(options)})")
 
     def _function_text(self, fn, decorator):
-        lines = [decorator,
-                 "def {}({}):".format(fn.name, ", ".join(self._print(p) for p in fn.params))]
+        lines = [
+            decorator,
+            "def {}({}):".format(fn.name, ", ".join(self._print(p) for p in fn.params)),
+        ]
         body = []
         if fn.doc:
             body.append('"""' + fn.doc.strip() + '"""')
@@ -213,4 +221,5 @@ class NumbaPrinter(PythonCodePrinter):
 
 class CopySign(sp.Function):
     """copysign(magnitude, sign_source), printed as math.copysign."""
+
     nargs = 2

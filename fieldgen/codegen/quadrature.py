@@ -20,6 +20,7 @@ factor use the nested rule only.
 3-D and 4-D: tensor Gauss-Hermite. The activation's sharp region is assumed at h = 0 with unit
 width (kinks at 0 fall on panel edges); tests check each helper kind against adaptive quadrature.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,7 +36,7 @@ from ..derivations.expectation import GaussianExpectation, entry_positions, vari
 from .nodes import Allocate, JitFunction, helper_call
 
 ORDER = 10
-PATH_ORDER = 24       # Gauss-Legendre nodes of the one-loop path integrals over s in [0, 1]
+PATH_ORDER = 24  # Gauss-Legendre nodes of the one-loop path integrals over s in [0, 1]
 # Gauss-Hermite nodes per axis for 3-D and 4-D expectations (8000 and 20736 nodes). Kinks (relu)
 # limit the accuracy to about 1e-3 relative: these are the least accurate coefficients here.
 HERMITE_ORDER = {3: 20, 4: 12}
@@ -65,12 +66,15 @@ def rule_module_source() -> str:
     table_nodes, table_weights = gauss_legendre(TABLE_ORDER, 30)
     lo, hi = TABLE_LOG_RANGE
     template = string.Template(
-        resources.files("fieldgen.codegen").joinpath("templates/quadrature.tmpl").read_text())
+        resources.files("fieldgen.codegen").joinpath("templates/quadrature.tmpl").read_text()
+    )
 
     def floats(values):
         return ", ".join(repr(float(v)) for v in values)
+
     return template.substitute(
-        GL_NODES=floats(nodes), GL_WEIGHTS=floats(weights),
+        GL_NODES=floats(nodes),
+        GL_WEIGHTS=floats(weights),
         # [-1, 1] -> [0, 1]
         PATH_NODES=floats((1 + x) / 2 for x in path_nodes),
         PATH_WEIGHTS=floats(w / 2 for w in path_weights),
@@ -79,14 +83,26 @@ def rule_module_source() -> str:
         GH3_WEIGHTS=floats(w / sp.sqrt(sp.pi) for w in gh3_weights),
         GH4_NODES=floats(sp.sqrt(2) * x for x in gh4_nodes),
         GH4_WEIGHTS=floats(w / sp.sqrt(sp.pi) for w in gh4_weights),
-        HALF_WIDTH=repr(HALF_WIDTH), GROWTH=repr(GROWTH), MAX_PANEL=repr(MAX_PANEL),
-        MIN_PANEL=repr(MIN_PANEL), MAX_NODES=MAX_NODES, ORDER=ORDER,
-        TABLE_LOG_LO=repr(lo), TABLE_LOG_HI=repr(hi), TABLE_PANEL=repr(TABLE_PANEL),
-        TABLE_PANELS=int(round((hi - lo) / TABLE_PANEL)), TABLE_DEGREE=TABLE_DEGREE,
-        HERMITE_TERMS=HERMITE_TERMS, MEHLER_TOL=repr(MEHLER_TOL), TABLE_ORDER=TABLE_ORDER,
-        TABLE_GL_NODES=floats(table_nodes), TABLE_GL_WEIGHTS=floats(table_weights),
-        TABLE_HALF_WIDTH=repr(TABLE_HALF_WIDTH), TABLE_MAX_PANEL=repr(TABLE_MAX_PANEL),
-        TABLE_MAX_NODES=TABLE_MAX_NODES)
+        HALF_WIDTH=repr(HALF_WIDTH),
+        GROWTH=repr(GROWTH),
+        MAX_PANEL=repr(MAX_PANEL),
+        MIN_PANEL=repr(MIN_PANEL),
+        MAX_NODES=MAX_NODES,
+        ORDER=ORDER,
+        TABLE_LOG_LO=repr(lo),
+        TABLE_LOG_HI=repr(hi),
+        TABLE_PANEL=repr(TABLE_PANEL),
+        TABLE_PANELS=int(round((hi - lo) / TABLE_PANEL)),
+        TABLE_DEGREE=TABLE_DEGREE,
+        HERMITE_TERMS=HERMITE_TERMS,
+        MEHLER_TOL=repr(MEHLER_TOL),
+        TABLE_ORDER=TABLE_ORDER,
+        TABLE_GL_NODES=floats(table_nodes),
+        TABLE_GL_WEIGHTS=floats(table_weights),
+        TABLE_HALF_WIDTH=repr(TABLE_HALF_WIDTH),
+        TABLE_MAX_PANEL=repr(TABLE_MAX_PANEL),
+        TABLE_MAX_NODES=TABLE_MAX_NODES,
+    )
 
 
 def helper_name(node: GaussianExpectation) -> str:
@@ -111,6 +127,7 @@ class HelperLibrary:
 def lower_expectations(expr: sp.Expr, library: HelperLibrary) -> sp.Expr:
     """Replace GaussianExpectation nodes (and one-dimensional Integrals over [0, 1]) by calls of
     quadrature helpers added to `library`."""
+
     def lower(node):
         name = helper_name(node)
         library.add(_helper(name, node, library))
@@ -118,6 +135,7 @@ def lower_expectations(expr: sp.Expr, library: HelperLibrary) -> sp.Expr:
 
     def lower_integral(integral):
         return _path_integral(integral, library)
+
     expr = expr.replace(lambda e: isinstance(e, sp.Integral), lower_integral)
     return expr.replace(lambda e: isinstance(e, GaussianExpectation), lower)
 
@@ -128,33 +146,49 @@ def _helper(name: str, node: GaussianExpectation, library: HelperLibrary) -> Jit
     if node.dimension == 2:
         return _mehler_2d(name, node, library)
     n = node.dimension
-    library.imports.add(f"from .quadrature import GH{n}_NODES, GH{n}_WEIGHTS")  # cholesky_psd: EXTERNAL_HELPERS
+    library.imports.add(
+        f"from .quadrature import GH{n}_NODES, GH{n}_WEIGHTS"
+    )  # cholesky_psd: EXTERNAL_HELPERS
     return _helper_hermite(name, node)
 
 
 def _path_integral(integral: sp.Integral, library: HelperLibrary) -> sp.Expr:
     """int_0^1 f(s) ds of a closed form -> a helper summing Gauss-Legendre nodes."""
-    (s, lo, hi), = integral.limits
+    ((s, lo, hi),) = integral.limits
     if (lo, hi) != (0, 1):
         raise NotImplementedError("path integrals run over [0, 1]")
     integrand = lower_expectations(integral.function, library)
     args = tuple(sorted(integrand.free_symbols - {s}, key=sp.default_sort_key))
     digest = hashlib.sha256(sp.srepr(sp.Lambda((s,) + args, integrand)).encode()).hexdigest()[:12]
     name = f"_path_{digest}"
-    replacements, (reduced,) = sp.cse([integrand], symbols=sp.numbered_symbols("u"), order="canonical")
+    replacements, (reduced,) = sp.cse(
+        [integrand], symbols=sp.numbered_symbols("u"), order="canonical"
+    )
     k = sp.Symbol("k", integer=True)
     nodes = sp.IndexedBase("PATH_NODES", shape=(PATH_ORDER,))
     weights = sp.IndexedBase("PATH_WEIGHTS", shape=(PATH_ORDER,))
     acc = sp.Symbol("acc", real=True)
-    body = (Assignment(acc, 0.0),
-            For(k, sp.Range(0, PATH_ORDER), [Assignment(s, nodes[k])]
-                + [Assignment(a, b) for a, b in replacements]
-                + [aug_assign(acc, "+", weights[k] * reduced)]),
-            Return(acc))
+    body = (
+        Assignment(acc, 0.0),
+        For(
+            k,
+            sp.Range(0, PATH_ORDER),
+            [Assignment(s, nodes[k])]
+            + [Assignment(a, b) for a, b in replacements]
+            + [aug_assign(acc, "+", weights[k] * reduced)],
+        ),
+        Return(acc),
+    )
     library.imports.add("from .quadrature import PATH_NODES, PATH_WEIGHTS")
-    library.add(JitFunction(
-        name, args, "float64({})".format(", ".join(["float64"] * len(args))), body,
-        "Gauss-Legendre integral over the cross-covariance path s in [0, 1]."))
+    library.add(
+        JitFunction(
+            name,
+            args,
+            "float64({})".format(", ".join(["float64"] * len(args))),
+            body,
+            "Gauss-Legendre integral over the cross-covariance path s in [0, 1].",
+        )
+    )
     return helper_call(name, *args)
 
 
@@ -187,27 +221,36 @@ def _helper_hermite(name: str, node: GaussianExpectation) -> JitFunction:
         setup.append(Assignment(cov[a, b], e))
         if a != b:
             setup.append(Assignment(cov[b, a], e))
-    setup += [helper_call("cholesky_psd", cov, low), Assignment(acc, 0.0),
-              Assignment(partial[0], 1.0)]
+    setup += [
+        helper_call("cholesky_psd", cov, low),
+        Assignment(acc, 0.0),
+        Assignment(partial[0], 1.0),
+    ]
     inner = [aug_assign(acc, "+", partial[n])]
     for j in reversed(range(n)):
-        level = ([Assignment(zs[j], nodes[idx[j]]),
-                  Assignment(xs[j], sum(low[j, i] * zs[i] for i in range(j + 1))),
-                  Assignment(partial[j + 1], partial[j] * weights[idx[j]] * by_level[j])]
-                 + inner)
+        level = [
+            Assignment(zs[j], nodes[idx[j]]),
+            Assignment(xs[j], sum(low[j, i] * zs[i] for i in range(j + 1))),
+            Assignment(partial[j + 1], partial[j] * weights[idx[j]] * by_level[j]),
+        ] + inner
         inner = [For(idx[j], sp.Range(0, order), level)]
     return JitFunction(
-        name, entries, "float64({})".format(", ".join(["float64"] * len(entries))),
+        name,
+        entries,
+        "float64({})".format(", ".join(["float64"] * len(entries))),
         tuple(setup + inner + [Return(acc)]),
-        f"<{body}> for x ~ N(0, K), {n}-D: tensor Gauss-Hermite, {order} nodes per axis.")
+        f"<{body}> for x ~ N(0, K), {n}-D: tensor Gauss-Hermite, {order} nodes per axis.",
+    )
 
 
-_z, _w, _z1, _w1, _z2, _w2 = (sp.IndexedBase(n, shape=(MAX_NODES,)) for n in
-                              ("z", "w", "z1", "w1", "z2", "w2"))
+_z, _w, _z1, _w1, _z2, _w2 = (
+    sp.IndexedBase(n, shape=(MAX_NODES,)) for n in ("z", "w", "z1", "w1", "z2", "w2")
+)
 _i, _j, _n, _n1, _n2 = (sp.Symbol(n, integer=True) for n in ("i", "j", "n", "n1", "n2"))
 _k, _k11, _k22, _k12 = sp.symbols("k k11 k22 k12", real=True)
 _s, _s1, _s2, _c, _a1, _a2, _m, _acc, _inner, _outer = sp.symbols(
-    "s s1 s2 c a1 a2 m acc inner outer", real=True)
+    "s s1 s2 c a1 a2 m acc inner outer", real=True
+)
 _rule = sp.Function("graded_rule")
 
 
@@ -220,14 +263,20 @@ def _helper_1d(name: str, node: GaussianExpectation) -> JitFunction:
     f = node.integrand.expr
     body = (
         Assignment(_s, sp.sqrt(sp.Max(_k, 0))),
-        Allocate(_z, (MAX_NODES,)), Allocate(_w, (MAX_NODES,)),
+        Allocate(_z, (MAX_NODES,)),
+        Allocate(_w, (MAX_NODES,)),
         Assignment(_n, _rule(0.0, sp.Min(1.0, _one_over(_s)), _z, _w)),
         Assignment(_acc, 0.0),
         For(_i, sp.Range(0, _n), [Assignment(x1, _s * _z[_i]), aug_assign(_acc, "+", _w[_i] * f)]),
         Return(_acc),
     )
-    return JitFunction(name, (_k,), "float64(float64)", body,
-                       f"<{f}> for x1 ~ N(0, k): graded Gauss-Legendre quadrature.")
+    return JitFunction(
+        name,
+        (_k,),
+        "float64(float64)",
+        body,
+        f"<{f}> for x1 ~ N(0, k): graded Gauss-Legendre quadrature.",
+    )
 
 
 def _helper_2d(name: str, node: GaussianExpectation) -> JitFunction:
@@ -239,16 +288,23 @@ def _helper_2d(name: str, node: GaussianExpectation) -> JitFunction:
             inner_factor *= factor
         else:
             outer_factor *= factor
-    inner_loop = For(_j, sp.Range(0, _n2), [
-        Assignment(x2, _m + _s2 * _z2[_j]),
-        aug_assign(_inner, "+", _w2[_j] * inner_factor)])
-    outer_loop = For(_i, sp.Range(0, _n1), [
-        Assignment(x1, _s1 * _z1[_i]),
-        Assignment(_m, _c * _z1[_i]),
-        Assignment(_n2, _rule(sp.Piecewise((-_m / _s2, _s2 > 0), (0.0, True)), _a2, _z2, _w2)),
-        Assignment(_inner, 0.0),
-        inner_loop,
-        aug_assign(_acc, "+", _w1[_i] * outer_factor * _inner)])
+    inner_loop = For(
+        _j,
+        sp.Range(0, _n2),
+        [Assignment(x2, _m + _s2 * _z2[_j]), aug_assign(_inner, "+", _w2[_j] * inner_factor)],
+    )
+    outer_loop = For(
+        _i,
+        sp.Range(0, _n1),
+        [
+            Assignment(x1, _s1 * _z1[_i]),
+            Assignment(_m, _c * _z1[_i]),
+            Assignment(_n2, _rule(sp.Piecewise((-_m / _s2, _s2 > 0), (0.0, True)), _a2, _z2, _w2)),
+            Assignment(_inner, 0.0),
+            inner_loop,
+            aug_assign(_acc, "+", _w1[_i] * outer_factor * _inner),
+        ],
+    )
     # Feature length in z1: of h1 (1/s1) and of the inner integral, a function of c z1 smoothed
     # over s2 (max(1, s2)/|c|).
     inner_scale = sp.Piecewise((sp.Max(1.0, _s2) / sp.Abs(_c), sp.Abs(_c) > 0), (1.0, True))
@@ -258,16 +314,23 @@ def _helper_2d(name: str, node: GaussianExpectation) -> JitFunction:
         Assignment(_s2, sp.sqrt(sp.Max(_k22 - _c**2, 0))),
         Assignment(_a1, sp.Min(1.0, _one_over(_s1), inner_scale)),
         Assignment(_a2, sp.Min(1.0, _one_over(_s2))),
-        Allocate(_z1, (MAX_NODES,)), Allocate(_w1, (MAX_NODES,)),
-        Allocate(_z2, (MAX_NODES,)), Allocate(_w2, (MAX_NODES,)),
+        Allocate(_z1, (MAX_NODES,)),
+        Allocate(_w1, (MAX_NODES,)),
+        Allocate(_z2, (MAX_NODES,)),
+        Allocate(_w2, (MAX_NODES,)),
         Assignment(_n1, _rule(0.0, _a1, _z1, _w1)),
         Assignment(_acc, 0.0),
         outer_loop,
         Return(_acc),
     )
-    return JitFunction(name, (_k11, _k22, _k12), "float64(float64, float64, float64)", body,
-                       f"<{f}> for (x1, x2) ~ N(0, [[k11, k12], [k12, k22]]): nested graded "
-                       "Gauss-Legendre quadrature.")
+    return JitFunction(
+        name,
+        (_k11, _k22, _k12),
+        "float64(float64, float64, float64)",
+        body,
+        f"<{f}> for (x1, x2) ~ N(0, [[k11, k12], [k12, k22]]): nested graded "
+        "Gauss-Legendre quadrature.",
+    )
 
 
 # ---- Tables: fast helpers in front of the quadrature -------------------------------------
@@ -277,6 +340,7 @@ def _helper_2d(name: str, node: GaussianExpectation) -> JitFunction:
 class TextHelper:
     """A helper printed from Python text; `exprs` (SymPy) replace the markers @0@, @1@, ... and
     `requires` names the generated helpers the text calls (so they are defined first)."""
+
     name: str
     text: str
     exprs: tuple = ()
@@ -290,8 +354,9 @@ class TextHelper:
         return text
 
 
-_TABLE_IMPORTS = ("from .quadrature import TABLE_K_HI, TABLE_K_LO, TABLE_MAX_NODES, table_points, "
-                  "table_rule")
+_TABLE_IMPORTS = (
+    "from .quadrature import TABLE_K_HI, TABLE_K_LO, TABLE_MAX_NODES, table_points, table_rule"
+)
 
 # Samples the integrand body (in x1) on table_rule at every table point; `@finish@` turns the
 # samples into `values[i]`.
@@ -311,7 +376,7 @@ _SAMPLE = """    points = table_points()
 
 
 def _suffix(name: str) -> str:
-    return name[len("_expect"):]
+    return name[len("_expect") :]
 
 
 def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) -> TextHelper:
@@ -322,36 +387,58 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
     library.imports.add(_TABLE_IMPORTS)
     library.imports.add("from .quadrature import chebyshev_table, table_value")
     f = node.integrand.expr
-    library.add(TextHelper(exact, (
-        f'@njit("float64(float64)", cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)\n'
-        f"def {exact}(k):\n"
-        f'    """<{f}> for x1 ~ N(0, k): composite Gauss-Legendre graded at 0 (table_rule)."""\n'
-        "    s = math.sqrt(max(k, 0.0))\n"
-        "    z = np.empty(TABLE_MAX_NODES)\n"
-        "    w = np.empty(TABLE_MAX_NODES)\n"
-        "    n = table_rule(min(1.0, 1.0 / s) if s > 0.0 else 1.0, z, w)\n"
-        "    acc = 0.0\n"
-        "    for j in range(n):\n"
-        "        x1 = s*z[j]\n"
-        "        acc += w[j]*(@0@)\n"
-        "    return acc"), (f,), ()))
-    library.add(TextHelper(build, (
-        f'@njit("float64[:, ::1]()", cache=True, nogil=True, error_model="numpy")\n'
-        f"def {build}():\n"
-        f'    """Chebyshev table in log k of <{f}> (generated/quadrature.py)."""\n'
-        "    points = table_points()\n"
-        "    values = np.empty(points.shape[0])\n"
-        "    for i in range(points.shape[0]):\n"
-        f"        values[i] = {exact}(points[i])\n"
-        "    return chebyshev_table(values)\n"
-        f"\n\n{table} = {build}()"), (), (exact,)))
-    return TextHelper(name, (
-        f'@njit("float64(float64)", cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)\n'
-        f"def {name}(k):\n"
-        f'    """<{f}> for x1 ~ N(0, k): Chebyshev table in log k, graded quadrature outside it."""\n'
-        f"    if k >= TABLE_K_LO and k <= TABLE_K_HI:\n"
-        f"        return table_value({table}, k)\n"
-        f"    return {exact}(k)"), (), (build, exact))
+    library.add(
+        TextHelper(
+            exact,
+            (
+                f'@njit("float64(float64)", cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)\n'
+                f"def {exact}(k):\n"
+                f'    """<{f}> for x1 ~ N(0, k): composite Gauss-Legendre graded at 0 (table_rule)."""\n'
+                "    s = math.sqrt(max(k, 0.0))\n"
+                "    z = np.empty(TABLE_MAX_NODES)\n"
+                "    w = np.empty(TABLE_MAX_NODES)\n"
+                "    n = table_rule(min(1.0, 1.0 / s) if s > 0.0 else 1.0, z, w)\n"
+                "    acc = 0.0\n"
+                "    for j in range(n):\n"
+                "        x1 = s*z[j]\n"
+                "        acc += w[j]*(@0@)\n"
+                "    return acc"
+            ),
+            (f,),
+            (),
+        )
+    )
+    library.add(
+        TextHelper(
+            build,
+            (
+                f'@njit("float64[:, ::1]()", cache=True, nogil=True, error_model="numpy")\n'
+                f"def {build}():\n"
+                f'    """Chebyshev table in log k of <{f}> (generated/quadrature.py)."""\n'
+                "    points = table_points()\n"
+                "    values = np.empty(points.shape[0])\n"
+                "    for i in range(points.shape[0]):\n"
+                f"        values[i] = {exact}(points[i])\n"
+                "    return chebyshev_table(values)\n"
+                f"\n\n{table} = {build}()"
+            ),
+            (),
+            (exact,),
+        )
+    )
+    return TextHelper(
+        name,
+        (
+            f'@njit("float64(float64)", cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)\n'
+            f"def {name}(k):\n"
+            f'    """<{f}> for x1 ~ N(0, k): Chebyshev table in log k, graded quadrature outside it."""\n'
+            f"    if k >= TABLE_K_LO and k <= TABLE_K_HI:\n"
+            f"        return table_value({table}, k)\n"
+            f"    return {exact}(k)"
+        ),
+        (),
+        (build, exact),
+    )
 
 
 def _hermite_table(f: sp.Expr, library: HelperLibrary) -> str:
@@ -360,16 +447,29 @@ def _hermite_table(f: sp.Expr, library: HelperLibrary) -> str:
     digest = hashlib.sha256(sp.srepr(sp.Lambda(x1, f)).encode()).hexdigest()[:12]
     build, table = f"_hermite_{digest}", f"_HERMITE_{digest}"
     library.imports.add(_TABLE_IMPORTS)
-    library.imports.add("from .quadrature import HERMITE_TERMS, hermite_moments, hermite_table, "
-                        "mehler_sum")
-    body = (_SAMPLE.replace("@alloc@", "    values = np.empty((points.shape[0], HERMITE_TERMS + 1))")
-            .replace("@finish@", "        hermite_moments(fz, z, w, n, values[i])")
-            + "    return hermite_table(values)\n")
-    library.add(TextHelper(build, (
-        f'@njit("float64[:, :, ::1]()", cache=True, nogil=True, error_model="numpy")\n'
-        f"def {build}():\n"
-        f'    """Hermite coefficients of {f} tabulated in log k (generated/quadrature.py)."""\n'
-        + body + f"\n\n{table} = {build}()"), (f,), ()))
+    library.imports.add(
+        "from .quadrature import HERMITE_TERMS, hermite_moments, hermite_table, mehler_sum"
+    )
+    body = (
+        _SAMPLE.replace(
+            "@alloc@", "    values = np.empty((points.shape[0], HERMITE_TERMS + 1))"
+        ).replace("@finish@", "        hermite_moments(fz, z, w, n, values[i])")
+        + "    return hermite_table(values)\n"
+    )
+    library.add(
+        TextHelper(
+            build,
+            (
+                f'@njit("float64[:, :, ::1]()", cache=True, nogil=True, error_model="numpy")\n'
+                f"def {build}():\n"
+                f'    """Hermite coefficients of {f} tabulated in log k (generated/quadrature.py)."""\n'
+                + body
+                + f"\n\n{table} = {build}()"
+            ),
+            (f,),
+            (),
+        )
+    )
     return table
 
 
@@ -392,15 +492,21 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
     table_a = _hermite_table(first, library)
     table_b = _hermite_table(second.xreplace({x2: x1}), library)
     f = node.integrand.expr
-    builds = tuple("_hermite_" + t[len("_HERMITE_"):] for t in (table_a, table_b))
-    return TextHelper(name, (
-        f'@njit("float64(float64, float64, float64)", cache=True, nogil=True, error_model="numpy", '
-        f"fastmath=FASTMATH)\n"
-        f"def {name}(k11, k22, k12):\n"
-        f'    """<{f}> for (x1, x2) ~ N(0, [[k11, k12], [k12, k22]]): Mehler series from tables,\n'
-        f'    nested graded quadrature where its tail bound is too large or outside the tables."""\n'
-        f"    if k11 >= TABLE_K_LO and k11 <= TABLE_K_HI and k22 >= TABLE_K_LO and k22 <= TABLE_K_HI:\n"
-        f"        value = mehler_sum({table_a}, {table_b}, k11, k22, k12)\n"
-        f"        if value == value:\n"
-        f"            return value\n"
-        f"    return {exact}(k11, k22, k12)"), (), tuple(sorted(set(builds))) + (exact,))
+    builds = tuple("_hermite_" + t[len("_HERMITE_") :] for t in (table_a, table_b))
+    return TextHelper(
+        name,
+        (
+            f'@njit("float64(float64, float64, float64)", cache=True, nogil=True, error_model="numpy", '
+            f"fastmath=FASTMATH)\n"
+            f"def {name}(k11, k22, k12):\n"
+            f'    """<{f}> for (x1, x2) ~ N(0, [[k11, k12], [k12, k22]]): Mehler series from tables,\n'
+            f'    nested graded quadrature where its tail bound is too large or outside the tables."""\n'
+            f"    if k11 >= TABLE_K_LO and k11 <= TABLE_K_HI and k22 >= TABLE_K_LO and k22 <= TABLE_K_HI:\n"
+            f"        value = mehler_sum({table_a}, {table_b}, k11, k22, k12)\n"
+            f"        if value == value:\n"
+            f"            return value\n"
+            f"    return {exact}(k11, k22, k12)"
+        ),
+        (),
+        tuple(sorted(set(builds))) + (exact,),
+    )

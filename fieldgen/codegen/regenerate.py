@@ -1,4 +1,5 @@
 """`fieldgen regenerate`: write generated/ from the derivations, or check that it is current."""
+
 from __future__ import annotations
 
 import importlib.util
@@ -25,8 +26,10 @@ def generated_dir() -> Path:
 
 def source_roots() -> dict[str, Path]:
     """Everything generated code depends on: the derivations and the generator itself."""
-    return {"derivations": package_dir("fieldgen.derivations"),
-            "fieldgen/codegen": package_dir("fieldgen.codegen")}
+    return {
+        "derivations": package_dir("fieldgen.derivations"),
+        "fieldgen/codegen": package_dir("fieldgen.codegen"),
+    }
 
 
 def _render_target(target):
@@ -72,7 +75,9 @@ def banners_current(folder: Path | None = None) -> bool:
     folder = Path(folder) if folder is not None else generated_dir()
     digest = writer.sources_digest(source_roots())
     expected = {_filename(t) for t in target_names()}
-    present = {p.name for p in folder.glob("*.py") if writer.split_banner(p.read_text()) is not None}
+    present = {
+        p.name for p in folder.glob("*.py") if writer.split_banner(p.read_text()) is not None
+    }
     if present != expected:
         return False
     for name in expected:
@@ -129,8 +134,11 @@ def regenerate(check: bool = False, stream=None, *, files=None, folder=None, ful
         stream.write("generated/ is up to date (banners match the sources; --full rebuilds)\n")
         return 0
     files = build() if files is None else files
-    stale = [name for name, text in files.items()
-             if not (folder / name).exists() or (folder / name).read_bytes() != text.encode()]
+    stale = [
+        name
+        for name, text in files.items()
+        if not (folder / name).exists() or (folder / name).read_bytes() != text.encode()
+    ]
     leftovers = _leftovers(folder, files)
     if check:
         for name in stale:
@@ -138,21 +146,27 @@ def regenerate(check: bool = False, stream=None, *, files=None, folder=None, ful
         for path in leftovers:
             stream.write(f"generated/{path.name}: no longer produced by the generator\n")
         if stale or leftovers:
-            stream.write(f"generated/ is stale ({len(stale) + len(leftovers)} file(s)); "
-                         "run `fieldgen regenerate`\n")
+            stream.write(
+                f"generated/ is stale ({len(stale) + len(leftovers)} file(s)); "
+                "run `fieldgen regenerate`\n"
+            )
             return 1
         stream.write(f"generated/ is up to date ({len(files)} files)\n")
         return 0
     try:
         _remove_stale_temporaries(folder)
-        changed = [name for name in sorted(files) if writer.write_if_changed(folder / name, files[name])]
+        changed = [
+            name for name in sorted(files) if writer.write_if_changed(folder / name, files[name])
+        ]
         for path in leftovers:
-            path.unlink(missing_ok=True)   # another regenerate may have removed it first
+            path.unlink(missing_ok=True)  # another regenerate may have removed it first
     except OSError as exc:
         # A read-only install (or file system): one line naming the folder, no traceback.
-        print(f"fieldgen regenerate: error: cannot write generated files into {folder}: "
-              f"{exc.strerror or exc}; regenerate in a writable source checkout (pip install -e .)",
-              file=sys.stderr)
+        print(
+            f"fieldgen regenerate: error: cannot write generated files into {folder}: "
+            f"{exc.strerror or exc}; regenerate in a writable source checkout (pip install -e .)",
+            file=sys.stderr,
+        )
         return 1
     for name in changed:
         stream.write(f"wrote generated/{name}\n")

@@ -6,6 +6,7 @@ detectable without SymPy). Files are written to a temporary file in the same fol
 so a reader or an interrupted run sees the old file or the new one, never a mix; a file whose
 content is unchanged is not touched (Numba's cache keys on file stamps).
 """
+
 from __future__ import annotations
 
 import difflib
@@ -26,8 +27,11 @@ def sources_digest(roots: dict[str, Path]) -> str:
     """SHA-256 over the relative paths and bytes of every source the generator reads."""
     h = hashlib.sha256()
     for label, root in sorted(roots.items()):
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in (".py", ".tmpl")
-                       and "__pycache__" not in p.parts)
+        files = sorted(
+            p
+            for p in root.rglob("*")
+            if p.is_file() and p.suffix in (".py", ".tmpl") and "__pycache__" not in p.parts
+        )
         for path in files:
             rel = f"{label}/{path.relative_to(root).as_posix()}"
             h.update(rel.encode() + b"\0" + path.read_bytes() + b"\0")
@@ -36,10 +40,12 @@ def sources_digest(roots: dict[str, Path]) -> str:
 
 def with_banner(body: str, sources: str) -> str:
     content = hashlib.sha256(body.encode()).hexdigest()
-    banner = (f"{BANNER_FIRST_LINE}\n"
-              "# Regenerate with `fieldgen regenerate`; `fieldgen regenerate --check` reports drift.\n"
-              f"{SOURCES_KEY}{sources}\n"
-              f"{CONTENT_KEY}{content}\n")
+    banner = (
+        f"{BANNER_FIRST_LINE}\n"
+        "# Regenerate with `fieldgen regenerate`; `fieldgen regenerate --check` reports drift.\n"
+        f"{SOURCES_KEY}{sources}\n"
+        f"{CONTENT_KEY}{content}\n"
+    )
     return banner + body
 
 
@@ -51,9 +57,9 @@ def split_banner(text: str) -> tuple[dict, str] | None:
     fields = {}
     for line in lines[1:4]:
         if line.startswith(SOURCES_KEY):
-            fields["sources"] = line[len(SOURCES_KEY):]
+            fields["sources"] = line[len(SOURCES_KEY) :]
         elif line.startswith(CONTENT_KEY):
-            fields["content"] = line[len(CONTENT_KEY):]
+            fields["content"] = line[len(CONTENT_KEY) :]
     return fields, lines[4]
 
 
@@ -100,6 +106,11 @@ def unified_diff(path: Path, expected: str, label: str) -> str:
         actual = path.read_text()
     except FileNotFoundError:
         actual = ""
-    return "".join(difflib.unified_diff(
-        actual.splitlines(keepends=True), expected.splitlines(keepends=True),
-        fromfile=f"{label} (on disk)", tofile=f"{label} (regenerated)"))
+    return "".join(
+        difflib.unified_diff(
+            actual.splitlines(keepends=True),
+            expected.splitlines(keepends=True),
+            fromfile=f"{label} (on disk)",
+            tofile=f"{label} (regenerated)",
+        )
+    )

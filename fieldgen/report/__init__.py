@@ -8,6 +8,7 @@ covariance), the mean shift and its parts, the sensitivity S(r) with r*, and r* 
 sigma_w^2; theory from the public API, simulations cached under `<out>/.cache/`. Importing this
 package does not import matplotlib; `run` does.
 """
+
 from __future__ import annotations
 
 import sys
@@ -22,22 +23,31 @@ from .cache import SimulationCache
 from .params import parameters
 
 # figure name -> the analysis computing its data (the drawing function has the same name)
-STEPS = {"kernel": analyses.kernel_paths, "fluctuations": analyses.fluctuations,
-         "mean_shift": analyses.mean_shift, "sensitivity": analyses.sensitivity_curves,
-         "optimum": analyses.optimum}
+STEPS = {
+    "kernel": analyses.kernel_paths,
+    "fluctuations": analyses.fluctuations,
+    "mean_shift": analyses.mean_shift,
+    "sensitivity": analyses.sensitivity_curves,
+    "optimum": analyses.optimum,
+}
 
 
 @dataclass(frozen=True)
 class Report:
     markdown: Path
-    figures: list            # every PNG and PDF written
-    hits: int                # simulations read from the cache
-    misses: int              # simulations computed
-    seconds: dict            # wall time per figure
+    figures: list  # every PNG and PDF written
+    hits: int  # simulations read from the cache
+    misses: int  # simulations computed
+    seconds: dict  # wall time per figure
 
 
-def run(out="out", quick: bool = False, progress: bool | None = None, log=print,
-        command: str | None = None) -> Report:
+def run(
+    out="out",
+    quick: bool = False,
+    progress: bool | None = None,
+    log=print,
+    command: str | None = None,
+) -> Report:
     """Compute every analysis, draw the figures into `out` and write `out/report.md`.
 
     progress=None shows a progress bar per simulation when stderr is a terminal.
@@ -59,12 +69,19 @@ def run(out="out", quick: bool = False, progress: bool | None = None, log=print,
         seconds[name] = time.perf_counter() - t
         log(f"      {name}: {seconds[name]:.1f} s")
     mode = "quick" if quick else "full"
-    info = {"command": command or f"fieldgen report{' --quick' if quick else ''}",
-            "version": __version__, "mode": mode, "seconds": seconds,
-            "total": time.perf_counter() - start, "hits": ctx.cache.hits,
-            "misses": ctx.cache.misses}
+    info = {
+        "command": command or f"fieldgen report{' --quick' if quick else ''}",
+        "version": __version__,
+        "mode": mode,
+        "seconds": seconds,
+        "total": time.perf_counter() - start,
+        "hits": ctx.cache.hits,
+        "misses": ctx.cache.misses,
+    }
     markdown = out / "report.md"
-    write_atomic(markdown, document.render(results, params, info))   # never half-written
-    log(f"wrote {markdown} and {len(files)} figure files in {info['total']:.0f} s "
-        f"(simulations: {ctx.cache.misses} computed, {ctx.cache.hits} from the cache)")
+    write_atomic(markdown, document.render(results, params, info))  # never half-written
+    log(
+        f"wrote {markdown} and {len(files)} figure files in {info['total']:.0f} s "
+        f"(simulations: {ctx.cache.misses} computed, {ctx.cache.hits} from the cache)"
+    )
     return Report(markdown, files, ctx.cache.hits, ctx.cache.misses, seconds)

@@ -3,6 +3,7 @@
 Each analysis takes its parameter dict (`params.py`) and returns plain arrays: theory as lines
 (`Line`), simulations as points with standard errors (`Points`). Nothing here draws.
 """
+
 from __future__ import annotations
 
 import zlib
@@ -20,6 +21,7 @@ from ..stats import covariance_and_se, mean_and_se, variance_and_se
 @dataclass
 class Line:
     """A theory curve."""
+
     x: np.ndarray
     y: np.ndarray
 
@@ -27,6 +29,7 @@ class Line:
 @dataclass
 class Points:
     """Simulated values with their standard errors."""
+
     x: np.ndarray
     y: np.ndarray
     err: np.ndarray
@@ -36,6 +39,7 @@ class Points:
 class Context:
     """What every analysis needs besides its parameters: the simulation cache, the progress
     switch, a log, and the optima already found in this run (figures 4 and 5 share some)."""
+
     cache: object
     progress: bool | None = None
     log: object = print
@@ -55,8 +59,13 @@ def _seed(base: int, *parts) -> int:
 
 
 def _simulate(ctx: Context, activation: str, **arguments) -> np.ndarray:
-    return ctx.cache.call("simulate", fieldgen.simulate, untracked={"progress": ctx.progress},
-                          activation=activation, **arguments)
+    return ctx.cache.call(
+        "simulate",
+        fieldgen.simulate,
+        untracked={"progress": ctx.progress},
+        activation=activation,
+        **arguments,
+    )
 
 
 def _pair(K0: float, c0: float) -> np.ndarray:
@@ -88,8 +97,17 @@ def kernel_paths(p: dict, ctx: Context) -> dict:
         out[activation] = {}
         for r, Kr in zip(p["r"], K):
             ctx.log(f"  kernel: {activation}, r = {r:g}")
-            Kh = _simulate(ctx, activation, r=r, K0=K0, width=p["width"], samples=p["samples"],
-                           method=p["method"], seed=_seed(p["seed"], activation, r), **net)
+            Kh = _simulate(
+                ctx,
+                activation,
+                r=r,
+                K0=K0,
+                width=p["width"],
+                samples=p["samples"],
+                method=p["method"],
+                seed=_seed(p["seed"], activation, r),
+                **net,
+            )
             Kh = Kh[:, shown]
             norm = mean_and_se(Kh[..., 0, 0] / p["K0"])
             corr = mean_and_se(_correlation(Kh))
@@ -115,14 +133,25 @@ def fluctuations(p: dict, ctx: Context) -> dict:
         var_sim, cov_sim = {}, {}
         for N in p["widths"]:
             ctx.log(f"  fluctuations: {activation}, N = {N}")
-            Kh = _simulate(ctx, activation, r=p["r"], K0=p["K0"], width=N, samples=p["samples"],
-                           method=p["method"], seed=_seed(p["seed"], activation, N), **net)
+            Kh = _simulate(
+                ctx,
+                activation,
+                r=p["r"],
+                K0=p["K0"],
+                width=N,
+                samples=p["samples"],
+                method=p["method"],
+                seed=_seed(p["seed"], activation, N),
+                **net,
+            )
             var, var_se = variance_and_se(Kh)
             cov, cov_se = covariance_and_se(Kh, Kh[:, [ref]])
             var_sim[N] = Points(layers, N * var / K**2, N * var_se / K**2)
             cov_sim[N] = Points(layers, N * cov / (K * K[ref]), N * cov_se / (K * K[ref]))
-        out[activation] = {"var": (Line(layers, np.diag(C) / K**2), var_sim),
-                           "cov": (Line(layers, C[:, ref] / (K * K[ref])), cov_sim)}
+        out[activation] = {
+            "var": (Line(layers, np.diag(C) / K**2), var_sim),
+            "cov": (Line(layers, C[:, ref] / (K * K[ref])), cov_sim),
+        }
     return out
 
 
@@ -139,18 +168,32 @@ def mean_shift(p: dict, ctx: Context) -> dict:
     out = {}
     for activation in p["activations"]:
         terms = fieldgen.mean_shift_terms(activation, r=p["r"], K0=p["K0"], **net)
-        lines = {"total": Line(layers, terms.total),
-                 "propagated": Line(layers, terms.propagated),
-                 "tadpole": Line(layers, terms.tadpole),
-                 "self-feedback": Line(layers, terms.self_feedback)}
+        lines = {
+            "total": Line(layers, terms.total),
+            "propagated": Line(layers, terms.propagated),
+            "tadpole": Line(layers, terms.tadpole),
+            "self-feedback": Line(layers, terms.self_feedback),
+        }
         ctx.log(f"  mean shift: {activation}, N = {N}, {p['samples']} networks")
-        Kh = _simulate(ctx, activation, r=p["r"], K0=p["K0"], width=N, samples=p["samples"],
-                       method=p["method"], seed=_seed(p["seed"], activation), **net)
+        Kh = _simulate(
+            ctx,
+            activation,
+            r=p["r"],
+            K0=p["K0"],
+            width=N,
+            samples=p["samples"],
+            method=p["method"],
+            seed=_seed(p["seed"], activation),
+            **net,
+        )
         K = fieldgen.kernel(activation, r=p["r"], K0=p["K0"], **net)
         mean, se = mean_and_se(Kh)
         simulated = Points(layers, N * (mean - K), N * se)
-        out[activation] = {"terms": lines, "simulated": simulated,
-                           "shown": abs(terms.total[L]) >= p["min_signal"] * simulated.err[L]}
+        out[activation] = {
+            "terms": lines,
+            "simulated": simulated,
+            "shown": abs(terms.total[L]) >= p["min_signal"] * simulated.err[L],
+        }
     return out
 
 
@@ -159,8 +202,14 @@ def mean_shift(p: dict, ctx: Context) -> dict:
 
 def sensitivity_curves(p: dict, ctx: Context) -> dict:
     """{"curves": {activation: {depth: (Line, OptimalR)}}, "check": Points, "check_depth", ...}."""
-    kw = dict(sigma_w2=p["sigma_w2"], sigma_b2=p["sigma_b2"], K0=p["K0"], c0=p["c0"],
-              block=p["block"], input=p["input"])
+    kw = dict(
+        sigma_w2=p["sigma_w2"],
+        sigma_b2=p["sigma_b2"],
+        K0=p["K0"],
+        c0=p["c0"],
+        block=p["block"],
+        input=p["input"],
+    )
     r = np.geomspace(*p["r_range"], p["r_points"])
     curves = {}
     for activation in p["activations"]:
@@ -172,8 +221,11 @@ def sensitivity_curves(p: dict, ctx: Context) -> dict:
             best = ctx.optimal_r(activation, depth=depth, **kw)
             curves[activation][depth] = (Line(r, S), best)
     check = _sensitivity_check(p, ctx)
-    theory = None if check is None else fieldgen.sensitivity(
-        p["check_activation"], r=check.x, depth=p["check_depth"], **kw)
+    theory = (
+        None
+        if check is None
+        else fieldgen.sensitivity(p["check_activation"], r=check.x, depth=p["check_depth"], **kw)
+    )
     return {"curves": curves, "check": check, "check_theory": theory}
 
 
@@ -182,8 +234,16 @@ def _sensitivity_check(p: dict, ctx: Context) -> Points | None:
     numbers (the same seed at c^0 +- dc0 gives each network the same random streams, so the
     quotient is that network's own derivative)."""
     activation, depth, h = p["check_activation"], p["check_depth"], p["check_dc0"]
-    best = ctx.optimal_r(activation, sigma_w2=p["sigma_w2"], sigma_b2=p["sigma_b2"], depth=depth,
-                         K0=p["K0"], c0=p["c0"], block=p["block"], input=p["input"])
+    best = ctx.optimal_r(
+        activation,
+        sigma_w2=p["sigma_w2"],
+        sigma_b2=p["sigma_b2"],
+        depth=depth,
+        K0=p["K0"],
+        c0=p["c0"],
+        block=p["block"],
+        input=p["input"],
+    )
     if not best:
         return None
     net = _network(p, depth)
@@ -193,10 +253,19 @@ def _sensitivity_check(p: dict, ctx: Context) -> Points | None:
         ctx.log(f"  sensitivity check: {activation}, L = {depth}, r = {r:.4g}")
 
         def c_out(c):
-            Kh = _simulate(ctx, activation, r=float(r), K0=_pair(p["K0"], c), width=p["check_width"],
-                           samples=p["check_samples"], method=p["method"],
-                           seed=_seed(p["seed"], activation, depth, float(r)), **net)
+            Kh = _simulate(
+                ctx,
+                activation,
+                r=float(r),
+                K0=_pair(p["K0"], c),
+                width=p["check_width"],
+                samples=p["check_samples"],
+                method=p["method"],
+                seed=_seed(p["seed"], activation, depth, float(r)),
+                **net,
+            )
             return _correlation(Kh[:, -1])
+
         values.append((c_out(p["c0"] + h) - c_out(p["c0"] - h)) / (2 * h))
     mean, se = mean_and_se(np.stack(values, axis=1))
     return Points(rs, mean, se)
@@ -214,27 +283,50 @@ def optimum(p: dict, ctx: Context) -> dict:
     dense = np.unique(np.geomspace(depths[0], depths[-1], 40).round().astype(int))
 
     def r_star(activation, depths, **more):
-        return np.array([ctx.optimal_r(activation, depth=int(L), **kw, **more).r_star
-                         for L in depths], dtype=float)
+        return np.array(
+            [ctx.optimal_r(activation, depth=int(L), **kw, **more).r_star for L in depths],
+            dtype=float,
+        )
+
     by_depth, by_weight = {}, {}
     for activation in p["activations"]:
         ctx.log(f"  optimum: {activation}, r* against depth")
         analytic = dict(sigma_w2=p["sigma_w2"], sigma_b2=0.0, method="analytic")
         last = ctx.optimal_r(activation, depth=int(depths[-1]), **kw, **analytic)
         by_depth[activation] = {
-            "numeric": Line(depths, r_star(activation, depths, sigma_w2=p["sigma_w2"], sigma_b2=0.0,
-                                           method="numeric")),
+            "numeric": Line(
+                depths,
+                r_star(activation, depths, sigma_w2=p["sigma_w2"], sigma_b2=0.0, method="numeric"),
+            ),
             "analytic_at": Line(depths, r_star(activation, depths, **analytic)),
             "analytic": Line(dense, r_star(activation, dense, **analytic)),
             "leading": Line(dense, np.sqrt(last.tau_star / (p["sigma_w2"] * dense))),
-            "tau_star": last.tau_star, "L0": last.L0}
+            "tau_star": last.tau_star,
+            "L0": last.L0,
+        }
         sw2 = np.array(p["sigma_w2s"])
         for sigma_b2 in p["sigma_b2s"]:
             ctx.log(f"  optimum: {activation}, r* against sigma_w^2, sigma_b^2 = {sigma_b2:g}")
-            found = {m: np.array([ctx.optimal_r(activation, depth=p["sweep_depth"], sigma_w2=float(s),
-                                                sigma_b2=sigma_b2, method=m, **kw).r_star
-                                  for s in sw2], dtype=float) for m in ("numeric", "analytic")}
+            found = {
+                m: np.array(
+                    [
+                        ctx.optimal_r(
+                            activation,
+                            depth=p["sweep_depth"],
+                            sigma_w2=float(s),
+                            sigma_b2=sigma_b2,
+                            method=m,
+                            **kw,
+                        ).r_star
+                        for s in sw2
+                    ],
+                    dtype=float,
+                )
+                for m in ("numeric", "analytic")
+            }
             by_weight[(activation, sigma_b2)] = {
-                "numeric": Line(sw2, found["numeric"]), "analytic": Line(sw2, found["analytic"]),
-                "exponent": exponent(sw2, [None if np.isnan(v) else v for v in found["numeric"]])}
+                "numeric": Line(sw2, found["numeric"]),
+                "analytic": Line(sw2, found["analytic"]),
+                "exponent": exponent(sw2, [None if np.isnan(v) else v for v in found["numeric"]]),
+            }
     return {"by_depth": by_depth, "by_weight": by_weight}

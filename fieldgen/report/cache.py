@@ -8,6 +8,7 @@ entry is used only if it loads and its description matches the request, otherwis
 recomputed with a one-line warning (a damaged or swapped file never reaches a figure). Files are
 written to a temporary name and renamed: an interrupted run never leaves a truncated entry.
 """
+
 from __future__ import annotations
 
 import functools
@@ -55,7 +56,7 @@ def code_digest(modules=SIMULATOR_CODE) -> str:
 
 @functools.lru_cache(maxsize=None)
 def _simulator_digest() -> str:
-    return code_digest(SIMULATOR_CODE)   # the code cannot change under a running process
+    return code_digest(SIMULATOR_CODE)  # the code cannot change under a running process
 
 
 def _plain(value):
@@ -73,8 +74,13 @@ def _plain(value):
 
 def describe(function: str, arguments: dict, code: str | None = None) -> dict:
     """What an entry holds: function, arguments, fieldgen version, code digest, cache format."""
-    return {"function": function, "arguments": _plain(arguments), "version": __version__,
-            "code": _simulator_digest() if code is None else code, "format": FORMAT}
+    return {
+        "function": function,
+        "arguments": _plain(arguments),
+        "version": __version__,
+        "code": _simulator_digest() if code is None else code,
+        "format": FORMAT,
+    }
 
 
 def _text(description: dict) -> str:
@@ -129,13 +135,16 @@ class SimulationCache:
             with np.load(path, allow_pickle=False) as data:
                 stored = json.loads(str(data["meta"][()]))
                 value = np.array(data["value"])
-        except Exception as exc:   # noqa: BLE001 - any damage (BadZipFile, EOFError, ...) means recompute
+        except Exception as exc:  # noqa: BLE001 - any damage (BadZipFile, EOFError, ...) means recompute
             problem = f"cannot be read ({type(exc).__name__}: {' '.join(str(exc).split())[:80]})"
         else:
             if isinstance(stored, dict) and _text(stored) == _text(expected):
                 return value
-            differs = sorted(k for k in set(stored) | set(expected) if stored.get(k) != expected.get(k)) \
-                if isinstance(stored, dict) else ["its description"]
+            differs = (
+                sorted(k for k in set(stored) | set(expected) if stored.get(k) != expected.get(k))
+                if isinstance(stored, dict)
+                else ["its description"]
+            )
             problem = f"does not match its key ({', '.join(differs)} differ)"
         self.rejected += 1
         self.warn(f"cache entry {path} {problem}; recomputing it")

@@ -3,6 +3,7 @@
 One dict per figure. `parameters(quick)` returns the full set or the quick one (fewer samples,
 depths and grid points; the same figures).
 """
+
 from __future__ import annotations
 
 import copy
@@ -89,8 +90,12 @@ QUICK = {
     "kernel": {"depth": 50, "samples": 20, "markers": 6},
     "fluctuations": {"samples": 1000},
     "mean_shift": {"samples": 40_000},
-    "sensitivity": {"depths": (30, 100), "r_points": 31, "check_r_factors": (0.5, 1.0, 2.0),
-                    "check_samples": 60},
+    "sensitivity": {
+        "depths": (30, 100),
+        "r_points": 31,
+        "check_r_factors": (0.5, 1.0, 2.0),
+        "check_samples": 60,
+    },
     "optimum": {"depths": (10, 30, 100), "sigma_w2s": (1.0, 2.0), "sweep_depth": 30},
 }
 

@@ -1,14 +1,15 @@
 """LaTeX export of the derivations: ``fieldgen latex`` and ``fieldgen.latex(obj)``.
 
-  printer    FieldgenLatexPrinter: SymPy's LaTeX printer with _print_<Node> for project types
-  linebreak  width estimate and line packing for long right-hand sides
-  nodes      display-only nodes (layer superscripts, expectations over the network)
-  views      derivation objects -> sympy.Eq rows
-  blocks     prose, displays, references, sections
-  sections/  the registry of document sections
-  document   sections -> one LaTeX document
-  pdf        compile with latexmk or pdflatex
+printer    FieldgenLatexPrinter: SymPy's LaTeX printer with _print_<Node> for project types
+linebreak  width estimate and line packing for long right-hand sides
+nodes      display-only nodes (layer superscripts, expectations over the network)
+views      derivation objects -> sympy.Eq rows
+blocks     prose, displays, references, sections
+sections/  the registry of document sections
+document   sections -> one LaTeX document
+pdf        compile with latexmk or pdflatex
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -61,10 +62,12 @@ def latex(obj: Any, **settings: Any) -> str:
     if isinstance(obj, sp.Basic):
         return latex_expr(obj, **settings)
     from ..activations import Activation
+
     if isinstance(obj, Activation):
         obj = activation_view(obj)
     from .document import BREAK_WIDTH
     from .views import equations
+
     settings.setdefault("break_width", BREAK_WIDTH)
     rows = [latex_expr(e, **settings) for e in equations(obj)]
     return "\\begin{align*}\n" + " \\\\\n".join(rows) + "\n\\end{align*}"
@@ -73,6 +76,7 @@ def latex(obj: Any, **settings: Any) -> str:
 def activation_view(activation):
     """The derivation object that shows an activation: its closed forms, or its layer map."""
     from ..derivations import closed_forms, meanfield
+
     activation.register()
     forms = closed_forms.pair_chain(activation.name)
     return forms if forms is not None else meanfield.layer_map("full", activation.name, 2)

@@ -4,6 +4,7 @@ Prose is LaTeX text; any SymPy object among its pieces is printed as inline math
 printer as the displays, so symbols read the same everywhere. Displayed equations are SymPy
 ``Eq`` objects only: nothing displayed is typed as a LaTeX string.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -15,6 +16,7 @@ import sympy as sp
 @dataclass(frozen=True)
 class Ref:
     """A reference to a displayed equation, "section:tag"; printed as (n) by \\eqref."""
+
     label: str
 
 
@@ -24,8 +26,9 @@ class Prose:
     def __init__(self, *pieces):
         for p in pieces:
             if not isinstance(p, (str, sp.Basic, Ref)):
-                raise TypeError("prose pieces are text, SymPy objects or Refs; "
-                                f"got {type(p).__name__}")
+                raise TypeError(
+                    f"prose pieces are text, SymPy objects or Refs; got {type(p).__name__}"
+                )
         self.pieces = pieces
 
 
@@ -43,6 +46,7 @@ class Display:
 @dataclass(frozen=True)
 class Heading:
     """A subsection heading."""
+
     title: str
 
 
@@ -55,6 +59,7 @@ def tagged(prefix: str, equations, tags) -> Display:
 class Section:
     """A document section: its name for `--section`, title, and the function building its blocks
     (no arguments; it reads the derivation objects it shows)."""
+
     name: str
     title: str
     build: Callable[[], list]

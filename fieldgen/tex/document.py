@@ -3,6 +3,7 @@
 Deterministic by construction: sections in registry order, equations in the order their section
 lists them, no dates; the version in ``\\date`` is the package's.
 """
+
 from __future__ import annotations
 
 import sympy as sp
@@ -68,8 +69,7 @@ class _Renderer:
     def equations(self, section: str, block: Display) -> str:
         lhs = max(visible_width(self.inline.doprint(e.lhs)) for _, e in block.rows)
         display = FieldgenLatexPrinter({"break_width": BREAK_WIDTH, "lhs_width": lhs})
-        rows = [f"{display.doprint(e)} \\label{{{_label(section, tag)}}}"
-                for tag, e in block.rows]
+        rows = [f"{display.doprint(e)} \\label{{{_label(section, tag)}}}" for tag, e in block.rows]
         return "\\begin{align}\n" + " \\\\\n".join(rows) + "\n\\end{align}"
 
     def block(self, section: str, block) -> str:
@@ -82,11 +82,16 @@ class _Renderer:
         raise TypeError(f"unknown block {type(block).__name__} in section {section}")
 
     def render(self, version: str) -> str:
-        parts = [PREAMBLE,
-                 r"\title{Field theory of residual networks: the derivations of \texttt{fieldgen}}",
-                 r"\author{Exported by \texttt{fieldgen latex} from the SymPy derivations}",
-                 rf"\date{{fieldgen {version}, SymPy {sp.__version__}}}",
-                 r"\begin{document}", r"\maketitle", r"\tableofcontents", ""]
+        parts = [
+            PREAMBLE,
+            r"\title{Field theory of residual networks: the derivations of \texttt{fieldgen}}",
+            r"\author{Exported by \texttt{fieldgen latex} from the SymPy derivations}",
+            rf"\date{{fieldgen {version}, SymPy {sp.__version__}}}",
+            r"\begin{document}",
+            r"\maketitle",
+            r"\tableofcontents",
+            "",
+        ]
         for s, blocks in self.built:
             parts.append(f"\\section{{{s.title}}}\\label{{sec:{s.name}}}\n")
             parts += [self.block(s.name, b) + "\n" for b in blocks]
@@ -97,4 +102,5 @@ class _Renderer:
 def render(sections=None) -> str:
     """The LaTeX document of the named sections (default: all, in registry order)."""
     from .. import __version__
+
     return _Renderer(sections).render(__version__)

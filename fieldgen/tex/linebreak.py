@@ -6,13 +6,31 @@ operators like \\arcsin), a fraction as its wider part, scripts as a fraction of
 The estimate only has to be good enough to keep lines inside the text block; the compile test
 checks that no display overflows.
 """
+
 from __future__ import annotations
 
 import re
 
 # Operators typeset as their name in roman type.
-_NAMED = {"arcsin", "arccos", "arctan", "sin", "cos", "tan", "tanh", "sinh", "cosh", "exp", "log",
-          "ln", "max", "min", "erf", "operatorname", "mathrm"}
+_NAMED = {
+    "arcsin",
+    "arccos",
+    "arctan",
+    "sin",
+    "cos",
+    "tan",
+    "tanh",
+    "sinh",
+    "cosh",
+    "exp",
+    "log",
+    "ln",
+    "max",
+    "min",
+    "erf",
+    "operatorname",
+    "mathrm",
+}
 # Layout commands with no width of their own.
 _INVISIBLE = {"left", "right", "nonumber", "displaystyle", "limits"}
 _SCRIPT_SCALE = 0.7
@@ -31,7 +49,7 @@ def _group(tex: str, start: int) -> tuple[str, int]:
     for i in range(start, len(tex)):
         depth += {"{": 1, "}": -1}.get(tex[i], 0)
         if depth == 0:
-            return tex[start + 1:i], i + 1
+            return tex[start + 1 : i], i + 1
     raise ValueError(f"unbalanced braces in {tex!r}")
 
 

@@ -1,4 +1,5 @@
 """Display-only SymPy nodes: things the document shows that the derivations keep implicit."""
+
 from __future__ import annotations
 
 import sympy as sp
@@ -18,6 +19,7 @@ class AtLayer(_OfSymbol, sp.Function):
     The derivations write one layer map in the symbols of the previous layer; the document puts
     the layer index back as a superscript. Assumptions are those of the symbol.
     """
+
     nargs = 2
     _diff_wrt = True  # the document writes saddle-point equations as dS/dC^l
 
@@ -42,6 +44,7 @@ def at_layer(expr, symbols, layer):
 
 class Mean(sp.Function):
     """E[expr]: an expectation over the network's randomness, printed \\mathbb{E}[...]."""
+
     nargs = 1
     is_commutative = True
 
@@ -59,6 +62,7 @@ def layered(name: str, layer) -> AtLayer:
 class AtLayers(_OfSymbol, sp.Function):
     """A quantity of two layers, e.g. AtLayers(A, k, m) printed A^{km}: the two-time moments of
     the one-loop theory, indexed by the layers of their early and late factor."""
+
     nargs = 3
 
     @property
@@ -72,26 +76,31 @@ class Subscripted(_OfSymbol, sp.Function):
 
 class Transposed(sp.Function):
     """The transpose of a pair-space matrix, printed x^{\\top} (T is the layer Jacobian)."""
+
     nargs = 1
 
 
 class Contraction(sp.Function):
     """a : b, the contraction of all indices b has with the trailing ones of a (H : Cov is
     sum_qs H_pqs Cov_qs, c : F is sum_sq c_sq F_spq, as in the generated one-loop code)."""
+
     nargs = 2
 
 
 class Covariance(sp.Function):
     """Cov(a, b) over the network's randomness."""
+
     nargs = 2
 
 
 class OrderedProduct(_OfSymbol, sp.Function):
     """T^{high} T^{high-1} ... T^{low}: a product of one layer quantity over consecutive layers,
     latest first (matrices do not commute, so sympy.Product, which is unordered, cannot say it)."""
+
     nargs = 3
 
 
 class DisplayStyle(sp.Function):
     """An entry of a matrix set in display style (printer: fractions keep their full size)."""
+
     nargs = 1

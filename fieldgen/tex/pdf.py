@@ -1,4 +1,5 @@
 """Compile an exported document with latexmk or pdflatex, and read the result from the log."""
+
 from __future__ import annotations
 
 import re
@@ -8,8 +9,10 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-INSTALL_HINT = ("no pdflatex or latexmk on PATH; install TeX with "
-                "`apt-get install texlive-latex-base` (Debian/Ubuntu)")
+INSTALL_HINT = (
+    "no pdflatex or latexmk on PATH; install TeX with "
+    "`apt-get install texlive-latex-base` (Debian/Ubuntu)"
+)
 _MAX_RUNS = 4  # pdflatex reruns until cross-references settle
 
 
@@ -59,8 +62,14 @@ def compile_pdf(tex: Path, pdf: Path | None = None, timeout: float = 300) -> Com
         shutil.copyfile(tex, work)
         runs = 1 if command[0] == "latexmk" else _MAX_RUNS
         for _ in range(runs):
-            done = subprocess.run(command + [work.name], cwd=tmp, capture_output=True, text=True,
-                                  timeout=timeout, stdin=subprocess.DEVNULL)
+            done = subprocess.run(
+                command + [work.name],
+                cwd=tmp,
+                capture_output=True,
+                text=True,
+                timeout=timeout,
+                stdin=subprocess.DEVNULL,
+            )
             log_path = work.with_suffix(".log")
             log = log_path.read_text(errors="replace") if log_path.exists() else done.stdout
             if done.returncode != 0 or "Rerun to get" not in log:

@@ -16,6 +16,7 @@ Like the Numba printer (``fieldgen/codegen/printer.py``), every project construc
   ``T^{L-1} \\cdots T^{0}``; sums with several limits as nested sums;
 - the code generator's helper nodes (``SqrtProduct``, ``CopySign``) should they ever appear.
 """
+
 from __future__ import annotations
 
 import re
@@ -41,8 +42,18 @@ PINNED = {
     "r_star": r"r^{*}",
 }
 # Stems of indexed symbols (stem + digits): the digits are a pair or input index, a subscript.
-STEMS = {"K": "K", "C": "C", "Ct": r"\tilde{C}", "G": "G", "m": "m", "x": "x", "h": "h",
-         "g": "g", "j": "j", "P": "P"}
+STEMS = {
+    "K": "K",
+    "C": "C",
+    "Ct": r"\tilde{C}",
+    "G": "G",
+    "m": "m",
+    "x": "x",
+    "h": "h",
+    "g": "g",
+    "j": "j",
+    "P": "P",
+}
 _INDEXED = re.compile(r"^([A-Za-z]+?)(\d+)$")
 PAIR_SUFFIXES = ("11", "22", "12")
 # Continuation lines of a broken equation are indented by this much after the alignment point.
@@ -66,10 +77,10 @@ def _pair_stem(entries):
 class FieldgenLatexPrinter(LatexPrinter):
     _default_settings = dict(
         LatexPrinter._default_settings,
-        inv_trig_style="full",   # \arcsin: standard notation, and SymPy's LaTeX parser reads it
-        ln_notation=True,        # \ln, as the derivations' natural logarithms read on paper
-        break_width=None,        # None: "lhs = rhs" on one line; a number: align rows
-        lhs_width=None,          # width of the align's left column (default: this row's lhs)
+        inv_trig_style="full",  # \arcsin: standard notation, and SymPy's LaTeX parser reads it
+        ln_notation=True,  # \ln, as the derivations' natural logarithms read on paper
+        break_width=None,  # None: "lhs = rhs" on one line; a number: align rows
+        lhs_width=None,  # width of the align's left column (default: this row's lhs)
     )
 
     # ---- symbols ---------------------------------------------------------------------------
@@ -146,8 +157,9 @@ class FieldgenLatexPrinter(LatexPrinter):
         # with fractions are set in display style instead, with room between the rows.
         if not any(p.exp.is_negative for entry in expr for p in entry.atoms(sp.Pow)):
             return super()._print_matrix_contents(expr)
-        rows = [" & ".join(self._print(DisplayStyle(e)) for e in expr[i, :])
-                for i in range(expr.rows)]
+        rows = [
+            " & ".join(self._print(DisplayStyle(e)) for e in expr[i, :]) for i in range(expr.rows)
+        ]
         return r"\begin{matrix}%s\end{matrix}" % r"\\[3ex]".join(rows)
 
     def _print_Mean(self, expr, exp=None):
@@ -170,7 +182,8 @@ class FieldgenLatexPrinter(LatexPrinter):
         """The integrand of an expectation in the pre-activations h_1, h_2, ..."""
         xs = expr.integrand.variables
         return expr.integrand.expr.xreplace(
-            {x: sp.Symbol(f"h{i + 1}", real=True) for i, x in enumerate(xs)})
+            {x: sp.Symbol(f"h{i + 1}", real=True) for i, x in enumerate(xs)}
+        )
 
     def _print_GaussianExpectation(self, expr, exp=None):
         body = self._print(self._integrand(expr))
@@ -223,8 +236,10 @@ class FieldgenLatexPrinter(LatexPrinter):
         # Several limits as nested sums, outermost first, instead of one sum over a \\substack.
         if len(expr.limits) == 1:
             return super()._print_Sum(expr)
-        heads = [r"\sum_{%s=%s}^{%s}" % tuple(self._print(x) for x in limit)
-                 for limit in reversed(expr.limits)]
+        heads = [
+            r"\sum_{%s=%s}^{%s}" % tuple(self._print(x) for x in limit)
+            for limit in reversed(expr.limits)
+        ]
         body = self._print(expr.function)
         if expr.function.is_Add:
             body = r"\left(%s\right)" % body
@@ -276,12 +291,18 @@ class FieldgenLatexPrinter(LatexPrinter):
                 others = list(sp.Mul.make_args(numer))
                 others.remove(inner)
                 coeff = sp.Mul(*others) / denom
-                head = "" if coeff == 1 else self.parenthesize(
-                    coeff, PRECEDENCE["Mul"], strict=True) + " "
+                head = (
+                    ""
+                    if coeff == 1
+                    else self.parenthesize(coeff, PRECEDENCE["Mul"], strict=True) + " "
+                )
                 return head + r"\left(", inner, r"\right)"
         if isinstance(term, GaussianExpectation):
-            return (r"\left\langle", self._integrand(term),
-                    r"\right\rangle_{%s}" % self._covariance(term.entries))
+            return (
+                r"\left\langle",
+                self._integrand(term),
+                r"\right\rangle_{%s}" % self._covariance(term.entries),
+            )
         return None
 
     def _pieces(self, sign: str, term, budget: float) -> list[tuple[str, int]]:

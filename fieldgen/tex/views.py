@@ -7,6 +7,7 @@ derivation's own expressions; the only rewrites are exact ones for display: laye
 ``sympy.simplify`` of closed-form derivatives (the generated code differentiates the same closed
 form; the round-trip test compares the printed form with the unsimplified derivative).
 """
+
 from __future__ import annotations
 
 from functools import singledispatch
@@ -50,6 +51,7 @@ def abbreviate(expr, definitions: dict) -> sp.Expr:
     sigma_w^2 K^{l-1}_11 + sigma_b^2 -> C^l_11, so 2 sigma_w^2 K^{l-1}_11 + 2 sigma_b^2 + 1 prints
     as 2 C^l_11 + 1.
     """
+
     def fold(node):
         terms = list(node.args)
         for definition, symbol in definitions.items():
@@ -62,6 +64,7 @@ def abbreviate(expr, definitions: dict) -> sp.Expr:
                         terms.remove(s)
                     terms.append(c * symbol)
         return sp.Add(*terms)
+
     return sp.sympify(expr).replace(lambda e: e.is_Add, fold)
 
 
@@ -117,8 +120,14 @@ def layer_action_equation(S: sp.Expr, n_inputs: int) -> sp.Eq:
     """S^l = S[C^l, C~^l; K^{l-1}]; one input's C11, C~11 shown as C, C~ (as field_symbols)."""
     if n_inputs == 1:
         S = S.xreplace({model.C[0]: field_symbols(1)[0], model.Ct[0]: ONE_INPUT_CONJUGATE})
-        return eq(AtLayer(ACTION, LAYER), at_layer(
-            at_layer(S, (field_symbols(1)[0], ONE_INPUT_CONJUGATE), LAYER), (model.K1,), PREVIOUS))
+        return eq(
+            AtLayer(ACTION, LAYER),
+            at_layer(
+                at_layer(S, (field_symbols(1)[0], ONE_INPUT_CONJUGATE), LAYER),
+                (model.K1,),
+                PREVIOUS,
+            ),
+        )
     return eq(AtLayer(ACTION, LAYER), _layered_fields(S, n_inputs))
 
 
@@ -127,11 +136,17 @@ def saddle_point_equations(saddle: action.SaddlePoint, n_inputs: int) -> list[sp
     C, Ct = action.pair_fields(n_inputs)
     S = AtLayer(ACTION, LAYER)
     conjugate = [AtLayer(ct, LAYER) for ct in Ct]
-    rows = [eq(sp.Derivative(S, AtLayer(c, LAYER)), _layered_fields(e, n_inputs))
-            for c, e in zip(C, saddle.conjugate_equations)]
-    rows += [eq(sp.Subs(sp.Derivative(S, ct), tuple(conjugate), (0,) * len(conjugate)),
-                _layered_fields(e, n_inputs))
-             for ct, e in zip(conjugate, saddle.equations)]
+    rows = [
+        eq(sp.Derivative(S, AtLayer(c, LAYER)), _layered_fields(e, n_inputs))
+        for c, e in zip(C, saddle.conjugate_equations)
+    ]
+    rows += [
+        eq(
+            sp.Subs(sp.Derivative(S, ct), tuple(conjugate), (0,) * len(conjugate)),
+            _layered_fields(e, n_inputs),
+        )
+        for ct, e in zip(conjugate, saddle.equations)
+    ]
     return rows
 
 
@@ -190,10 +205,12 @@ def single_equations(name: str) -> list[sp.Eq]:
     K = model.K1
     node = expectation_node(name, entries=(K,))
     P = gauss.single(name, K)
-    return [eq(node, P),
-            eq(sp.Derivative(node, K), _shown_derivative(sp.diff(P, K))),
-            eq(sp.Derivative(node, (K, 2)), _shown_derivative(sp.diff(P, K, 2))),
-            eq(mean_node(name), gauss.mean(name, K))]
+    return [
+        eq(node, P),
+        eq(sp.Derivative(node, K), _shown_derivative(sp.diff(P, K))),
+        eq(sp.Derivative(node, (K, 2)), _shown_derivative(sp.diff(P, K, 2))),
+        eq(mean_node(name), gauss.mean(name, K)),
+    ]
 
 
 def pair_derivative_equations(name: str) -> list[sp.Eq]:
@@ -226,8 +243,10 @@ def price_equations(entries=model.K) -> list[sp.Eq]:
 
 @singledispatch
 def equations(obj) -> list[sp.Eq]:
-    raise TypeError(f"no LaTeX view of {type(obj).__name__}; pass a SymPy object or a derivation "
-                    "(LayerMap, SaddlePoint, PairClosedForms, Increment)")
+    raise TypeError(
+        f"no LaTeX view of {type(obj).__name__}; pass a SymPy object or a derivation "
+        "(LayerMap, SaddlePoint, PairClosedForms, Increment)"
+    )
 
 
 @equations.register
@@ -239,8 +258,11 @@ def _(obj: meanfield.LayerMap):
 @equations.register
 def _(obj: action.SaddlePoint):
     n_inputs = len(obj.fields)
-    return ([action_equation(obj, n_inputs)] + saddle_point_equations(obj, n_inputs)
-            + saddle_solution_equations(obj, n_inputs))
+    return (
+        [action_equation(obj, n_inputs)]
+        + saddle_point_equations(obj, n_inputs)
+        + saddle_solution_equations(obj, n_inputs)
+    )
 
 
 @equations.register

@@ -5,6 +5,7 @@ derivation objects it shows and returns blocks (``blocks.py``): prose, headings 
 SymPy equations. To add a section, write a module here and add it to ``ORDER``; its name becomes
 a choice of ``fieldgen latex --section``.
 """
+
 from __future__ import annotations
 
 from ..blocks import Section

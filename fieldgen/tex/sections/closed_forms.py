@@ -1,4 +1,5 @@
 """Section "closed-forms": relu, erf and linear expectations and their derivatives."""
+
 from __future__ import annotations
 
 from ...derivations import closed_forms, model
@@ -12,11 +13,11 @@ from ..views import (
 
 _BASES = {
     "density": "its derivative of that order is a delta function, whose expectation is the "
-               "Gaussian density at the origin",
+    "Gaussian density at the origin",
     "gaussian": "the product of its derivatives is the exponential of a quadratic form, "
-                "integrated exactly by completing the square",
+    "integrated exactly by completing the square",
     "polynomial": "the product is a polynomial, whose expectation Stein's lemma (Gaussian "
-                  "integration by parts) gives directly",
+    "integration by parts) gives directly",
 }
 
 
@@ -28,16 +29,21 @@ def _pair_tags() -> tuple:
 
 def build() -> list:
     blocks = [
-        Prose("For each activation with a recipe, the chain of expectations of products of "
-              "derivatives is integrated in the off-diagonal entry by ",
-              Ref("price:integrated-K12"), ", from the highest order down to the expectation "
-              "itself. Forms whose argument reaches the boundary at full correlation are written "
-              "through the correlation, which the generated code clamps to the interval from "
-              "minus one to one:"),
+        Prose(
+            "For each activation with a recipe, the chain of expectations of products of "
+            "derivatives is integrated in the off-diagonal entry by ",
+            Ref("price:integrated-K12"),
+            ", from the highest order down to the expectation "
+            "itself. Forms whose argument reaches the boundary at full correlation are written "
+            "through the correlation, which the generated code clamps to the interval from "
+            "minus one to one:",
+        ),
         tagged("rho", [correlation_equation()], ("def",)),
-        Prose("The one-input forms are the pair forms on the diagonal. The derivatives are those "
-              "of the closed forms, simplified by SymPy for reading; the generated Jacobian and "
-              "Hessian evaluate the same derivatives."),
+        Prose(
+            "The one-input forms are the pair forms on the diagonal. The derivatives are those "
+            "of the closed forms, simplified by SymPy for reading; the generated Jacobian and "
+            "Hessian evaluate the same derivatives."
+        ),
     ]
     for name in sorted(closed_forms.recipes()):
         recipe = closed_forms.recipes()[name]

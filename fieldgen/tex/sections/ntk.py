@@ -1,4 +1,5 @@
 """Section "ntk": the neural tangent kernel recursion, from one neuron's parameter gradients."""
+
 from __future__ import annotations
 
 import sympy as sp
@@ -8,7 +9,7 @@ from ..blocks import Display, Heading, Prose, Section
 from ..nodes import AtLayer, at_layer, layered
 from ..views import LAYER, PREVIOUS, eq, field_symbols
 
-SHOWN_NEURON = "erf"   # the activation in the displayed neuron derivatives (any would do)
+SHOWN_NEURON = "erf"  # the activation in the displayed neuron derivatives (any would do)
 
 
 def _neuron_rows(block: str) -> list:
@@ -18,8 +19,12 @@ def _neuron_rows(block: str) -> list:
     F = F.xreplace({ntk.neuron(block, SHOWN_NEURON, 0)[1]: ntk._z[0]})
     F_sym = sp.Symbol("F_1")
     rows = [(f"{block}-F", eq(F_sym, F))]
-    for tag, var, d in (("w", ntk._w, grads.d_weight[0]), ("beta", ntk._beta, grads.d_bias[0]),
-                        ("h", ntk._h[0], grads.d_identity[0]), ("u", ntk._u[0], grads.d_below[0])):
+    for tag, var, d in (
+        ("w", ntk._w, grads.d_weight[0]),
+        ("beta", ntk._beta, grads.d_bias[0]),
+        ("h", ntk._h[0], grads.d_identity[0]),
+        ("u", ntk._u[0], grads.d_below[0]),
+    ):
         rows.append((f"{block}-dF-{tag}", eq(sp.Derivative(F_sym, var), d)))
     return rows
 
@@ -45,40 +50,83 @@ def _maps(block: str, name: str) -> Display:
 
 
 def build() -> list:
-    l, r = model.layer, model.r
+    l = model.layer
     w, beta, N = ntk._w, ntk._beta, model.width
     z, u, h = ntk._z[0], ntk._u[0], ntk._h[0]
     Theta = layered("Theta", l)
     blocks = [
-        Prose("In the NTK parameterisation every layer's weights and biases are ",
-              eq(sp.Symbol("W"), sp.sqrt(model.sigma_w2) * sp.Symbol("w") / sp.sqrt(N)), " and ",
-              eq(sp.Symbol("b"), sp.sqrt(model.sigma_b2) * beta), " with trainable ",
-              sp.Symbol("w"), " and ", beta, " standard Gaussian (the network has the law of the "
-              "model). The neural tangent kernel of an output neuron is ", Theta,
-              ", the sum over all trainable parameters of the products of its gradients at two "
-              "inputs. One neuron of layer ", l, " is ", sp.Symbol("F_1"), ", written through "
-              "one weight ", w, " from one neuron ", u, " of the layer below and the field ", z,
-              " it sums; ", h, " is its own pre-activation (the identity path). The derivation "
-              "differentiates:"),
+        Prose(
+            "In the NTK parameterisation every layer's weights and biases are ",
+            eq(sp.Symbol("W"), sp.sqrt(model.sigma_w2) * sp.Symbol("w") / sp.sqrt(N)),
+            " and ",
+            eq(sp.Symbol("b"), sp.sqrt(model.sigma_b2) * beta),
+            " with trainable ",
+            sp.Symbol("w"),
+            " and ",
+            beta,
+            " standard Gaussian (the network has the law of the "
+            "model). The neural tangent kernel of an output neuron is ",
+            Theta,
+            ", the sum over all trainable parameters of the products of its gradients at two "
+            "inputs. One neuron of layer ",
+            l,
+            " is ",
+            sp.Symbol("F_1"),
+            ", written through one weight ",
+            w,
+            " from one neuron ",
+            u,
+            " of the layer below and the field ",
+            z,
+            " it sums; ",
+            h,
+            " is its own pre-activation (the identity path). The derivation differentiates:",
+        ),
         Heading("Full block"),
         Display(*_neuron_rows("full")),
         Heading("Reduced block"),
         Display(*_neuron_rows("reduced")),
-        Prose("Products of these at two inputs, summed over the ", N, " neurons and weights of "
-              "the layer below, become at infinite width ", N, " times Gaussian expectations: ",
-              u, " under the kernel ", layered("K", l - 1), ", ", z, " under the saddle-point "
-              "field ", layered("C", l), ", independent of each other and of ", w,
-              " (whose second moment is 1). The weight and bias gradients give the direct term, "
-              "the identity path and the propagation through ", u, " multiply ",
-              layered("Theta", l - 1), ". With a given kernel there are no input parameters and ",
-              eq(layered("Theta", 0), 0), "; with an input layer its own weights and biases give"),
-        Display(*((f"input-layer-{s.name}", eq(AtLayer(s, 0), v)) for n in (2, 1)
-                  for s, v in zip(ntk.theta_symbols(n), ntk.input_ntk("layer", n)))),
-        Prose("The recursions below, with the field ", layered("C", l), " of section "
-              "``Mean-field recursion'' substituted, are what \\texttt{fieldgen regenerate} "
-              "prints into \\texttt{generated/gram\\_*.py} after the kernel's; two inputs "
-              "then one. The 1 in the factor of ", layered("Theta", l - 1), " is the identity "
-              "path:"),
+        Prose(
+            "Products of these at two inputs, summed over the ",
+            N,
+            " neurons and weights of the layer below, become at infinite width ",
+            N,
+            " times Gaussian expectations: ",
+            u,
+            " under the kernel ",
+            layered("K", l - 1),
+            ", ",
+            z,
+            " under the saddle-point field ",
+            layered("C", l),
+            ", independent of each other and of ",
+            w,
+            " (whose second moment is 1). The weight and bias gradients give the direct term, "
+            "the identity path and the propagation through ",
+            u,
+            " multiply ",
+            layered("Theta", l - 1),
+            ". With a given kernel there are no input parameters and ",
+            eq(layered("Theta", 0), 0),
+            "; with an input layer its own weights and biases give",
+        ),
+        Display(
+            *(
+                (f"input-layer-{s.name}", eq(AtLayer(s, 0), v))
+                for n in (2, 1)
+                for s, v in zip(ntk.theta_symbols(n), ntk.input_ntk("layer", n))
+            )
+        ),
+        Prose(
+            "The recursions below, with the field ",
+            layered("C", l),
+            " of section "
+            "``Mean-field recursion'' substituted, are what \\texttt{fieldgen regenerate} "
+            "prints into \\texttt{generated/gram\\_*.py} after the kernel's; two inputs "
+            "then one. The 1 in the factor of ",
+            layered("Theta", l - 1),
+            " is the identity path:",
+        ),
     ]
     for block in model.BLOCKS:
         blocks.append(Heading(f"NTK recursion, {block} block"))

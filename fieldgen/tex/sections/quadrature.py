@@ -1,4 +1,5 @@
 """Section "quadrature": activations without closed forms (tanh) stay expectation nodes."""
+
 from __future__ import annotations
 
 from ...derivations import activations, closed_forms
@@ -9,12 +10,15 @@ from .closed_forms import _pair_tags
 
 def build() -> list:
     blocks = [
-        Prose("An activation without a closed-form recipe keeps its expectations as "
-              "Gaussian-expectation nodes. Their derivatives are again nodes, by Price's theorem ",
-              Ref("price:pair-K12"), ", and the code generator lowers every node to a graded "
-              "composite Gauss-Legendre rule: panels start at the activation's transition with "
-              "its width and grow geometrically, which stays accurate where plain Gauss-Hermite "
-              "misses the transition at large variance."),
+        Prose(
+            "An activation without a closed-form recipe keeps its expectations as "
+            "Gaussian-expectation nodes. Their derivatives are again nodes, by Price's theorem ",
+            Ref("price:pair-K12"),
+            ", and the code generator lowers every node to a graded "
+            "composite Gauss-Legendre rule: panels start at the activation's transition with "
+            "its width and grow geometrically, which stays accurate where plain Gauss-Hermite "
+            "misses the transition at large variance.",
+        ),
     ]
     for name in sorted(set(activations.ACTIVATIONS) - set(closed_forms.recipes())):
         blocks += [

@@ -1,5 +1,6 @@
 """Section "response": the layer Jacobian, chi as the ordered product, the sensitivity, the
 continuum flow and the optimum condition with its first-order correction, and the sign limit."""
+
 from __future__ import annotations
 
 import sympy as sp
@@ -58,10 +59,15 @@ def _generic_rows() -> list:
 
     def entry(i, j):
         return Subscripted(sp.Symbol("J"), labels[i], labels[j])
+
     pattern = sp.ImmutableMatrix(3, 3, lambda i, j: 0 if J[i, j] == 0 else entry(i, j))
     rows = [("J-generic", eq(_matrix("J"), pattern))]
-    return rows + [(f"J-{labels[i]}-{labels[j]}", eq(entry(i, j), J[i, j]))
-                   for i in range(3) for j in range(3) if J[i, j] != 0]
+    return rows + [
+        (f"J-{labels[i]}-{labels[j]}", eq(entry(i, j), J[i, j]))
+        for i in range(3)
+        for j in range(3)
+        if J[i, j] != 0
+    ]
 
 
 def _equal_norm_jacobian() -> sp.Matrix:
@@ -79,9 +85,11 @@ def _chi_rows() -> list:
         raise ValueError("the K12 column of chi is no longer its 12 entry alone")
     l, T = model.layer, _matrix("T")
     T_12 = Subscripted(AtLayer(sp.Symbol("T"), l), sp.Integer(12), sp.Integer(12))
-    return [("chi-step", eq(_chi(l + 1, 0), AtLayer(T, l) * _chi(l, 0))),
-            ("chi-product", eq(_chi(L, 0), OrderedProduct(T, L - 1, 0))),
-            ("chi-12", eq(_chi_12(L, 0), sp.Product(T_12, (l, 0, L - 1))))]
+    return [
+        ("chi-step", eq(_chi(l + 1, 0), AtLayer(T, l) * _chi(l, 0))),
+        ("chi-product", eq(_chi(L, 0), OrderedProduct(T, L - 1, 0))),
+        ("chi-12", eq(_chi_12(L, 0), sp.Product(T_12, (l, 0, L - 1)))),
+    ]
 
 
 def _sensitivity() -> sp.Eq:
@@ -98,9 +106,13 @@ def _sensitivity() -> sp.Eq:
 def _flow_rows() -> list:
     fl = continuum.flow("full", SHOWN)
     tau = continuum.tau
-    rows = [(f"flow-{s.name}", eq(sp.Derivative(sp.Function(s.name)(tau), tau),
-                                  sp.expand(f).xreplace(EQUAL_NORM)))
-            for s, f in zip((K, K12), fl.rhs)]
+    rows = [
+        (
+            f"flow-{s.name}",
+            eq(sp.Derivative(sp.Function(s.name)(tau), tau), sp.expand(f).xreplace(EQUAL_NORM)),
+        )
+        for s, f in zip((K, K12), fl.rhs)
+    ]
     rows.append(("flow-a", eq(sp.Symbol("a"), sp.simplify(fl.chi_rate).xreplace(EQUAL_NORM))))
     return rows
 
@@ -109,8 +121,7 @@ def _rate() -> sp.Eq:
     """d ln S/dtau = a - F_K/K for S = chi K^0/K with chi' = a chi, K' = F_K (generic)."""
     a, F_K = sp.Symbol("a"), Subscripted(sp.Symbol("F"), K)
     S = sp.Function("S", positive=True)(continuum.tau)
-    return eq(sp.Derivative(sp.log(S), continuum.tau),
-              continuum.log_sensitivity_rate(a, F_K, K))
+    return eq(sp.Derivative(sp.log(S), continuum.tau), continuum.log_sensitivity_rate(a, F_K, K))
 
 
 def _optimum() -> sp.Eq:
@@ -131,8 +142,9 @@ def _l0() -> sp.Eq:
 def _r_star() -> sp.Eq:
     """r* from eps (L - L0) = tau*, eps = r^2 sigma_w^2, solved for r > 0 at L > L0."""
     r, remaining = sp.Symbol("r", positive=True), sp.Symbol("remaining", positive=True)
-    (solution,) = sp.solve(sp.Eq(continuum.step_size().subs(model.r, r) * remaining,
-                                 STAR["tau"]), r)
+    (solution,) = sp.solve(
+        sp.Eq(continuum.step_size().subs(model.r, r) * remaining, STAR["tau"]), r
+    )
     return eq(STAR["r"], solution.xreplace({remaining: L - sp.Symbol("L0")}))
 
 
@@ -152,25 +164,45 @@ def _saturated_rows() -> list:
     p11, p12 = saturated.saturated_pair()
     f, c_x = sp.Function("f"), sp.Symbol("c_x")
     return [
-        ("sign-P11", eq(sp.Limit(unevaluated_expectation(erf(x1) ** 2, (lam * K,)), lam, sp.oo),
-                        p11)),
-        ("sign-P12", eq(sp.Limit(unevaluated_expectation(erf(x1) * erf(x2), scaled), lam, sp.oo),
-                        p12)),
+        (
+            "sign-P11",
+            eq(sp.Limit(unevaluated_expectation(erf(x1) ** 2, (lam * K,)), lam, sp.oo), p11),
+        ),
+        (
+            "sign-P12",
+            eq(sp.Limit(unevaluated_expectation(erf(x1) * erf(x2), scaled), lam, sp.oo), p12),
+        ),
         ("sign-flow", eq(f(c), saturated.correlation_flow())),
         ("sign-S", eq(sp.Symbol("S"), f(layered("c", L)) / f(layered("c", 0)))),
         ("sign-cx", eq(c_x, saturated.optimal_correlation())),
         # f and c_x are the rows above: naming them in u* is an exact rewrite.
-        ("sign-u", eq(STAR["u"], saturated.log_growth().xreplace(
-            {saturated.correlation_flow(): f(c), saturated.optimal_correlation(): c_x,
-             saturated.c0: layered("c", 0)}))),
+        (
+            "sign-u",
+            eq(
+                STAR["u"],
+                saturated.log_growth().xreplace(
+                    {
+                        saturated.correlation_flow(): f(c),
+                        saturated.optimal_correlation(): c_x,
+                        saturated.c0: layered("c", 0),
+                    }
+                ),
+            ),
+        ),
     ]
 
 
 def _saturated_r(block: str) -> Display:
     shown = {saturated.u: STAR["u"], sp.Symbol("K0", positive=True): AtLayer(K, 0)}
-    return Display(*((f"sign-r-{block}-{mode}", eq(STAR["r"], saturated.optimal_r(block, mode)
-                                                     .xreplace(shown)))
-                     for mode in model.INPUT_MODES))
+    return Display(
+        *(
+            (
+                f"sign-r-{block}-{mode}",
+                eq(STAR["r"], saturated.optimal_r(block, mode).xreplace(shown)),
+            )
+            for mode in model.INPUT_MODES
+        )
+    )
 
 
 # ---- the section -------------------------------------------------------------------------------
@@ -183,74 +215,173 @@ def build() -> list:
     c = saturated.c
     dK = {block: saturated._diagonal_step(block) for block in model.BLOCKS}
     return [
-        Prose("The response of the kernel to its input, ",
-              eq(_chi(L, 0), sp.Derivative(layered("K", L), layered("K", 0))),
-              ", is the product of the Jacobians ", AtLayer(T, l), " of the mean-field layer "
-              "map (section ``Mean-field recursion'') with respect to its state, along the "
-              "mean-field path. For the full "
-              "block the map is ", eq(layered("K", l + 1), layered("K", l) + r ** 2 * layered(
-                  "C", l + 1)), " with the auxiliary field of section ``Action and saddle "
-              "point'', so in pair space (11, 22, 12), for any activation (Price's theorem):"),
+        Prose(
+            "The response of the kernel to its input, ",
+            eq(_chi(L, 0), sp.Derivative(layered("K", L), layered("K", 0))),
+            ", is the product of the Jacobians ",
+            AtLayer(T, l),
+            " of the mean-field layer "
+            "map (section ``Mean-field recursion'') with respect to its state, along the "
+            "mean-field path. For the full "
+            "block the map is ",
+            eq(layered("K", l + 1), layered("K", l) + r**2 * layered("C", l + 1)),
+            " with the auxiliary field of section ``Action and saddle "
+            "point'', so in pair space (11, 22, 12), for any activation (Price's theorem):",
+        ),
         Display(("T", eq(T, 1 + continuum.step_size() * J)), *_generic_rows()),
-        Prose("No diagonal entry depends on ", K12, ". For two inputs of equal norm ", K,
-              " the diagonal entries stay equal, the state is ", sp.Tuple(K, K12), ", and for ",
-              SHOWN, " the closed forms give"),
+        Prose(
+            "No diagonal entry depends on ",
+            K12,
+            ". For two inputs of equal norm ",
+            K,
+            " the diagonal entries stay equal, the state is ",
+            sp.Tuple(K, K12),
+            ", and for ",
+            SHOWN,
+            " the closed forms give",
+        ),
         Display(("T-" + SHOWN, eq(T, _equal_norm_jacobian()))),
-        Prose("The response is propagated forward with the kernel (forward-mode "
-              "differentiation); ", _chi(0, 0), " is the identity for a given kernel and the "
-              "input layer's ", eq(sp.Derivative(layered("K", 0), sp.Symbol("G")),
-                                   response.input_jacobian("layer", 1)[0, 0]),
-              " otherwise. Because ", T, " is lower triangular in ", sp.Tuple(K, K12), ", the ",
-              K12, " column of ", _chi(L, 0), " has only its 12 entry, a product of numbers:"),
+        Prose(
+            "The response is propagated forward with the kernel (forward-mode differentiation); ",
+            _chi(0, 0),
+            " is the identity for a given kernel and the input layer's ",
+            eq(
+                sp.Derivative(layered("K", 0), sp.Symbol("G")),
+                response.input_jacobian("layer", 1)[0, 0],
+            ),
+            " otherwise. Because ",
+            T,
+            " is lower triangular in ",
+            sp.Tuple(K, K12),
+            ", the ",
+            K12,
+            " column of ",
+            _chi(L, 0),
+            " has only its 12 entry, a product of numbers:",
+        ),
         Display(*_chi_rows()),
-        Prose("The sensitivity ", eq(sp.Symbol("S"), sp.Derivative(layered("c", L),
-                                                                   layered("c", 0))),
-              " of the output correlation to "
-              "the input correlation follows by the chain rule through ",
-              eq(sp.Symbol("c"), K12 / K), "; at equal norms ", eq(
-                  sp.Derivative(layered("K_12", 0), layered("c", 0)), layered("K", 0)), ":"),
+        Prose(
+            "The sensitivity ",
+            eq(sp.Symbol("S"), sp.Derivative(layered("c", L), layered("c", 0))),
+            " of the output correlation to "
+            "the input correlation follows by the chain rule through ",
+            eq(sp.Symbol("c"), K12 / K),
+            "; at equal norms ",
+            eq(sp.Derivative(layered("K_12", 0), layered("c", 0)), layered("K", 0)),
+            ":",
+        ),
         Display(("sensitivity", _sensitivity())),
         Heading("Continuum limit and the optimum condition"),
-        Prose("With ", eq(eps, continuum.step_size()), " the equal-norm layer map is exactly "
-              "one Euler step of a flow in ", eq(tau, eps * l), " (full block; for the reduced "
-              "block with an activation that is not odd the means grow like ", r * l, " and "
-              "there is no such flow). For ", SHOWN, ":"),
+        Prose(
+            "With ",
+            eq(eps, continuum.step_size()),
+            " the equal-norm layer map is exactly one Euler step of a flow in ",
+            eq(tau, eps * l),
+            " (full block; for the reduced "
+            "block with an activation that is not odd the means grow like ",
+            r * l,
+            " and there is no such flow). For ",
+            SHOWN,
+            ":",
+        ),
         Display(*_flow_rows()),
-        Prose("Here ", sp.Symbol("a"), " is the rate of ", sp.log(_chi_12(l, 0)), " per unit ",
-              tau, ". With ", sp.Symbol("S"), " of ", Ref("response:sensitivity"),
-              " a function of ", tau, " alone up to order ",
-              eps, ", maximising over ", r, " at fixed depth is maximising over ", tau, ":"),
+        Prose(
+            "Here ",
+            sp.Symbol("a"),
+            " is the rate of ",
+            sp.log(_chi_12(l, 0)),
+            " per unit ",
+            tau,
+            ". With ",
+            sp.Symbol("S"),
+            " of ",
+            Ref("response:sensitivity"),
+            " a function of ",
+            tau,
+            " alone up to order ",
+            eps,
+            ", maximising over ",
+            r,
+            " at fixed depth is maximising over ",
+            tau,
+            ":",
+        ),
         Display(("rate", _rate())),
-        Prose("Setting it to zero at the output layer is the local edge-of-chaos condition, "
-              "which fixes ", STAR["tau"], " (", SHOWN, ", times ", sw2, "):"),
+        Prose(
+            "Setting it to zero at the output layer is the local edge-of-chaos condition, "
+            "which fixes ",
+            STAR["tau"],
+            " (",
+            SHOWN,
+            ", times ",
+            sw2,
+            "):",
+        ),
         Display(("optimum", _optimum())),
-        Prose("At finite step the iterates follow the modified flow ",
-              eq(sp.Derivative(sp.Function("y")(tau), tau), sp.Symbol("F") + eps * sp.Symbol("G")),
-              " (backward error analysis) with"),
+        Prose(
+            "At finite step the iterates follow the modified flow ",
+            eq(sp.Derivative(sp.Function("y")(tau), tau), sp.Symbol("F") + eps * sp.Symbol("G")),
+            " (backward error analysis) with",
+        ),
         Display(("modified-flow", _modified_flow())),
-        Prose("and summing the per-layer logarithms with the Euler-Maclaurin formula (endpoint "
-              "coefficient ", continuum.euler_maclaurin_endpoint(), ") gives ",
-              eq(sp.log(sp.Symbol("S")), sp.Function("Phi")(tau)
-                 + eps * sp.Function("Psi")(tau)), " up to order ", eps ** 2, ". Maximising over ",
-              eps, " at fixed ", L, " puts the optimum at ",
-              eq(eps * (L - sp.Symbol("L0")), STAR["tau"]), " up to order ", 1 / L, ", with"),
+        Prose(
+            "and summing the per-layer logarithms with the Euler-Maclaurin formula (endpoint "
+            "coefficient ",
+            continuum.euler_maclaurin_endpoint(),
+            ") gives ",
+            eq(sp.log(sp.Symbol("S")), sp.Function("Phi")(tau) + eps * sp.Function("Psi")(tau)),
+            " up to order ",
+            eps**2,
+            ". Maximising over ",
+            eps,
+            " at fixed ",
+            L,
+            " puts the optimum at ",
+            eq(eps * (L - sp.Symbol("L0")), STAR["tau"]),
+            " up to order ",
+            1 / L,
+            ", with",
+        ),
         Display(("L0", _l0()), ("r-star", _r_star())),
         Heading("The saturated limit"),
-        Prose("The sign activation is erf at pre-activation scales large against its width: its "
-              "expectations are the limits of erf's closed forms, for two inputs of norm ", K,
-              " and correlation ", c, ". Without bias the diagonal then grows by a constant, ",
-              dK["full"], " per layer in the full block and ", dK["reduced"], " in the reduced "
-              "block, and in ", eq(sp.Symbol("u"), sp.log(layered("K", l) / layered("K", 0))),
-              " the correlation follows an autonomous flow ", eq(sp.Derivative(
-                  sp.Function("c")(sp.Symbol("u")), sp.Symbol("u")), sp.Function("f")(c)),
-              " for both blocks. Hence ", sp.Symbol("S"), " is largest where ",
-              sp.Derivative(sp.Function("f")(c), c), " vanishes, at ", sp.Symbol("c_x"),
-              ", reached after ", STAR["u"], " (only for ", sp.Gt(sp.Abs(layered("c", 0)),
-                                                                  sp.Symbol("c_x")), "):"),
+        Prose(
+            "The sign activation is erf at pre-activation scales large against its width: its "
+            "expectations are the limits of erf's closed forms, for two inputs of norm ",
+            K,
+            " and correlation ",
+            c,
+            ". Without bias the diagonal then grows by a constant, ",
+            dK["full"],
+            " per layer in the full block and ",
+            dK["reduced"],
+            " in the reduced block, and in ",
+            eq(sp.Symbol("u"), sp.log(layered("K", l) / layered("K", 0))),
+            " the correlation follows an autonomous flow ",
+            eq(
+                sp.Derivative(sp.Function("c")(sp.Symbol("u")), sp.Symbol("u")), sp.Function("f")(c)
+            ),
+            " for both blocks. Hence ",
+            sp.Symbol("S"),
+            " is largest where ",
+            sp.Derivative(sp.Function("f")(c), c),
+            " vanishes, at ",
+            sp.Symbol("c_x"),
+            ", reached after ",
+            STAR["u"],
+            " (only for ",
+            sp.Gt(sp.Abs(layered("c", 0)), sp.Symbol("c_x")),
+            "):",
+        ),
         Display(*_saturated_rows()),
-        Prose("With ", eq(layered("K", L) / layered("K", 0), sp.exp(STAR["u"])), " the optimal "
-              "residual scale of the full block, for a given kernel and for an input layer on "
-              "inputs of Gram ", sp.Symbol("G"), ", is"),
+        Prose(
+            "With ",
+            eq(layered("K", L) / layered("K", 0), sp.exp(STAR["u"])),
+            " the optimal "
+            "residual scale of the full block, for a given kernel and for an input layer on "
+            "inputs of Gram ",
+            sp.Symbol("G"),
+            ", is",
+        ),
         _saturated_r("full"),
         Prose("and of the reduced block"),
         _saturated_r("reduced"),
