@@ -128,7 +128,7 @@ def kernel(
     input: str = "kernel",
     x: ArrayLike | None = None,
     x2: ArrayLike | None = None,
-    layers=None,
+    layers: ArrayLike | None = None,
 ) -> NDArray[np.float64]:
     """The mean-field (infinite-width) kernel K^l for l = 0..depth.
 
@@ -198,7 +198,8 @@ def kernel(
     """
     activation, block, input, depth = check.network(activation, block, input, depth)
     K0, n_first = data_set_kernel(K0, x, input, x2)
-    selected = select_layers(layers, depth)
+    data_set = n_first is not None or (np.ndim(K0) == 2 and np.shape(K0)[0] >= 3)
+    selected = select_layers(layers, depth) if data_set or layers is not None else None
     if n_first is not None:
         out = gram("kernel", activation, block, input, depth, K0, selected, r, sigma_w2, sigma_b2)
         return np.ascontiguousarray(out[..., :n_first, n_first:])
@@ -252,8 +253,8 @@ def data_set_kernel(K0, x, input, x2=None):
             raise ValueError("x2 (the second set of a cross kernel) needs x")
         if K0 is None:
             raise ValueError(
-                "K0 (the input kernel or Gram matrix) or x (the inputs, with "
-                "input='layer') must be given; got neither"
+                "K0 must be a real number or an array of them (the input kernel or Gram "
+                "matrix), or give x (the inputs, with input='layer'); got None"
             )
         return K0, None
     if K0 is not None:
@@ -285,6 +286,8 @@ def _inputs(param, x):
 def select_layers(layers, depth):
     """Layer indices to return, int64 ascending (all of 0..depth when None)."""
     if layers is None:
+        # A data set's every layer: its n x n results need the memory check first.
+        check.memory("the kernel of every layer", 8.0 * (depth + 1), "reduce depth or give layers=")
         return np.arange(depth + 1, dtype=np.int64)
     arr = np.asarray(layers)
     if arr.ndim != 1 or arr.size == 0 or not np.issubdtype(arr.dtype, np.integer):

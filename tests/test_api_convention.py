@@ -18,6 +18,7 @@ NET = dict(r=0.4, sigma_w2=1.5, depth=3, sigma_b2=0.1)
 # after the leading (layer) axes: kernel K[l, a, b]; covariance C[l, m, a, b, c, d]; ...
 TWO_INPUT = {
     "kernel": (dict(), (NET["depth"] + 1,), 1),
+    "ntk": (dict(), (NET["depth"] + 1,), 1),
     "kernel_mean_shift": (dict(), (NET["depth"] + 1,), 1),
     "kernel_covariance": (dict(), (NET["depth"] + 1,) * 2, 2),
     "response": (dict(), (), 2),
