@@ -70,6 +70,8 @@ def _two_time(body_early, body_late, early, late, n_inputs):
            <f g> = <f><g> + int_0^1 ds sum_ij Kc_ij <d_i f(h) d_j g(h')>_s,
        and if the inner expectations close (erf: their Gaussian factors tilt away) the moment is a
        one-dimensional integral of a closed form (printed as Gauss-Legendre quadrature).
+       For kinked activations an open inner moment is differentiated along s again (up to
+       fourth order, Taylor's formula with integral remainder) until every term closes.
     3. Otherwise an expectation node (printed as multi-dimensional quadrature).
     """
     n = 2 * n_inputs
@@ -89,17 +91,46 @@ def _two_time(body_early, body_late, early, late, n_inputs):
     if not direct.has(GaussianExpectation):
         return direct
     Kc = model.kernel_matrix(early, n_inputs)
-    inner = sp.Add(
-        *[
-            Kc[i, j] * node(derivative(f, x[i], 1, x) * derivative(g, y[j], 1, y), PATH)
-            for i in range(n_inputs)
-            for j in range(n_inputs)
-        ]
-    )
-    boundary = node(f * g, 0)
-    if inner.has(GaussianExpectation) or boundary.has(GaussianExpectation):
+    pairs = [(i, j) for i in range(n_inputs) for j in range(n_inputs)]
+    # Kinked activations (relu): an open inner moment is differentiated along s again (each
+    # order trades a step for a delta, which conditions a variable away), term by term, with
+    #   int_0^1 (1-s)^(k-1)/(k-1)! t(s) ds = t(0)/k! + int_0^1 (1-s)^k/k! t'(s) ds,
+    # t(0) a product of one-time moments (s = 0 decouples the layers).
+    kinked = any(derivative(body, v, 1, vs).has(sp.Heaviside, sp.DiracDelta)
+                 for body, vs in ((f, x), (g, y)) for v in vs)
+    max_order = 4 if kinked else 1
+
+    def expand(a, b, weight, k):
+        """(boundary, integrand) of int_0^1 (1-s)^(k-1)/(k-1)! weight <a b>_s ds, or None."""
+        at_s = node(a * b, PATH)
+        if not at_s.has(GaussianExpectation):
+            return sp.S.Zero, weight * (1 - PATH) ** (k - 1) / sp.factorial(k - 1) * at_s
+        at_0 = node(a * b, 0)
+        if k == max_order or at_0.has(GaussianExpectation):
+            return None
+        boundary, integrand = weight * at_0 / sp.factorial(k), []
+        for i, j in pairs:
+            da, db = derivative(a, x[i], 1, x), derivative(b, y[j], 1, y)
+            if da == 0 or db == 0 or Kc[i, j] == 0:
+                continue
+            if da.has(sp.Derivative) or db.has(sp.Derivative) or any(
+                    len(e.args) > 1 for e in (da * db).atoms(sp.DiracDelta)):
+                return None                     # a delta's derivative: not closed
+            part = expand(da, db, weight * Kc[i, j], k + 1)
+            if part is None:
+                return None
+            boundary, integrand = boundary + part[0], integrand + [part[1]]
+        return boundary, sp.Add(*integrand)
+
+    boundary, inner = node(f * g, 0), []
+    if boundary.has(GaussianExpectation):
         return direct
-    return boundary + sp.Integral(inner, (PATH, 0, 1))
+    for i, j in pairs:
+        part = expand(derivative(f, x[i], 1, x), derivative(g, y[j], 1, y), Kc[i, j], 1)
+        if part is None:
+            return direct
+        boundary, inner = boundary + part[0], inner + [part[1]]
+    return boundary + sp.Integral(sp.Add(*inner), (PATH, 0, 1))
 
 
 def _phiphi(phi, p):
