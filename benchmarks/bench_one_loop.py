@@ -98,13 +98,12 @@ def main():
             f"{theory:>9.4f} {mc / theory:>9.0f} {nvar:>10.4f} {args.width * Khat.var(ddof=1):>10.4f}"
         )
 
-
     print("\nTwo inputs (c0 = 0.5), seconds per call")
     print(f"{'activation':<10} {'depth':>6} {'kernel_covariance':>18} {'kernel_mean_shift':>18}")
     for name in args.pair_activations:
         for depth in args.pair_depths:
             kw = dict(CASE, depth=depth, K0=PAIR)
-            fieldgen.kernel_covariance(name, **dict(kw, depth=2))    # compile
+            fieldgen.kernel_covariance(name, **dict(kw, depth=2))  # compile
             t = time.perf_counter()
             fieldgen.kernel_covariance(name, **kw)
             t_cov = time.perf_counter() - t
@@ -121,14 +120,17 @@ def _orthant_moment(cov, powers):
     """E[prod relu(x_i)^p_i], x ~ N(0, cov) 3-D, by nested adaptive quadrature (independent of
     the generated path integrals)."""
     from scipy import integrate
+
     inv = np.linalg.inv(cov)
     norm = 1 / np.sqrt((2 * np.pi) ** 3 * np.linalg.det(cov))
 
     def density(z, y, x):
         v = np.array([x, y, z])
         return x ** powers[0] * y ** powers[1] * z ** powers[2] * norm * np.exp(-0.5 * v @ inv @ v)
-    return integrate.nquad(density, [[0, np.inf]] * 3,
-                           opts=dict(epsabs=0, epsrel=1e-11, limit=200))[0]
+
+    return integrate.nquad(
+        density, [[0, np.inf]] * 3, opts=dict(epsabs=0, epsrel=1e-11, limit=200)
+    )[0]
 
 
 def _relu_pair(K11, K22, K12):
@@ -138,27 +140,50 @@ def _relu_pair(K11, K22, K12):
 
 def accuracy_table():
     import warnings
+
     from fieldgen.generated import module
+
     four_point = module("oneloop", "relu").four_point_pair
-    print("\nAccuracy: relu pair four-point entries vs nested adaptive quadrature "
-          "(early K11 = 1, K22 = 2; late = early + [[0.3, .], [., 0.5]], late c = 0.9 c0)")
+    print(
+        "\nAccuracy: relu pair four-point entries vs nested adaptive quadrature "
+        "(early K11 = 1, K22 = 2; late = early + [[0.3, .], [., 0.5]], late c = 0.9 c0)"
+    )
     print(f"{'c0':>6} {'entry':>6} {'generated':>20} {'reference':>20} {'rel. error':>11}")
     for c0 in (-0.9, 0.0, 0.5, 0.99):
         Ke = np.array([[1.0, c0 * np.sqrt(2.0)], [c0 * np.sqrt(2.0), 2.0]])
         Kl = Ke + np.array([[0.3, 0.0], [0.0, 0.5]])
         Kl[0, 1] = Kl[1, 0] = 0.9 * c0 * np.sqrt(Kl[0, 0] * Kl[1, 1])
         out = np.empty((3, 3))
-        four_point(np.array([Ke[0, 0], Ke[1, 1], Ke[0, 1]]), np.array([Kl[0, 0], Kl[1, 1], Kl[0, 1]]), out)
+        four_point(
+            np.array([Ke[0, 0], Ke[1, 1], Ke[0, 1]]), np.array([Kl[0, 0], Kl[1, 1], Kl[0, 1]]), out
+        )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            cov = np.array([[Ke[0, 0], Ke[0, 0], Ke[0, 1]], [Ke[0, 0], Kl[0, 0], Kl[0, 1]],
-                            [Ke[0, 1], Kl[0, 1], Kl[1, 1]]])
-            r02 = _orthant_moment(cov, (2, 1, 1)) - Ke[0, 0] / 2 * _relu_pair(Kl[0, 0], Kl[1, 1], Kl[0, 1])
-            cov = np.array([[Ke[0, 0], Ke[0, 1], Ke[0, 0]], [Ke[0, 1], Ke[1, 1], Ke[0, 1]],
-                            [Ke[0, 0], Ke[0, 1], Kl[0, 0]]])
-            r20 = _orthant_moment(cov, (1, 1, 2)) - Kl[0, 0] / 2 * _relu_pair(Ke[0, 0], Ke[1, 1], Ke[0, 1])
+            cov = np.array(
+                [
+                    [Ke[0, 0], Ke[0, 0], Ke[0, 1]],
+                    [Ke[0, 0], Kl[0, 0], Kl[0, 1]],
+                    [Ke[0, 1], Kl[0, 1], Kl[1, 1]],
+                ]
+            )
+            r02 = _orthant_moment(cov, (2, 1, 1)) - Ke[0, 0] / 2 * _relu_pair(
+                Kl[0, 0], Kl[1, 1], Kl[0, 1]
+            )
+            cov = np.array(
+                [
+                    [Ke[0, 0], Ke[0, 1], Ke[0, 0]],
+                    [Ke[0, 1], Ke[1, 1], Ke[0, 1]],
+                    [Ke[0, 0], Ke[0, 1], Kl[0, 0]],
+                ]
+            )
+            r20 = _orthant_moment(cov, (1, 1, 2)) - Kl[0, 0] / 2 * _relu_pair(
+                Ke[0, 0], Ke[1, 1], Ke[0, 1]
+            )
         for label, gen, ref in (("(0,2)", out[0, 2], r02), ("(2,0)", out[2, 0], r20)):
-            print(f"{c0:>6} {label:>6} {gen:>20.14g} {ref:>20.14g} {abs(gen / ref - 1):>11.2e}", flush=True)
+            print(
+                f"{c0:>6} {label:>6} {gen:>20.14g} {ref:>20.14g} {abs(gen / ref - 1):>11.2e}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -96,8 +96,11 @@ def _two_time(body_early, body_late, early, late, n_inputs):
     # order trades a step for a delta, which conditions a variable away), term by term, with
     #   int_0^1 (1-s)^(k-1)/(k-1)! t(s) ds = t(0)/k! + int_0^1 (1-s)^k/k! t'(s) ds,
     # t(0) a product of one-time moments (s = 0 decouples the layers).
-    kinked = any(derivative(body, v, 1, vs).has(sp.Heaviside, sp.DiracDelta)
-                 for body, vs in ((f, x), (g, y)) for v in vs)
+    kinked = any(
+        derivative(body, v, 1, vs).has(sp.Heaviside, sp.DiracDelta)
+        for body, vs in ((f, x), (g, y))
+        for v in vs
+    )
     max_order = 4 if kinked else 1
 
     def expand(a, b, weight, k):
@@ -113,9 +116,12 @@ def _two_time(body_early, body_late, early, late, n_inputs):
             da, db = derivative(a, x[i], 1, x), derivative(b, y[j], 1, y)
             if da == 0 or db == 0 or Kc[i, j] == 0:
                 continue
-            if da.has(sp.Derivative) or db.has(sp.Derivative) or any(
-                    len(e.args) > 1 for e in (da * db).atoms(sp.DiracDelta)):
-                return None                     # a delta's derivative: not closed
+            if (
+                da.has(sp.Derivative)
+                or db.has(sp.Derivative)
+                or any(len(e.args) > 1 for e in (da * db).atoms(sp.DiracDelta))
+            ):
+                return None  # a delta's derivative: not closed
             part = expand(da, db, weight * Kc[i, j], k + 1)
             if part is None:
                 return None
