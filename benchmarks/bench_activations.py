@@ -138,6 +138,7 @@ def main():
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--names", nargs="+", default=list(NAMES), help="activations to measure")
     ap.add_argument("--skip-covariance", action="store_true", help="skip kernel_covariance timings")
     ap.add_argument("--skip-error", action="store_true", help="skip the quadrature comparison")
     args = ap.parse_args()
@@ -149,7 +150,7 @@ def main():
     )
     print(head)
     r_grid = np.linspace(0.02, 0.5, 100)
-    for label in NAMES:
+    for label in args.names:
         # Presets (gelu, leaky_relu, silu, softplus) are derived into the user cache on first use.
         name = resolve(label)
         closed = (

@@ -95,11 +95,22 @@ def test_one_loop_of_identical_inputs_is_the_one_input_result_in_every_pair_entr
 
 
 @pytest.mark.parametrize("K0", [BOUNDARY["identical"], BOUNDARY["opposite"]])
-@pytest.mark.parametrize("fn", [fieldgen.kernel_covariance, fieldgen.kernel_mean_shift])
-def test_one_loop_relu_at_full_correlation_is_a_value_error_naming_K0(fn, K0):
-    """The one-loop formulas evaluate relu's pair Hessian at K^0; it has 1/sqrt(1 - c^2) terms."""
+def test_one_loop_relu_mean_shift_at_full_correlation_is_a_value_error_naming_K0(K0):
+    """The mean shift evaluates relu's pair Hessian at K^0; it has 1/sqrt(1 - c^2) terms."""
     with pytest.raises(ValueError, match=r"K0 is outside the domain .*\|c\| = 1"):
-        fn("relu", r=0.3, sigma_w2=2.0, depth=3, K0=K0)
+        fieldgen.kernel_mean_shift("relu", r=0.3, sigma_w2=2.0, depth=3, K0=K0)
+
+
+@pytest.mark.parametrize("K0", [BOUNDARY["identical"], BOUNDARY["opposite"]])
+def test_one_loop_relu_covariance_at_full_correlation_is_the_limit_from_inside(K0):
+    """The covariance needs no Hessian: at |c| = 1 it is finite and the limit from inside."""
+    K0 = np.asarray(K0, dtype=float)
+    edge = fieldgen.kernel_covariance("relu", r=0.3, sigma_w2=2.0, depth=3, K0=K0)
+    inside = fieldgen.kernel_covariance(
+        "relu", r=0.3, sigma_w2=2.0, depth=3, K0=K0 * [[1, 1 - 1e-9], [1 - 1e-9, 1]]
+    )
+    assert np.isfinite(edge).all()
+    np.testing.assert_allclose(edge, inside, rtol=0, atol=1e-7 * np.abs(edge).max())
 
 
 # ---- a zero variance ------------------------------------------------------------------------
