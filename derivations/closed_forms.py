@@ -52,10 +52,10 @@ def _closable_1d(body: sp.Expr, x: sp.Symbol) -> bool:
     return True
 
 
-def _split_exponentials(body: sp.Expr, xs):
-    """(D, rest) with body = exp(-x.D.x) rest for a symmetric matrix D != 0, or None.
-
-    Exponents linear in x stay in `rest` (``shift`` removes them)."""
+def _exponent_polynomial(body: sp.Expr, xs):
+    """(Poly of the summed exponents of the exp factors that depend on x, the other factors), or
+    None if there is no such factor or the exponent is not a polynomial in x. The one place that
+    splits an integrand into exp(Q(x)) rest, for ``tilt`` and ``shift``."""
     body = sp.powsimp(body, combine="exp")
     exponent, rest = sp.S.Zero, sp.S.One
     for factor in sp.Mul.make_args(body):
@@ -66,9 +66,19 @@ def _split_exponentials(body: sp.Expr, xs):
     if exponent == 0:
         return None
     try:
-        poly = sp.Poly(sp.expand(exponent), *xs)
+        return sp.Poly(sp.expand(exponent), *xs), rest
     except sp.PolynomialError:
         return None
+
+
+def _split_exponentials(body: sp.Expr, xs):
+    """(D, rest) with body = exp(-x.D.x) rest for a symmetric matrix D != 0, or None.
+
+    Exponents linear in x stay in `rest` (``shift`` removes them)."""
+    found = _exponent_polynomial(body, xs)
+    if found is None:
+        return None
+    poly, rest = found
     if any(sum(m) > 2 for m in poly.monoms()) or not any(sum(m) == 2 for m in poly.monoms()):
         return None
     n = len(xs)
@@ -158,20 +168,11 @@ def tilt(node: GaussianExpectation) -> sp.Expr | None:
 def _linear_exponent(body: sp.Expr, xs):
     """(l, rest) with body = exp(l.x) rest, l constant (possibly complex), rest polynomial in x;
     or None."""
-    body = sp.powsimp(body, combine="exp")
-    exponent, rest = sp.S.Zero, sp.S.One
-    for factor in sp.Mul.make_args(body):
-        if isinstance(factor, sp.exp) and factor.args[0].has(*xs):
-            exponent += factor.args[0]
-        else:
-            rest *= factor
-    if exponent == 0 or not rest.is_polynomial(*xs):
+    found = _exponent_polynomial(body, xs)
+    if found is None:
         return None
-    try:
-        poly = sp.Poly(sp.expand(exponent), *xs)
-    except sp.PolynomialError:
-        return None
-    if poly.total_degree() != 1:
+    poly, rest = found
+    if not rest.is_polynomial(*xs) or poly.total_degree() != 1:
         return None
     return [poly.coeff_monomial(x) for x in xs], rest * sp.exp(poly.coeff_monomial(1))
 
