@@ -70,20 +70,24 @@ class NeuronGradients:
     d_below: tuple  # d F_a / d h_i
 
 
-def neuron(block: str, name: str, a: int) -> tuple[sp.Expr, sp.Expr]:
-    """(F_a, z_a): one neuron's layer map written through one weight w = w_ki and one neuron u."""
+def neuron(block: str, name: str, a: int, field=None) -> tuple[sp.Expr, sp.Expr]:
+    """(F_a, z_a): one neuron's layer map written through one weight w = w_ki and one neuron u.
+
+    With `field` (a symbol), F_a is written through it in place of the expression z_a.
+    """
     phi = activations.get(name)
     g = phi if block == "full" else (lambda x: x)
     z = (
         sp.sqrt(model.sigma_w2) * (_w * g(_u[a]) / sp.sqrt(model.width) + _rest[a])
         + sp.sqrt(model.sigma_b2) * _beta
     )
+    outer = z if field is None else field
     if block == "full":
-        return _h[a] + model.r * z, z
+        return _h[a] + model.r * outer, z
     if block == "reduced":
-        return _h[a] + model.r * phi(z), z
+        return _h[a] + model.r * phi(outer), z
     if block == "input":  # h^0 = sigma_w w x / sqrt(d) + sigma_b beta: u plays the input x
-        return z, z
+        return outer, z
     raise ValueError(f"block must be one of {model.BLOCKS}; got {block!r}")
 
 
@@ -91,15 +95,17 @@ def neuron(block: str, name: str, a: int) -> tuple[sp.Expr, sp.Expr]:
 def gradients(block: str, name: str) -> NeuronGradients:
     parts = {"d_weight": [], "d_bias": [], "d_identity": [], "d_below": []}
     for a in range(2):
-        F, z = neuron(block, name, a)
+        # The field enters through z only: differentiate F written through the symbol z_a and
+        # apply the chain rule. (Replacing z in dF afterwards misses phi' at a rescaled z, as in
+        # d Max(z, z/100)/dz = Heaviside(99 z/100)/100 + ..., whose argument SymPy distributes.)
+        F, z = neuron(block, name, a, field=_z[a])
         for key, var in (
             ("d_weight", _w),
             ("d_bias", _beta),
             ("d_identity", _h[a]),
             ("d_below", _u[a]),
         ):
-            # The field enters through z only: write the derivative in the symbol z_a.
-            parts[key].append(sp.diff(F, var).xreplace({z: _z[a]}))
+            parts[key].append(sp.diff(F, var) + sp.diff(F, _z[a]) * sp.diff(z, var))
     return NeuronGradients(block, *(tuple(v) for v in parts.values()))
 
 

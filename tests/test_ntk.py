@@ -19,6 +19,8 @@ SQRT_PI = np.sqrt(np.pi)
 PHI = {
     "erf": (erf, lambda x: 2 / SQRT_PI * np.exp(-x * x)),
     "relu": (lambda x: np.maximum(x, 0), lambda x: (x > 0).astype(float)),
+    # A preset whose derivative SymPy writes with a rescaled argument, Heaviside(99 x/100).
+    "leaky_relu": (lambda x: np.maximum(x, x / 100), lambda x: np.where(x > 0, 1.0, 0.01)),
 }
 
 
@@ -204,7 +206,11 @@ def _theory_without_identity(activation, block, r, sigma_w2, sigma_b2, depth, K0
     return out
 
 
-CASES = [("erf", "full", 0.6, 1.5, 0.1, "layer"), ("relu", "reduced", 0.5, 1.2, 0.2, "kernel")]
+CASES = [
+    ("erf", "full", 0.6, 1.5, 0.1, "layer"),
+    ("relu", "reduced", 0.5, 1.2, 0.2, "kernel"),
+    ("leaky_relu", "reduced", 0.5, 1.2, 0.2, "kernel"),
+]
 
 
 @pytest.mark.parametrize("activation,block,r,sigma_w2,sigma_b2,input", CASES)

@@ -298,6 +298,8 @@ def _every_public_function(name):
     np.testing.assert_allclose(C, np.swapaxes(C, 0, 1), rtol=1e-12, atol=1e-14)
     shift = fieldgen.kernel_mean_shift(a, r=0.3, sigma_w2=1.2, depth=4, K0=1.0)
     assert np.isfinite(shift).all()
+    theta = fieldgen.ntk(a, r=0.3, sigma_w2=1.2, depth=3, K0=pair, block="reduced")
+    assert theta.shape == (4, 2, 2) and np.isfinite(theta).all()
     assert "\\begin{align*}" in fieldgen.latex(a)
 
 
