@@ -114,6 +114,16 @@ def _gaussian_moment(power: int) -> int:
     return 0 if power % 2 else int(sp.factorial2(power - 1))
 
 
+# simplify() tidies the short averages of the package's activations (at most ~85 operations) in
+# a second or two; on longer ones (GELU: up to ~280) it ran for minutes. The generated code
+# eliminates common subexpressions either way.
+SIMPLIFY_MAX_OPS = 100
+
+
+def _tidy(expr: sp.Expr) -> sp.Expr:
+    return sp.simplify(expr) if sp.count_ops(expr) <= SIMPLIFY_MAX_OPS else expr
+
+
 def mean_field_average(expr: sp.Expr, a: int, b: int, below, field) -> sp.Expr:
     """Average a product of one neuron's derivatives over the infinite-width law.
 
@@ -145,7 +155,7 @@ def mean_field_average(expr: sp.Expr, a: int, b: int, below, field) -> sp.Expr:
             * _expect(factors["u"], _u, a, b, below)
             * _expect(factors["z"], _z, a, b, field)
         )
-    return sp.simplify(total)
+    return _tidy(total)
 
 
 def _expect(body, xs, a, b, entries):
@@ -189,7 +199,7 @@ def layer_terms(block: str, name: str, n_inputs: int, below, field) -> NTKTerms:
         avg = [mean_field_average(e, a, b, below_ab, field_ab) for e in (d, i_path, below_path)]
         direct.append(avg[0])
         ident.append(avg[1])
-        prop.append(sp.simplify(avg[1] + avg[2]))
+        prop.append(_tidy(avg[1] + avg[2]))
     return NTKTerms(tuple(prop), tuple(ident), tuple(direct))
 
 
@@ -233,7 +243,7 @@ def layer_map(block: str, name: str, n_inputs: int, identity_path: bool = True) 
     prop = (
         t.propagation
         if identity_path
-        else tuple(sp.simplify(p - i) for p, i in zip(t.propagation, t.identity))
+        else tuple(_tidy(p - i) for p, i in zip(t.propagation, t.identity))
     )
     new_theta = tuple(p * th + d for p, th, d in zip(prop, theta, t.direct))
     return NTKLayerMap(

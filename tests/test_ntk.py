@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import sympy as sp
 from helpers import extrapolate_in_inverse_width, mean_and_se, seed_of
-from scipy.special import erf
+from scipy.special import erf, ndtr
 
 import fieldgen
 
@@ -21,6 +21,11 @@ PHI = {
     "relu": (lambda x: np.maximum(x, 0), lambda x: (x > 0).astype(float)),
     # A preset whose derivative SymPy writes with a rescaled argument, Heaviside(99 x/100).
     "leaky_relu": (lambda x: np.maximum(x, x / 100), lambda x: np.where(x > 0, 1.0, 0.01)),
+    # A long closed form (its averages are not simplified when derived).
+    "gelu": (
+        lambda x: x * ndtr(x),
+        lambda x: ndtr(x) + x * np.exp(-x * x / 2) / np.sqrt(2 * np.pi),
+    ),
 }
 
 
@@ -180,13 +185,15 @@ def test_derived_neuron_gradients_match_finite_differences():
 
 def _theory_without_identity(activation, block, r, sigma_w2, sigma_b2, depth, K0, theta0):
     """The NTK recursion with the identity path's contribution dropped (negative control)."""
-    from fieldgen.derivations import model, ntk
+    from fieldgen.derivations import closed_forms, meanfield, model, ntk
 
     lm = ntk.layer_map(block, activation, 2, identity_path=False)
     f = sp.lambdify(
         lm.state,
         [
-            u.subs({model.r: r, model.sigma_w2: sigma_w2, model.sigma_b2: sigma_b2})
+            closed_forms.close(meanfield.evaluate_expectations(u, activation)).subs(
+                {model.r: r, model.sigma_w2: sigma_w2, model.sigma_b2: sigma_b2}
+            )
             for u in lm.update
         ],
         modules=[{"Correlation": lambda a, b, c: min(1.0, max(-1.0, c / np.sqrt(a * b)))}, "math"],
@@ -210,6 +217,7 @@ CASES = [
     ("erf", "full", 0.6, 1.5, 0.1, "layer"),
     ("relu", "reduced", 0.5, 1.2, 0.2, "kernel"),
     ("leaky_relu", "reduced", 0.5, 1.2, 0.2, "kernel"),
+    ("gelu", "full", 0.6, 1.5, 0.1, "layer"),
 ]
 
 
