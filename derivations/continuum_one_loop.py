@@ -40,7 +40,7 @@ import sympy as sp
 from . import continuum, meanfield, model
 
 tau = continuum.tau
-tau_late = sp.Symbol("tau'", nonnegative=True)
+tau_late = sp.Symbol("tau_2", nonnegative=True)
 s = sp.Symbol("s", nonnegative=True)
 
 

@@ -173,9 +173,7 @@ def continuum_one_loop(
     sigma_b2 = check.nonnegative("sigma_b2", sigma_b2, scalar=True)
     points = check.integer("points", points, minimum=2)
     check.kernel_matrix("K0", K0)
-    K = kernel(
-        activation, r=0.0, sigma_w2=sigma_w2, sigma_b2=sigma_b2, depth=0, K0=K0, input=input
-    )
+    K = kernel(activation, r=0.0, sigma_w2=sigma_w2, sigma_b2=sigma_b2, depth=0, K0=K0, input=input)
     k0 = np.ascontiguousarray(
         [K[0]] if K.ndim == 1 else [K[0, 0, 0], K[0, 1, 1], K[0, 0, 1]], dtype=float
     )
@@ -190,7 +188,7 @@ def continuum_one_loop(
     if not (np.all(np.isfinite(cov)) and np.all(np.isfinite(shift))):
         domain.raise_not_finite(
             "the one-loop corrections",
-            activation,
+            str(getattr(activation, "name", activation)),
             k0,
             "the one-loop corrections leave the float64 range (reduce tau)",
         )

@@ -362,9 +362,7 @@ def oneloop_module(name: str) -> ModuleSpec:
     continuum_text = (
         resources.files("fieldgen.codegen").joinpath("templates/continuum_oneloop.tmpl").read_text()
     )
-    spec.tail_text = (
-        template.substitute(DISPATCHERS=_dispatchers(spec.functions)) + continuum_text
-    )
+    spec.tail_text = template.substitute(DISPATCHERS=_dispatchers(spec.functions)) + continuum_text
     spec.tail_names = ["one_loop", "continuum_kernel", "continuum_one_loop"]
     return spec
 
