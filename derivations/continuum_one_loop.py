@@ -11,7 +11,7 @@ something of order one per layer:
     R_k             = R_{k+1} T^{k+1},  R_{l-1} = 1,     c_{l,k} = g R_k       (self-feedback)
     Delta^{l+1}     = Delta^l + g (J^l Delta^l + (1/2) H^l : V^{l,l} + sum_{k<l} c_{l,k} : F^{lk}),
 
-T = 1 + g J. Each is one Euler step of size g, so as g -> 0 with tau = g l fixed every state
+T = 1 + g J. Each is exactly one Euler step of size g (checked), so as g -> 0 with tau = g l fixed every state
 has a finite limit and obeys the ODE whose right-hand side is the O(g) coefficient of
 (update - state)/g (``limits`` derives them and checks that the O(1) coefficient vanishes):
 
@@ -99,6 +99,10 @@ def limits(d: int = 1) -> dict:
         rhs = (difference / g).applyfunc(lambda e: sp.expand(sp.limit(e, g, 0)))
         if rhs == sp.zeros(*state.shape):
             raise ValueError(f"{name}: no O(g) term")
+        # Exactly one Euler step (no O(g^2) remainder): the discrete one loop is the Euler
+        # scheme of the limit, so its error has an expansion in powers of g = tau/L.
+        if (difference - g * rhs).applyfunc(sp.expand) != sp.zeros(*state.shape):
+            raise ValueError(f"{name}: the update is not an Euler step of its limit")
         out[name] = Limit(name, state, update, rhs, direction)
     return out
 

@@ -2,9 +2,12 @@
 to it at rate 1/L with the measured coefficient, and simulated networks of depth 1000 agree
 with it (docs/theory, "The one loop at infinite depth")."""
 
+import math
+
 import numpy as np
 import pytest
 from helpers import extrapolate_in_inverse_width
+from scipy.integrate import quad
 
 import fieldgen
 from fieldgen.derivations import continuum_one_loop as derivation
@@ -48,6 +51,35 @@ def test_the_limit_of_every_recursion_is_derived_at_order_g():
         zero = {s: 0 for s in lim["Y"].state}
         assert lim["Y"].rhs.xreplace(zero) == derivation._matrix("A", d)
     assert derivation.propagator_scaling() is not None
+
+
+def _jr(rho):
+    return (3 * rho * math.sqrt(1 - rho**2) + (math.pi - math.acos(rho)) * (1 + 2 * rho**2)) / (
+        2 * math.pi
+    ) - 0.25
+
+
+def _psi(rho):
+    return (math.asin(rho) + rho * math.sqrt(1 - rho**2)) / math.pi
+
+
+@pytest.mark.parametrize("tau", [0.4, 1.3, 3.0])
+def test_relu_limit_equals_the_limit_of_its_closed_forms(tau):
+    """relu, one input, no bias (docs/theory, "relu in closed form") with a = 1 + g/2, L = tau/g,
+    g -> 0: K = K0 e^(tau/2), a^(-|m-m'|/2) -> e^(-|s-s'|/4), and
+        N Var(Khat)/K^2 = 2 + 4 (1 - e^(-tau/2)) + 2 int_0^tau (tau - u) Jr(e^(-u/4)) du,
+        N (E Khat - K)   = (K0 e^(tau/2) / 2) int_0^tau (tau - u) psi(e^(-u/4)) du,
+    integrated by adaptive quadrature."""
+    K0 = 1.7
+    res = fieldgen.continuum_one_loop("relu", tau=tau, sigma_w2=2.0, K0=K0, points=32)
+    K = K0 * math.exp(tau / 2)
+    double, _ = quad(lambda u: (tau - u) * _jr(math.exp(-u / 4)), 0, tau, epsabs=0, epsrel=1e-13)
+    var = (2 + 4 * (1 - math.exp(-tau / 2)) + 2 * double) * K**2
+    feed, _ = quad(lambda u: (tau - u) * _psi(math.exp(-u / 4)), 0, tau, epsabs=0, epsrel=1e-13)
+    shift = K0 * math.exp(tau / 2) / 2 * feed
+    assert res.kernel[-1] == pytest.approx(K, rel=1e-10)
+    assert res.covariance[-1, -1] == pytest.approx(var, rel=1e-6)
+    assert res.mean_shift.total[-1] == pytest.approx(shift, rel=1e-6)
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
