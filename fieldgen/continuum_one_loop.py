@@ -189,7 +189,7 @@ def continuum_one_loop(
         domain.raise_not_finite(
             "the one-loop corrections",
             str(getattr(activation, "name", activation)),
-            k0,
+            k0.reshape(1, -1),
             "the one-loop corrections leave the float64 range (reduce tau)",
         )
     grid = tau * np.arange(points + 1) / points

@@ -210,5 +210,7 @@ def test_pairs_follow_the_kernel_covariance_convention_and_inputs_are_checked():
         kw = dict(tau=1.0, sigma_w2=1.0, K0=1.0, points=4) | bad
         with pytest.raises(ValueError, match=f"^{param}"):
             fieldgen.continuum_one_loop("erf", **kw)
+    with pytest.raises(ValueError, match="^K0 is outside the domain"):  # relu's Hessian at |c| = 1
+        fieldgen.continuum_one_loop("relu", tau=1.0, sigma_w2=2.0, K0=[[1, 1], [1, 1]], points=2)
     with pytest.raises(ValueError, match="^depth"):
         fieldgen.r_for_tau(1.0, 0, 1.0)
