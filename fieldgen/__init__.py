@@ -5,6 +5,7 @@
     Khat = fieldgen.simulate("erf", r=0.3, sigma_w2=1.0, depth=100, K0=1.0, width=256, samples=100)
     chi = fieldgen.response("erf", r=0.3, sigma_w2=1.0, depth=100, K0=[[1, .9], [.9, 1]])
     best = fieldgen.optimal_r("erf", sigma_w2=1.0, depth=100, c0=0.9)   # best.r_star, r_lo, r_hi
+    deep = fieldgen.continuum_one_loop("erf", tau=1.0, sigma_w2=1.0, K0=1.0)  # depth -> infinity
     swish = fieldgen.activation("swish2", "x/(1 + exp(-2*x))")          # any activation
     fieldgen.kernel(swish, r=0.3, sigma_w2=1.0, depth=100, K0=1.0)
 
@@ -24,6 +25,7 @@ from . import (
     pairs,
 )
 from .activations import Activation, activation
+from .continuum_one_loop import ContinuumOneLoop, continuum_one_loop, r_for_tau
 from .generated import ACTIVATIONS, BLOCKS, INPUT_MODES, PRESETS
 from .meanfield import kernel
 from .ntk import ntk
@@ -48,6 +50,9 @@ __all__ = [
     "kernel_mean_shift",
     "mean_shift_terms",
     "MeanShiftTerms",
+    "continuum_one_loop",
+    "ContinuumOneLoop",
+    "r_for_tau",
     "response",
     "response_one_loop",
     "sensitivity",

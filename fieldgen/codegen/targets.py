@@ -12,6 +12,7 @@ from ..derivations import (
     activations,
     closed_forms,
     continuum,
+    continuum_one_loop,
     gauss,
     meanfield,
     model,
@@ -295,7 +296,16 @@ def oneloop_module(name: str) -> ModuleSpec:
         X = one_loop.sampling_noise(n_inputs)
         grid2 = [(i, j) for i in range(d) for j in range(d)]
         grid3 = [(i, j, k) for i in range(d) for j in range(d) for k in range(d)]
+        flow = continuum_one_loop.kernel_flow(name, n_inputs)
         spec.functions += [
+            packed_function(
+                f"flow_{which}",
+                inputs=[("k", K), ("params", (model.sigma_w2, model.sigma_b2))],
+                shape=(d,),
+                library=lib,
+                entries={(p,): flow[p] for p in range(d)},
+                doc="out[p] = F_p(K), dK/dtau = F(K) at tau = r^2 sigma_w^2 l (continuum).",
+            ),
             packed_function(
                 f"jacobian_{which}",
                 inputs=[("k", K)],
@@ -349,8 +359,11 @@ def oneloop_module(name: str) -> ModuleSpec:
     template = string.Template(
         resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text()
     )
-    spec.tail_text = template.substitute(DISPATCHERS=_dispatchers(spec.functions))
-    spec.tail_names = ["one_loop"]
+    continuum_text = (
+        resources.files("fieldgen.codegen").joinpath("templates/continuum_oneloop.tmpl").read_text()
+    )
+    spec.tail_text = template.substitute(DISPATCHERS=_dispatchers(spec.functions)) + continuum_text
+    spec.tail_names = ["one_loop", "continuum_kernel", "continuum_one_loop"]
     return spec
 
 

@@ -9,9 +9,31 @@ a choice of ``fieldgen latex --section``.
 from __future__ import annotations
 
 from ..blocks import Section
-from . import action, closed_forms, meanfield, model, ntk, one_loop, price, quadrature, response
+from . import (
+    action,
+    closed_forms,
+    continuum_one_loop,
+    meanfield,
+    model,
+    ntk,
+    one_loop,
+    price,
+    quadrature,
+    response,
+)
 
-ORDER = (model, action, meanfield, price, closed_forms, quadrature, one_loop, response, ntk)
+ORDER = (
+    model,
+    action,
+    meanfield,
+    price,
+    closed_forms,
+    quadrature,
+    one_loop,
+    continuum_one_loop,
+    response,
+    ntk,
+)
 SECTIONS: dict[str, Section] = {m.SECTION.name: m.SECTION for m in ORDER}
 
 
