@@ -20,7 +20,7 @@ from itertools import combinations
 
 import sympy as sp
 
-from .distributions import derivative
+from .distributions import derivative, simplify_distributions
 
 
 @lru_cache(maxsize=None)
@@ -81,6 +81,9 @@ class GaussianExpectation(sp.Function):
         for a, x in enumerate(xs):
             if sp.DiracDelta(x) in sp.Mul.make_args(body):
                 return _condition_on_zero(body, xs, entries, a)
+            for f in sp.Mul.make_args(body):
+                if isinstance(f, sp.DiracDelta) and f.args[0] == x and len(f.args) > 1:
+                    return _delta_derivative(body, f, xs, entries, a)
         return None
 
     @property
@@ -138,6 +141,37 @@ def _condition_on_zero(body, xs, entries, a):
     ]
     new_body = rest.xreplace({xs[b]: sub[i] for i, b in enumerate(others)})
     return density * GaussianExpectation(sp.Lambda(sub, new_body), *schur)
+
+
+def _delta_derivative(body, delta, xs, entries, a):
+    """<delta^(n)(x_a) g(x)> = (-1)^n d^n/dt^n [N(t; 0, K_aa) <g(x)>_{x | x_a = t}] at t = 0.
+
+    Given x_a = t the other variables are Gaussian with mean (K_ba / K_aa) t and the Schur
+    complement as covariance, so the t-derivatives fall on the density and on g's shifted
+    arguments (in the sense of distributions: a step in g gives a delta). g does not depend on x_a
+    (the integrand has been sifted).
+    """
+    n = int(delta.args[1])
+    rest = body / delta
+    if rest.has(xs[a]):
+        raise ValueError(f"cannot condition {body} on {xs[a]} = 0")
+    cov = covariance_matrix(len(xs), entries)
+    others = [b for b in range(len(xs)) if b != a]
+    t = sp.Dummy("t", real=True)
+    density = sp.exp(-(t**2) / (2 * cov[a, a])) / sp.sqrt(2 * sp.pi * cov[a, a])
+    shifted = rest.xreplace({xs[b]: xs[b] + cov[b, a] / cov[a, a] * t for b in others})
+    total = sp.S.Zero
+    for k in range(n + 1):
+        g_k = sp.diff(shifted, t, k).subs(t, 0)
+        if g_k == 0:
+            continue
+        # N^(n-k)(0) <g_k>_{|x_a = 0} = (N^(n-k)(0) / N(0)) <delta(x_a) g_k>
+        weight = sp.simplify(sp.diff(density, t, n - k).subs(t, 0) / density.subs(t, 0))
+        if weight == 0:
+            continue
+        body_k = simplify_distributions(sp.DiracDelta(xs[a]) * g_k, xs)
+        total += sp.binomial(n, k) * weight * GaussianExpectation(sp.Lambda(xs, body_k), *entries)
+    return (-1) ** n * total
 
 
 def price_operator(integrand: sp.Lambda, a: int, b: int) -> sp.Lambda:

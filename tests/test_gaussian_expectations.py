@@ -171,3 +171,36 @@ def test_vectorisable_arcsin_matches_libm_to_3_ulp():
     )
     worst = max(abs(asin(x) - math.asin(x)) / max(abs(math.asin(x)), 1e-300) for x in xs)
     assert worst < 3 * np.finfo(float).eps
+
+
+@pytest.mark.parametrize("order", [1, 2])
+def test_delta_derivative_expectation_by_parts(order):
+    """<delta^(n)(x1) g(x2)> (n = 1, 2) against -d/dx1 (n = 1) or d2/dx1^2 (n = 2) of the density,
+    integrated against g by adaptive quadrature (finite differences in x1 at step 1e-4)."""
+    import sympy as sp
+    from scipy import integrate
+
+    from fieldgen.derivations import closed_forms
+    from fieldgen.derivations.expectation import expect, variables
+
+    x1, x2 = variables(2)
+    entries = (sp.Rational(13, 10), sp.Rational(7, 10), sp.Rational(4, 10))
+    C = np.array([[1.3, 0.4], [0.4, 0.7]])
+    Ci, det = np.linalg.inv(C), np.linalg.det(C)
+
+    def p(a, b):
+        v = np.array([a, b])
+        return np.exp(-v @ Ci @ v / 2) / (2 * np.pi * np.sqrt(det))
+
+    h = 1e-4
+    e = closed_forms.close(expect(sp.DiracDelta(x1, order) * sp.exp(x2) * sp.Heaviside(x2), entries))
+    value = float(sp.N(e, 30))
+    if order == 1:
+        ref = -integrate.quad(lambda b: np.exp(b) * (p(h, b) - p(-h, b)) / (2 * h), 0, 30)[0]
+    else:
+        ref = integrate.quad(
+            lambda b: np.exp(b) * (p(h, b) - 2 * p(0, b) + p(-h, b)) / h**2, 0, 30
+        )[0]
+    assert value == pytest.approx(ref, rel=1e-6)
+    # the negative control: the sign of the integration by parts matters
+    assert -value != pytest.approx(ref, rel=1e-2)
