@@ -1,6 +1,7 @@
 """The generic path for expectations without a closed form (codegen/quadrature.py) against SciPy's
-adaptive quadrature: Chebyshev tables in log K (one dimension) and Mehler's series from tabulated
-Hermite coefficients with its quadrature fallback (two dimensions).
+adaptive quadrature: Chebyshev tables in log K (one dimension), Mehler's series from tabulated
+Hermite coefficients with its quadrature fallback (two dimensions), and the two-point tables in
+(log S, log V) of the equal-variance and walk families (K11 = K22, K12 = K11) near |rho| = 1.
 
 Helpers are lowered from hand-made GaussianExpectation nodes for several activations, including a
 kinked one (elu: phi'' jumps at 0), written into a temporary package next to the rule module, and
@@ -77,6 +78,9 @@ VARIANCES = [1e-4, 1e-2, 1.0, 1e2, 1e4]
 MAX_VARIANCE = {"silu": 1e2, "softplus": 1e2}
 CORRELATIONS = [-1.0, -0.9999, -0.7, 0.0, 0.3, 0.95, 0.999999, 1.0]
 TOL = 1e-9
+# Activations whose modules also carry the family helpers eq_<a><b>(k, k12) (K11 = K22 = k) and
+# walk_<a><b>(ke, kl) (K12 = K11 = ke), i.e. two-point tables.
+FAMILIES = ("tanh", "elu", "silu")
 
 
 @pytest.fixture(scope="module")
@@ -110,6 +114,18 @@ def helpers(tmp_path_factory):
                     spec.library,
                 )
             )
+            if name in FAMILIES:
+                ke, kl = sp.symbols("ke kl", real=True)
+                spec.functions.append(
+                    scalar_function(
+                        f"eq_{a}{b}", (k, k12), [expect(body, (k, k, k12))], "", spec.library
+                    )
+                )
+                spec.functions.append(
+                    scalar_function(
+                        f"walk_{a}{b}", (ke, kl), [expect(body, (ke, kl, ke))], "", spec.library
+                    )
+                )
         (folder / package / "helpers.py").write_text(render(spec))
         sys.path.insert(0, str(folder))
         try:
@@ -148,7 +164,8 @@ def expect_2d(f, g, k11, k22, k12):
     """<f(x1) g(x2)> by nested adaptive quadrature, split where x1 and x2 cross zero."""
     s1 = math.sqrt(k11)
     c = k12 / s1
-    s2 = math.sqrt(max(k22 - c * c, 0.0))
+    # |rho| = 1 up to rounding: no conditional variance (sqrt of a rounding residue would smooth)
+    s2 = math.sqrt(k22 - c * c) if k22 - c * c > 1e-15 * k22 else 0.0
 
     def inner(z1):
         m = c * z1
@@ -156,8 +173,10 @@ def expect_2d(f, g, k11, k22, k12):
             return g(m)
         return _quad(lambda z2: g(m + s2 * z2) * _density(z2), _cuts(-m / s2, min(1.0, 1.0 / s2)))
 
-    scale = min(1.0, 1.0 / s1, max(1.0, s2) / abs(c) if c else 1.0)
-    return _quad(lambda z1: f(s1 * z1) * inner(z1) * _density(z1), _cuts(0.0, scale))
+    # breakpoints on the smallest scale in z1: of f, of the inner integral (a function of c z1
+    # smoothed over s2, with a kink smoothed over s2 only)
+    scale = min(1.0, 1.0 / s1, max(1.0, s2) / abs(c) if c else 1.0, s2 / abs(c) if c else 1.0)
+    return _quad(lambda z1: f(s1 * z1) * inner(z1) * _density(z1), _cuts(0.0, max(scale, 1e-9)))
 
 
 @pytest.mark.parametrize("name", list(SYMBOLIC))
@@ -220,15 +239,15 @@ def test_two_dimensional_kinked_in_the_mehler_regime(helpers, kind):
     _check_pairs(helpers, "elu", kind, [(1e-2, 2.5, -0.7), (1.0, 1.0, 0.3), (1e4, 1.0, 0.2)])
 
 
-@pytest.mark.xfail(
-    reason="known limit: the nested graded rule (the fallback near |rho| = 1) "
-    "reaches only 1e-9..1e-3 for kinked integrands (elu) there",
-    strict=False,
-)
 @pytest.mark.parametrize("kind", KINDS_2D)
 def test_two_dimensional_kinked_near_the_diagonal(helpers, kind):
+    """The nested rule's outer panels start on the scale s2/|c| of the inner integral's smoothed
+    kink (elu's phi'' jumps at 0)."""
     _check_pairs(
-        helpers, "elu", kind, [(1.0, 2.5, 0.999999), (1.0, 1.0, -0.9999), (1e-4, 1.0, -0.9999)]
+        helpers,
+        "elu",
+        kind,
+        [(1.0, 2.5, 0.999999), (1.0, 1.0, -0.9999), (1e-4, 1.0, -0.9999), (1e2, 2.5, 1.0)],
     )
 
 
@@ -275,3 +294,86 @@ def test_mehler_tail_bound_rejects_truncation():
     assert math.isnan(q.mehler_sum(table, table, k, k, 0.999 * k))
     # and it is accepted where the series converges
     assert not math.isnan(q.mehler_sum(table, table, 0.05, 0.05, 0.5 * 0.05))
+
+
+# ---- Two-point tables: equal variances and the walk -----------------------------------------
+
+# (K, rho) for eq_<a><b>: the table's corners and |rho| = 1 - 1e-12 (outside its V range: the
+# general helper) and exactly 1.
+EQUAL_CASES = [
+    (1e-4, 0.999),
+    (1e-4, -1.0),
+    (1.0, 0.5),
+    (1.0, -0.999999),
+    (1.0, 1.0 - 1e-12),
+    (30.0, 0.99),
+    (1e4, -0.9999),
+    (1e4, 0.999999999),
+]
+# (Ke, Kl / Ke - 1) for walk_<a><b>: rho = (Kl / Ke)^(-1/2) from 1 down to 1/2.
+WALK_CASES = [(1e-4, 1e-3), (1.0, 0.0), (1.0, 1e-12), (1.0, 0.03), (5.0, 3.0), (1e4, 1e-6)]
+
+
+def _check_family(helpers, name, kind, equal, walk):
+    a, b = kind
+    fa, fb = NUMERIC[name][a], NUMERIC[name][b]
+    module = helpers[name]
+    worst = 0.0
+    for K, rho in equal:
+        want = expect_2d(fa, fb, K, K, rho * K)
+        scale = math.sqrt(expect_1d(lambda x: fa(x) ** 2, K) * expect_1d(lambda x: fb(x) ** 2, K))
+        got = getattr(module, f"eq_{a}{b}")(K, rho * K)
+        worst = max(worst, abs(got - want) / scale)
+        assert abs(got - want) <= TOL * scale, (name, kind, K, rho, got, want)
+    for ke, dk in walk:
+        kl = ke * (1.0 + dk)
+        want = expect_2d(fa, fb, ke, kl, ke)
+        scale = math.sqrt(expect_1d(lambda x: fa(x) ** 2, ke) * expect_1d(lambda x: fb(x) ** 2, kl))
+        got = getattr(module, f"walk_{a}{b}")(ke, kl)
+        worst = max(worst, abs(got - want) / scale)
+        assert abs(got - want) <= TOL * scale, (name, kind, ke, kl, got, want)
+    return worst
+
+
+@pytest.mark.parametrize("name", ["tanh", "elu"])
+@pytest.mark.parametrize("kind", KINDS_2D)
+def test_two_point_tables(helpers, name, kind):
+    """eq_* and walk_* (tables inside their range, the general helper outside) against adaptive
+    quadrature at |rho| -> 1, K from 1e-4 to 1e4; kinds (1, 1), (2, 0), (2, 2) are the
+    derivatives of (0, 0) (Price) used by the Jacobians and Hessians."""
+    _check_family(helpers, name, kind, EQUAL_CASES, WALK_CASES)
+
+
+def test_two_point_tables_smooth_growing(helpers):
+    _check_family(helpers, "silu", (0, 0), EQUAL_CASES[2:], WALK_CASES)
+    _check_family(helpers, "silu", (1, 1), [(30.0, -0.99), (1.0, 0.999999)], [(1.0, 0.03)])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FAMILIES)
+@pytest.mark.parametrize("kind", KINDS_2D)
+def test_two_point_tables_full_grid(helpers, name, kind):
+    top = MAX_VARIANCE.get(name, math.inf)
+    rhos = [-1.0, -0.999999, -0.99, -0.5, 0.1, 0.7, 0.9999, 1.0 - 1e-9, 1.0]
+    equal = [(k, rho) for k in VARIANCES if k <= top for rho in rhos]
+    walk = [(k, dk) for k in VARIANCES if k <= top for dk in (0.0, 1e-9, 1e-4, 0.1, 3.0)]
+    _check_family(helpers, name, kind, equal, walk)
+
+
+def test_two_point_tables_are_used_and_checked(helpers):
+    """The family helpers read their tables inside the range (they differ from the general
+    helper by rounding, not bit for bit), and the check above rejects a wrong table: the
+    negative-correlation table used at rho > 0 (negative control)."""
+    module = helpers["tanh"]
+    q = sys.modules[module.__name__.rsplit(".", 1)[0] + ".quadrature"]
+    K, rho = 30.0, 0.99
+    table_pos = [v for n, v in vars(module).items() if n.startswith("_PAIRS_POS")]
+    table_neg = [v for n, v in vars(module).items() if n.startswith("_PAIRS_NEG")]
+    assert table_pos and table_neg
+    want = expect_2d(math.tanh, math.tanh, K, K, rho * K)
+    scale = expect_1d(lambda x: math.tanh(x) ** 2, K)
+    s, v = rho * K, K - rho * K
+    values = [q.pair_value(t, s, v) for t in table_pos]
+    assert any(abs(x - want) <= TOL * scale for x in values)
+    assert module.eq_00(K, rho * K) != module.pair_00(K, K, rho * K)
+    assert all(abs(q.pair_value(t, s, v) - want) > 1e3 * TOL * scale for t in table_neg)

@@ -13,9 +13,23 @@ functions of f and g tabulated the same way; its tail is bounded by Cauchy-Schwa
 bound exceeds the tolerance (|rho| near 1 with a sharp f or g, e.g. tanh at K >~ 1) or a variance
 lies outside the tables, the nested graded rule below integrates: h1 = s1 z1, h2 = c z1 + s2 z2
 (Cholesky). The inner rule is graded where h2 crosses zero, z2 = -c z1 / s2, on the scale 1/s2;
-the outer rule at z1 = 0 on the smallest scale of h1 and of the smoothed inner integral. Factors
-of the integrand that depend on h1 only are hoisted out of the inner loop. Integrands that do not
-factor use the nested rule only.
+the outer rule at z1 = 0 on the smallest scale of h1 and of the smoothed inner integral (s2/|c|
+when g may have a kink, max(1, s2)/|c| otherwise); at s2 = 0 the inner integral is g(c z1).
+Factors of the integrand that depend on h1 only are hoisted out of the inner loop. Integrands
+that do not factor use the nested rule only. The nested rule costs ~1e4 integrand evaluations.
+
+2-D near the diagonal, two families with two parameters, recognised from the call's arguments
+(the same expression twice): equal variances K11 = K22 = K (the sensitivity, the continuum) and
+the walk K12 = K11 (one-loop moments of an early and a late layer, rho = sqrt(Ke / Kl) -> 1 for
+nearby layers). Both are <A(y) B(y)>, y ~ N(0, S), with A and B f and g smoothed by the heat
+kernel over variances V1, V2 (equal variances: S = |K12|, V1 = V2 = K - |K12|; walk: S = Ke,
+V1 = 0, V2 = Kl - Ke): E[f(x1) g(x2)] = E[f(x1) (G_V g)(x1)] for x2 = x1 + sqrt(V) z. The value is
+analytic in (log S, log V) (singular only at S < 0 or V < 0; a kink's terms near |rho| = 1 are
+powers of V/S), so it is tabulated there, piecewise Chebyshev, at import: A and B are computed
+once per V point on one composite rule in y shared by every S (templates/quadrature.tmpl), and a
+lookup is a 13 x 13 Clenshaw sum whatever rho is, |rho| = 1 - 1e-9 included. Outside the table
+(V < exp(-16), e.g. |rho| = 1 exactly, or S, V outside [exp(-10), exp(10)]) the general helper
+above answers. Calls with other arguments (unequal variances) use the general helper.
 
 3-D and 4-D: tensor Gauss-Hermite. The activation's sharp region is assumed at h = 0 with unit
 width (kinks at 0 fall on panel edges); tests check each helper kind against adaptive quadrature.
@@ -55,6 +69,15 @@ TABLE_ORDER = 20
 TABLE_MAX_PANEL = 0.5
 TABLE_HALF_WIDTH = 20.0
 TABLE_MAX_NODES = 4096
+# Two-point tables near the diagonal (templates/quadrature.tmpl): log S and log V ranges, panel
+# width and Chebyshev degree, and the shared rule in y (nodes a panel, first panel, growth).
+PAIR_S_LOG_RANGE = (-10.0, 10.0)
+PAIR_V_LOG_RANGE = (-16.0, 10.0)
+PAIR_PANEL = 2.0
+PAIR_DEGREE = 12
+PAIR_Y_ORDER = 12
+PAIR_Y_FIRST = 1e-4
+PAIR_Y_GROWTH = 2.5
 
 
 def rule_module_source() -> str:
@@ -64,6 +87,9 @@ def rule_module_source() -> str:
     gh3_nodes, gh3_weights = gauss_hermite(HERMITE_ORDER[3], 30)
     gh4_nodes, gh4_weights = gauss_hermite(HERMITE_ORDER[4], 30)
     table_nodes, table_weights = gauss_legendre(TABLE_ORDER, 30)
+    pair_nodes, pair_weights = gauss_legendre(PAIR_Y_ORDER, 30)
+    s_lo, s_hi = PAIR_S_LOG_RANGE
+    v_lo, v_hi = PAIR_V_LOG_RANGE
     lo, hi = TABLE_LOG_RANGE
     template = string.Template(
         resources.files("fieldgen.codegen").joinpath("templates/quadrature.tmpl").read_text()
@@ -102,6 +128,19 @@ def rule_module_source() -> str:
         TABLE_HALF_WIDTH=repr(TABLE_HALF_WIDTH),
         TABLE_MAX_PANEL=repr(TABLE_MAX_PANEL),
         TABLE_MAX_NODES=TABLE_MAX_NODES,
+        PAIR_S_LOG_LO=repr(s_lo),
+        PAIR_S_LOG_HI=repr(s_hi),
+        PAIR_V_LOG_LO=repr(v_lo),
+        PAIR_V_LOG_HI=repr(v_hi),
+        PAIR_PANEL=repr(PAIR_PANEL),
+        PAIR_S_PANELS=int(round((s_hi - s_lo) / PAIR_PANEL)),
+        PAIR_V_PANELS=int(round((v_hi - v_lo) / PAIR_PANEL)),
+        PAIR_DEGREE=PAIR_DEGREE,
+        PAIR_GL_NODES=floats(pair_nodes),
+        PAIR_GL_WEIGHTS=floats(pair_weights),
+        PAIR_Y_ORDER=PAIR_Y_ORDER,
+        PAIR_Y_FIRST=repr(PAIR_Y_FIRST),
+        PAIR_Y_GROWTH=repr(PAIR_Y_GROWTH),
     )
 
 
@@ -131,6 +170,13 @@ def lower_expectations(expr: sp.Expr, library: HelperLibrary) -> sp.Expr:
     def lower(node):
         name = helper_name(node)
         library.add(_helper(name, node, library))
+        family = _pair_family(node)
+        if family is not None:
+            k11, k22, k12 = node.entries
+            library.add(_pair_helper(name, family, node, library))
+            if family == "s":
+                return helper_call(f"{name}s", k11, k12)
+            return helper_call(f"{name}w", k11, k22)
         return helper_call(name, *node.entries)
 
     def lower_integral(integral):
@@ -279,6 +325,11 @@ def _helper_1d(name: str, node: GaussianExpectation) -> JitFunction:
     )
 
 
+def _kinked(expr: sp.Expr) -> bool:
+    """Whether expr may have a kink or a step (at 0: the only place activations may have them)."""
+    return expr.has(sp.Piecewise, sp.Heaviside, sp.Abs, sp.Max, sp.Min, sp.sign, sp.DiracDelta)
+
+
 def _helper_2d(name: str, node: GaussianExpectation) -> JitFunction:
     x1, x2 = variables(2)
     f = node.integrand.expr
@@ -299,15 +350,19 @@ def _helper_2d(name: str, node: GaussianExpectation) -> JitFunction:
         [
             Assignment(x1, _s1 * _z1[_i]),
             Assignment(_m, _c * _z1[_i]),
-            Assignment(_n2, _rule(sp.Piecewise((-_m / _s2, _s2 > 0), (0.0, True)), _a2, _z2, _w2)),
+            # s2 = 0 (|rho| = 1): x2 = m, one node (z2[0] = 0, w2[0] = 1, set below)
+            Assignment(_n2, sp.Piecewise((_rule(-_m / _s2, _a2, _z2, _w2), _s2 > 0), (1, True))),
             Assignment(_inner, 0.0),
             inner_loop,
             aug_assign(_acc, "+", _w1[_i] * outer_factor * _inner),
         ],
     )
     # Feature length in z1: of h1 (1/s1) and of the inner integral, a function of c z1 smoothed
-    # over s2 (max(1, s2)/|c|).
-    inner_scale = sp.Piecewise((sp.Max(1.0, _s2) / sp.Abs(_c), sp.Abs(_c) > 0), (1.0, True))
+    # over s2: max(1, s2)/|c| for a smooth inner factor (unit width at 0), s2/|c| for a kinked
+    # one (its kink at x2 = 0 smoothed over s2 only; at s2 = 0 the kink is at z1 = 0, a panel
+    # edge).
+    width = sp.Piecewise((_s2, _s2 > 0), (1.0, True)) if _kinked(inner_factor) else sp.Max(1.0, _s2)
+    inner_scale = sp.Piecewise((width / sp.Abs(_c), sp.Abs(_c) > 0), (1.0, True))
     body = (
         Assignment(_s1, sp.sqrt(sp.Max(_k11, 0))),
         Assignment(_c, sp.Piecewise((_k12 / _s1, _s1 > 0), (0.0, True))),
@@ -318,6 +373,8 @@ def _helper_2d(name: str, node: GaussianExpectation) -> JitFunction:
         Allocate(_w1, (MAX_NODES,)),
         Allocate(_z2, (MAX_NODES,)),
         Allocate(_w2, (MAX_NODES,)),
+        Assignment(_z2[0], 0.0),
+        Assignment(_w2[0], 1.0),
         Assignment(_n1, _rule(0.0, _a1, _z1, _w1)),
         Assignment(_acc, 0.0),
         outer_loop,
@@ -510,3 +567,159 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
         (),
         tuple(sorted(set(builds))) + (exact,),
     )
+
+
+# ---- Two-point tables near the diagonal (equal variances, the walk) -----------------------
+
+_PAIR_IMPORTS = (
+    "from .quadrature import MAX_NODES, PAIR_S_HI, PAIR_S_LO, PAIR_V_HI, PAIR_V_LO, PAIR_Y, "
+    "graded_rule, pair_table, pair_v_points, pair_value"
+)
+
+
+def _factors(node: GaussianExpectation) -> tuple[sp.Expr, sp.Expr] | None:
+    """(f(x1), g(x1)) with integrand f(x1) g(x2), or None if it does not factor that way."""
+    x1, x2 = variables(2)
+    first, second = sp.S.One, sp.S.One
+    for factor in sp.Mul.make_args(node.integrand.expr):
+        if factor.has(x1) and factor.has(x2):
+            return None
+        if factor.has(x2):
+            second *= factor
+        else:
+            first *= factor
+    if not (first.has(x1) and second.has(x2)):
+        return None
+    return first, second.xreplace({x2: x1})
+
+
+def _pair_family(node: GaussianExpectation) -> str | None:
+    """The family: "s" for equal variances (K11 and K22 the same expression), "w" for the walk
+    (K12 = K11), None otherwise or if the integrand does not factor as f(x1) g(x2)."""
+    if node.dimension != 2 or _factors(node) is None:
+        return None
+    k11, k22, k12 = node.entries
+    if k11 == k22:
+        return "s"
+    if k12 == k11:
+        return "w"
+    return None
+
+
+def _heat_table(f: sp.Expr, library: HelperLibrary, smooth: bool) -> str:
+    """The global name of f's samples at the pair rule's nodes: smoothed by the heat kernel at
+    every V point of the pair tables, shape (V points, nodes), or plain, shape (1, nodes)."""
+    (x1,) = variables(1)
+    digest = hashlib.sha256(sp.srepr(sp.Lambda(x1, f)).encode()).hexdigest()[:12]
+    kind = "heat" if smooth else "plain"
+    build, table = f"_{kind}_{digest}", f"_{kind.upper()}_{digest}"
+    library.imports.add(_PAIR_IMPORTS)
+    if smooth:
+        body = (
+            f'    """<{f}> at x1 = y + sqrt(V) z, z ~ N(0, 1), for the pair rule\'s nodes y and the\n'
+            '    V points of the pair tables (graded_rule around the point where x1 crosses 0)."""\n'
+            "    vs = pair_v_points()\n"
+            "    z = np.empty(MAX_NODES)\n"
+            "    w = np.empty(MAX_NODES)\n"
+            "    out = np.empty((vs.shape[0], PAIR_Y.shape[0]))\n"
+            "    for k in range(vs.shape[0]):\n"
+            "        sv = math.sqrt(vs[k])\n"
+            "        for j in range(PAIR_Y.shape[0]):\n"
+            "            n = graded_rule(-PAIR_Y[j] / sv, min(1.0, 1.0 / sv), z, w)\n"
+            "            acc = 0.0\n"
+            "            for i in range(n):\n"
+            "                x1 = PAIR_Y[j] + sv*z[i]\n"
+            "                acc += w[i]*(@0@)\n"
+            "            out[k, j] = acc\n"
+            "    return out\n"
+        )
+    else:
+        body = (
+            f'    """{f} at the pair rule\'s nodes."""\n'
+            "    out = np.empty((1, PAIR_Y.shape[0]))\n"
+            "    for j in range(PAIR_Y.shape[0]):\n"
+            "        x1 = PAIR_Y[j]\n"
+            "        out[0, j] = @0@\n"
+            "    return out\n"
+        )
+    library.add(
+        TextHelper(
+            build,
+            (
+                '@njit("float64[:, ::1]()", cache=True, nogil=True, error_model="numpy")\n'
+                f"def {build}():\n" + body + f"\n\n{table} = {build}()"
+            ),
+            (f,),
+            (),
+        )
+    )
+    return table
+
+
+def _pair_helper(name: str, family: str, node: GaussianExpectation, library: HelperLibrary):
+    """<f(x1) g(x2)> for one family: a table in (log S, log V) inside its range, the general
+    helper `name` outside it (and where the table holds no number)."""
+    factors = _factors(node)
+    assert factors is not None  # _pair_family checked it
+    f, g = factors
+    suffix = _suffix(name)
+    body = node.integrand.expr
+    if family == "s":
+        heat_a = _heat_table(f, library, smooth=True)
+        heat_b = _heat_table(g, library, smooth=True)
+        pos, neg = f"_PAIRS_POS{suffix}", f"_PAIRS_NEG{suffix}"
+        build = f"_pairs{suffix}"
+        library.add(
+            TextHelper(
+                build,
+                (
+                    f"def {build}():\n"
+                    f'    """Tables of <{body}> at K11 = K22, K12 > 0 and K12 < 0."""\n'
+                    f"    return pair_table({heat_a}, {heat_b}, False), "
+                    f"pair_table({heat_a}, {heat_b}, True)\n"
+                    f"\n\n{pos}, {neg} = {build}()"
+                ),
+                (),
+                tuple(t.replace("_HEAT_", "_heat_") for t in (heat_a, heat_b)),
+            )
+        )
+        text = (
+            f'@njit("float64(float64, float64)", cache=True, nogil=True, error_model="numpy", '
+            f"fastmath=FASTMATH)\n"
+            f"def {name}s(k, k12):\n"
+            f'    """<{body}> for (x1, x2) ~ N(0, [[k, k12], [k12, k]]): table in (log |k12|,\n'
+            f'    log(k - |k12|)) (generated/quadrature.py), {name} outside it."""\n'
+            "    s = abs(k12)\n"
+            "    v = k - s\n"
+            "    if s >= PAIR_S_LO and s <= PAIR_S_HI and v >= PAIR_V_LO and v <= PAIR_V_HI:\n"
+            f"        value = pair_value({pos} if k12 > 0.0 else {neg}, s, v)\n"
+            "        if value == value:\n"
+            "            return value\n"
+            f"    return {name}(k, k, k12)"
+        )
+        return TextHelper(f"{name}s", text, (), (build, name))
+    plain = _heat_table(f, library, smooth=False)
+    heat_b = _heat_table(g, library, smooth=True)
+    table = f"_PAIRW{suffix}"
+    library.add(
+        TextHelper(
+            f"_pairw{suffix}",
+            f"{table} = pair_table({plain}, {heat_b}, False)",
+            (),
+            (plain.replace("_PLAIN_", "_plain_"), heat_b.replace("_HEAT_", "_heat_")),
+        )
+    )
+    text = (
+        f'@njit("float64(float64, float64)", cache=True, nogil=True, error_model="numpy", '
+        f"fastmath=FASTMATH)\n"
+        f"def {name}w(ke, kl):\n"
+        f'    """<{body}> for (x1, x2) ~ N(0, [[ke, ke], [ke, kl]]) (x2 = x1 + sqrt(kl - ke) z):\n'
+        f'    table in (log ke, log(kl - ke)) (generated/quadrature.py), {name} outside it."""\n'
+        "    v = kl - ke\n"
+        "    if ke >= PAIR_S_LO and ke <= PAIR_S_HI and v >= PAIR_V_LO and v <= PAIR_V_HI:\n"
+        f"        value = pair_value({table}, ke, v)\n"
+        "        if value == value:\n"
+        "            return value\n"
+        f"    return {name}(ke, kl, ke)"
+    )
+    return TextHelper(f"{name}w", text, (), (f"_pairw{suffix}", name))
