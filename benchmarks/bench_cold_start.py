@@ -4,7 +4,8 @@ Each measurement is a new Python process (as a user's first script or CLI call i
 a process with an empty Numba cache folder of its own (NUMBA_CACHE_DIR; a fresh install or a new
 machine), which compiles what it calls and writes the cache; "warm": the next process on that
 folder, which loads what it needs from it. Every process times `import fieldgen` and one first
-call: "import" is `import fieldgen` (warm), "call" the first call without the import, "total"
+call: "import" is `import fieldgen` and `import numba` (warm; fieldgen itself imports Numba only
+when a call needs it, Numba's import costs 0.3-0.4 s), "call" the first call, "total"
 import and call of the warm process (its time to the first result, interpreter start-up
 excluded), "cpu" that process's CPU seconds (user + system, import and call: less sensitive to a
 loaded machine than the wall-clock columns). The CLI row times the whole `fieldgen optimal-r erf`
@@ -25,6 +26,7 @@ process with a warm cache <= 0.3 s to the first result. The machine is shared: r
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -44,6 +46,7 @@ SCRIPT = """
 import time, json, sys
 c0, t0 = time.process_time(), time.perf_counter()
 import fieldgen
+import numba  # imported by the first call anyway; timed here so that "call" is fieldgen's part
 t1 = time.perf_counter()
 A = {activation!r}
 {call}
@@ -83,7 +86,9 @@ def measure(code: str, setup=None) -> tuple[dict, dict]:
         return run_script(code, env), run_script(code, env)
 
 
-def run_cli(activation: str, env: dict) -> float:
+def run_cli(activation: str, env: dict) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of the whole command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "fieldgen", "optimal-r", activation, "--depth", "100"],
@@ -91,7 +96,9 @@ def run_cli(activation: str, env: dict) -> float:
         capture_output=True,
         check=True,
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def row(name, pairs):
@@ -143,9 +150,11 @@ def main():
                 env = dict(os.environ, NUMBA_CACHE_DIR=cache)
                 cold.append(run_cli(args.activation, env))
                 warm.append(run_cli(args.activation, env))
+        med = lambda runs, i: statistics.median(r[i] for r in runs)
         print(
-            f"{'CLI optimal-r':<20} {'':>7} {statistics.median(cold):>7.2f} "
-            f"{statistics.median(warm):>7.2f}   (whole command, interpreter start-up included)"
+            f"{'CLI optimal-r':<20} {'':>7} {med(cold, 0):>7.2f} {med(warm, 0):>7.2f} "
+            f"{med(warm, 0):>7.2f} {med(warm, 1):>7.2f}   (whole command, interpreter start-up "
+            "included)"
         )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"targets: empty cache <= 2 s to the first result, warm cache <= 0.3 s; load {load:.2f}")
