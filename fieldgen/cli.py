@@ -12,10 +12,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__
-
 # Errors that the user's arguments or environment cause: reported in one line, not a traceback.
 ARGUMENT_ERRORS = (ValueError, OverflowError, NotImplementedError)
+
+
+class _Version(argparse.Action):
+    """--version, reading the installed metadata only when asked (every command starts faster)."""
+
+    def __init__(
+        self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None
+    ):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+
+        print(f"fieldgen {__version__}")
+        parser.exit()
 
 
 class Parser(argparse.ArgumentParser):
@@ -323,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Finite-size field theory of residual networks.",
         parents=[debug],
     )
-    parser.add_argument("--version", action="version", version=f"fieldgen {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     sub = parser.add_subparsers(
         dest="command",
         required=True,
