@@ -3,18 +3,31 @@
 Each measurement is a new Python process (as a user's first script or CLI call is). "empty":
 a process with an empty Numba cache folder of its own (NUMBA_CACHE_DIR; a fresh install or a new
 machine), which compiles what it calls and writes the cache; "warm": the next process on that
-folder, which loads what it needs from it. Every process times import and one first call; the CLI row times
-the whole `fieldgen optimal-r erf` command.
+folder, which loads what it needs from it. Every process times `import fieldgen` and one first
+call: "import" is `import fieldgen` and `import numba` (warm; fieldgen itself imports Numba only
+when a call needs it, Numba's import costs 0.3-0.4 s), "call" the first call, "total"
+import and call of the warm process (its time to the first result, interpreter start-up
+excluded), "cpu" that process's CPU seconds (user + system, import and call: less sensitive to a
+loaded machine than the wall-clock columns). The CLI row times the whole `fieldgen optimal-r erf`
+command, interpreter start-up included. Each figure is the median
+of --repeat runs, each on a new cache folder.
+
+The "numba floor" row is what any cached Numba function costs on its first call in a new
+process (a one-line `x + 1.0`, no fieldgen): Numba's own start-up, which fieldgen cannot remove.
+The last column lists heavy packages a warm process imported that the call does not need
+(SymPy, SciPy's linalg, Dask, tqdm, matplotlib); it should be empty.
 
 Targets (issue: cold start): first call of any public function in a fresh install <= 2 s; a new
 process with a warm cache <= 0.3 s to the first result. The machine is shared: run it when quiet.
 
-    python benchmarks/bench_cold_start.py [--activation erf]
+    python benchmarks/bench_cold_start.py [--activation erf] [--repeat 3] [--only kernel,simulate]
 """
 
 import argparse
 import json
 import os
+import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,28 +40,55 @@ CALLS = {
     "kernel_covariance": "fieldgen.kernel_covariance(A, r=0.3, sigma_w2=1.0, depth=20, K0=1.0)",
     "simulate": "fieldgen.simulate(A, r=0.3, sigma_w2=1.0, depth=20, K0=1.0, width=64, samples=10)",
 }
+HEAVY = ("sympy", "scipy.linalg", "dask", "distributed", "tqdm", "matplotlib", "fieldgen.report")
 
 SCRIPT = """
-import time, json
-t0 = time.perf_counter()
+import time, json, sys
+c0, t0 = time.process_time(), time.perf_counter()
 import fieldgen
+import numba  # imported by the first call anyway; timed here so that "call" is fieldgen's part
 t1 = time.perf_counter()
 A = {activation!r}
 {call}
-t2 = time.perf_counter()
-print(json.dumps({{"import": t1 - t0, "call": t2 - t1}}))
+c2, t2 = time.process_time(), time.perf_counter()
+heavy = [m for m in {heavy!r} if m in sys.modules]
+print(json.dumps({{"import": t1 - t0, "call": t2 - t1, "cpu": c2 - c0, "heavy": heavy}}))
+"""
+
+# Numba's fixed cost: a trivial cached function, first call in a new process.
+FLOOR_MODULE = "import numba\n\n@numba.njit(cache=True)\ndef f(x):\n    return x + 1.0\n"
+FLOOR_SCRIPT = """
+import time, json, sys
+sys.path.insert(0, {folder!r})
+c0, t0 = time.process_time(), time.perf_counter()
+import numba
+t1 = time.perf_counter()
+import floor_module
+floor_module.f(1.0)
+c2, t2 = time.process_time(), time.perf_counter()
+print(json.dumps({{"import": t1 - t0, "call": t2 - t1, "cpu": c2 - c0, "heavy": []}}))
 """
 
 
-def run(call: str, activation: str, env: dict) -> dict:
-    code = SCRIPT.format(activation=activation, call=call)
+def run_script(code: str, env: dict) -> dict:
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     return json.loads(out.stdout)
 
 
-def run_cli(activation: str, env: dict) -> float:
+def measure(code: str, setup=None) -> tuple[dict, dict]:
+    """One (empty, warm) pair of processes on a new cache folder."""
+    with tempfile.TemporaryDirectory() as cache:
+        if setup:
+            setup(cache)
+        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        return run_script(code, env), run_script(code, env)
+
+
+def run_cli(activation: str, env: dict) -> tuple[float, float]:
+    """Wall and CPU seconds (user + system) of the whole command."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         [sys.executable, "-m", "fieldgen", "optimal-r", activation, "--depth", "100"],
@@ -56,26 +96,68 @@ def run_cli(activation: str, env: dict) -> float:
         capture_output=True,
         check=True,
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def row(name, pairs):
+    med = lambda key, i: statistics.median(p[i][key] for p in pairs)
+    total = statistics.median(p[1]["import"] + p[1]["call"] for p in pairs)
+    heavy = sorted({m for p in pairs for m in p[1]["heavy"]})
+    print(
+        f"{name:<20} {med('import', 1):>7.2f} {med('call', 0):>7.2f} {med('call', 1):>7.2f}"
+        f" {total:>7.2f} {med('cpu', 1):>7.2f}   {' '.join(heavy) or '-'}"
+    )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--activation", default="erf")
+    parser.add_argument("--repeat", type=int, default=3, help="runs per figure (median)")
+    parser.add_argument("--only", default="", help="comma-separated rows (default: all)")
     args = parser.parse_args()
-    print(f"activation {args.activation}; seconds; each number a new process")
-    print(f"{'first call':<20} {'import':>8} {'empty cache':>12} {'warm cache':>11}")
+    only = set(filter(None, args.only.split(",")))
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(
+        f"activation {args.activation}; seconds, median of {args.repeat}; each number a new "
+        f"process; load average {load:.2f} at the start"
+    )
+    print(f"{'':<20} {'':>7} {'empty':>7} {'warm':>7} {'warm':>7} {'warm':>7}")
+    print(
+        f"{'first call':<20} {'import':>7} {'call':>7} {'call':>7} {'total':>7} {'cpu':>7}"
+        "   heavy imports (warm)"
+    )
+
+    def write_floor(folder):
+        with open(os.path.join(folder, "floor_module.py"), "w") as f:
+            f.write(FLOOR_MODULE)
+
+    if not only or "floor" in only:
+        with tempfile.TemporaryDirectory() as folder:
+            write_floor(folder)
+            code = FLOOR_SCRIPT.format(folder=folder)
+            row("numba floor", [measure(code) for _ in range(args.repeat)])
     for name, call in CALLS.items():
-        with tempfile.TemporaryDirectory() as cache:
-            env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-            empty = run(call, args.activation, env)
-            warm = run(call, args.activation, env)
-        print(f"{name:<20} {empty['import']:>8.2f} {empty['call']:>12.2f} {warm['call']:>11.2f}")
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        cold, warm = run_cli(args.activation, env), run_cli(args.activation, env)
-    print(f"{'CLI optimal-r':<20} {'':>8} {cold:>12.2f} {warm:>11.2f}")
-    print("targets: empty cache <= 2 s to the first result, warm cache <= 0.3 s")
+        if only and name not in only:
+            continue
+        code = SCRIPT.format(activation=args.activation, call=call, heavy=HEAVY)
+        row(name, [measure(code) for _ in range(args.repeat)])
+    if not only or "cli" in only:
+        cold, warm = [], []
+        for _ in range(args.repeat):
+            with tempfile.TemporaryDirectory() as cache:
+                env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+                cold.append(run_cli(args.activation, env))
+                warm.append(run_cli(args.activation, env))
+        med = lambda runs, i: statistics.median(r[i] for r in runs)
+        print(
+            f"{'CLI optimal-r':<20} {'':>7} {med(cold, 0):>7.2f} {med(warm, 0):>7.2f} "
+            f"{med(warm, 0):>7.2f} {med(warm, 1):>7.2f}   (whole command, interpreter start-up "
+            "included)"
+        )
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    print(f"targets: empty cache <= 2 s to the first result, warm cache <= 0.3 s; load {load:.2f}")
 
 
 if __name__ == "__main__":

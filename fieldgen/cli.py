@@ -12,10 +12,23 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import __version__
-
 # Errors that the user's arguments or environment cause: reported in one line, not a traceback.
 ARGUMENT_ERRORS = (ValueError, OverflowError, NotImplementedError)
+
+
+class _Version(argparse.Action):
+    """--version, reading the installed metadata only when asked (every command starts faster)."""
+
+    def __init__(
+        self, option_strings, dest=argparse.SUPPRESS, default=argparse.SUPPRESS, help=None
+    ):
+        super().__init__(option_strings, dest=dest, default=default, nargs=0, help=help)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from . import __version__
+
+        print(f"fieldgen {__version__}")
+        parser.exit()
 
 
 class Parser(argparse.ArgumentParser):
@@ -246,16 +259,23 @@ def _report(args) -> int:
     if not args.out.strip():  # "" would write into the current folder
         raise ValueError("--out must name a folder; got an empty name")
 
-    # Stale formulas first: the analyses import the generated modules only after this.
-    if not args.no_regenerate and regenerate() != 0:
-        return 1
-    from .report import run
-
-    command = "fieldgen report" + (" --quick" if args.quick else "")
+    client = _scheduler(args)  # before any work: an unreachable scheduler is one line
     try:
-        run(args.out, quick=args.quick, progress=args.progress, command=command)
-    except OSError as exc:  # main() reports it (exit 1, the file system); say where
-        raise OSError(f"cannot write the report into {args.out}: {exc.strerror or exc}") from exc
+        # Stale formulas first: the analyses import the generated modules only after this.
+        if not args.no_regenerate and regenerate() != 0:
+            return 1
+        from .report import run
+
+        command = "fieldgen report" + (" --quick" if args.quick else "")
+        try:
+            run(args.out, quick=args.quick, progress=args.progress, command=command, client=client)
+        except OSError as exc:  # main() reports it (exit 1, the file system); say where
+            raise OSError(
+                f"cannot write the report into {args.out}: {exc.strerror or exc}"
+            ) from exc
+    finally:
+        if client is not None:
+            client.close()
     return 0
 
 
@@ -292,6 +312,15 @@ def _network_options(p, *, sigma_w2_many=False) -> None:
     )
 
 
+def _scheduler_option(p, what: str = "") -> None:
+    p.add_argument(
+        "--scheduler",
+        metavar="ADDRESS",
+        help=f"run {what + ' ' if what else ''}on the Dask scheduler at ADDRESS, e.g. "
+        "tcp://host:8786 (default: FIELDGEN_SCHEDULER, else in process)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     # --debug is accepted before and after the command; SUPPRESS keeps a subcommand's default
     # from overwriting a --debug given before it.
@@ -307,7 +336,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Finite-size field theory of residual networks.",
         parents=[debug],
     )
-    parser.add_argument("--version", action="version", version=f"fieldgen {__version__}")
+    parser.add_argument("--version", action=_Version, help="show the version and exit")
     sub = parser.add_subparsers(
         dest="command",
         required=True,
@@ -347,6 +376,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="always show progress bars (default: when stderr is a terminal)",
     )
     bars.add_argument("--no-progress", dest="progress", action="store_false")
+    _scheduler_option(p, what="the simulations")
     p.set_defaults(run=_report)
 
     p = sub.add_parser(
@@ -451,12 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="also find the depths at which 0.1-0.3 lies inside the range",
     )
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
-    p.add_argument(
-        "--scheduler",
-        metavar="ADDRESS",
-        help="run on the Dask scheduler at ADDRESS, e.g. "
-        "tcp://host:8786 (default: FIELDGEN_SCHEDULER, else in process)",
-    )
+    _scheduler_option(p)
     p.set_defaults(run=_scan)
 
     p = sub.add_parser(

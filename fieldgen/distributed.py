@@ -91,7 +91,11 @@ def client_for(client):
 def run_on_client(client, compute, chunks, on_done) -> int:
     """compute(first, stop) for each chunk on the cluster; on_done(first, stop, value) in this
     process as each finishes (in completion order). A lost worker's chunks are recomputed by Dask;
-    an error in a chunk cancels the rest and is raised here."""
+    an error in a chunk cancels the rest and is raised here.
+
+    Results are fetched by Dask in the background as chunks finish (``with_results=True``) and
+    handed over in batches: one round trip per result fetched in turn cost 2-3 times the
+    overhead per chunk (benchmarks/bench_distributed.py)."""
     distributed = _distributed()
     if not chunks:
         return 0
@@ -99,10 +103,12 @@ def run_on_client(client, compute, chunks, on_done) -> int:
     futures = client.map(compute, firsts, stops, pure=False)  # one message for all chunks
     where = {future.key: chunk for future, chunk in zip(futures, chunks)}
     try:
-        for future in distributed.as_completed(futures):
-            value = future.result()
-            on_done(*where[future.key], value)
-            future.release()
+        for batch in distributed.as_completed(futures, with_results=True).batches():
+            for future, value in batch:
+                if future.status != "finished":  # cancelled elsewhere (errors raise above)
+                    future.result()
+                on_done(*where[future.key], value)
+                future.release()
     finally:
         pending = [f for f in futures if not f.done()]
         if pending:

@@ -9,11 +9,17 @@ every first call fails with "cannot cache function ...: no locator available". H
   (``<tmp>/fieldgen-numba-<uid>``, mode 0700), so such installs compile once per machine; if
   even that cannot be written, functions compile in memory and nothing is stored;
 * a damaged cache file (truncated index, garbage data) is a cache miss: the function is
-  recompiled and the file overwritten, with one warning per process, never a traceback.
+  recompiled and the file overwritten, with one warning per process, never a traceback;
+* Numba's first compilation or cache load in a process imports its array library, which asks
+  whether SciPy's BLAS is there by importing ``scipy.linalg`` (0.3-0.8 s, more than loading every
+  fieldgen function a call needs). That one question is answered from the files instead (the
+  same answer, no import); Numba's real check still runs before any BLAS call is compiled.
 """
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
 import sys
 import tempfile
@@ -159,4 +165,60 @@ def _install() -> None:
     cache.load_overload, cache.save_overload = _load_overload, _save_overload  # type: ignore[method-assign]
 
 
+def _scipy_blas_on_disk() -> bool:
+    """Whether ``scipy.linalg.cython_blas`` can be imported, judged from the files (no import)."""
+    try:
+        spec = importlib.util.find_spec("scipy")  # finds the package; does not import it
+    except (ImportError, ValueError):
+        return False
+    for folder in (spec.submodule_search_locations or []) if spec is not None else []:
+        for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+            if os.path.exists(os.path.join(folder, "linalg", "cython_blas" + suffix)):
+                return True
+    return False
+
+
+def _install_blas_probe() -> None:
+    """Answer numba.np.arraymath's import-time BLAS probe without importing scipy.linalg.
+
+    ``arraymath`` runs ``_HAVE_BLAS = _check_blas()`` when it is first imported (inside Numba's
+    first compile or cache load), and ``_check_blas`` calls ``linalg.ensure_blas()``, which imports
+    ``scipy.linalg.cython_blas``: all of ``scipy.linalg``. During that one import only,
+    ``ensure_blas`` is swapped for a look at the files; afterwards it is Numba's own again, so
+    compiling a BLAS call (``np.dot`` of arrays) imports SciPy and checks its ABI as before.
+    Anything unexpected (another Numba version) leaves Numba untouched.
+    """
+    try:
+        from numba.core.cpu import CPUContext
+    except ImportError:  # pragma: no cover - another Numba layout: keep its behaviour
+        return
+    original = CPUContext.load_additional_registries
+    if getattr(original, "_fieldgen_probe", False):
+        return
+
+    def load_additional_registries(self):
+        if "numba.np.arraymath" not in sys.modules:
+            try:
+                from numba.np import linalg
+
+                ensure_blas = linalg.ensure_blas
+            except (ImportError, AttributeError):  # pragma: no cover
+                return original(self)
+
+            def probe():
+                if not _scipy_blas_on_disk():
+                    ensure_blas()  # raises ImportError, as Numba expects without SciPy
+
+            linalg.ensure_blas = probe
+            try:
+                from numba.np import arraymath  # noqa: F401  (runs the probe once)
+            finally:
+                linalg.ensure_blas = ensure_blas
+        return original(self)
+
+    load_additional_registries._fieldgen_probe = True  # type: ignore[attr-defined]
+    CPUContext.load_additional_registries = load_additional_registries  # type: ignore[method-assign]
+
+
 _install()
+_install_blas_probe()

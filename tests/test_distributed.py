@@ -201,3 +201,41 @@ def test_the_scheduler_address_comes_from_the_option_else_the_environment(monkey
     monkeypatch.setenv(ENV, "tcp://127.0.0.1:8786")
     assert scheduler_address(None) == "tcp://127.0.0.1:8786"
     assert scheduler_address("tcp://127.0.0.1:9") == "tcp://127.0.0.1:9"
+
+
+def test_report_simulations_on_the_cluster_are_the_in_process_cache_entries(client, tmp_path):
+    """`fieldgen report --scheduler`: a simulation computed on the cluster is stored under the
+    key of the in-process one (the client is not part of the key) with the same numbers, so a
+    later run without a cluster reads it from the cache."""
+    from fieldgen.report import analyses
+    from fieldgen.report.cache import SimulationCache
+
+    kw = dict(SMALL, networks_per_stream=None, samples=40)
+    on_cluster = analyses.Context(SimulationCache(tmp_path), progress=False, client=client)
+    value = analyses._simulate(on_cluster, "tanh", **kw)
+    assert on_cluster.cache.misses == 1
+    assert not any(tmp_path.rglob("chunk-*.npz"))  # the report's cache only, no chunk files
+    in_process = analyses.Context(SimulationCache(tmp_path), progress=False)
+    assert np.array_equal(analyses._simulate(in_process, "tanh", **kw), value)
+    assert in_process.cache.hits == 1 and in_process.cache.misses == 0
+    assert np.array_equal(value, fieldgen.simulate("tanh", **kw))
+
+
+def test_cli_report_with_an_unreachable_scheduler_is_one_line_and_writes_nothing(tmp_path):
+    argv = [
+        os.path.join(os.path.dirname(sys.executable), "fieldgen"),
+        "report",
+        "--quick",
+        "--no-regenerate",
+        "--out",
+        str(tmp_path / "out"),
+        "--scheduler",
+        UNREACHABLE,
+    ]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=10)
+    assert done.returncode == 1 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(
+        "fieldgen report: error: cannot reach a Dask scheduler at " + UNREACHABLE
+    )
+    assert not (tmp_path / "out").exists()

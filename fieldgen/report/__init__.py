@@ -18,6 +18,7 @@ from pathlib import Path
 
 from .. import __version__
 from ..codegen.writer import write_atomic
+from ..distributed import client_for
 from . import analyses, document
 from .cache import SimulationCache
 from .params import parameters
@@ -47,18 +48,26 @@ def run(
     progress: bool | None = None,
     log=print,
     command: str | None = None,
+    client=None,
 ) -> Report:
     """Compute every analysis, draw the figures into `out` and write `out/report.md`.
 
-    progress=None shows a progress bar per simulation when stderr is a terminal.
+    progress=None shows a progress bar per simulation when stderr is a terminal. `client` (a
+    dask.distributed.Client or a scheduler address) runs the simulations' chunks on a Dask
+    cluster; the numbers, and so the cache entries, are the same as in process.
     """
-    from . import figures  # matplotlib: only now
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     params = parameters(quick)
     progress = sys.stderr.isatty() if progress is None else progress
-    ctx = analyses.Context(SimulationCache(out / ".cache"), progress, log)
+    with client_for(client) as live:  # an address: connected here, closed at the end
+        ctx = analyses.Context(SimulationCache(out / ".cache"), progress, log, client=live)
+        return _run(out, quick, params, ctx, log, command)
+
+
+def _run(out: Path, quick: bool, params: dict, ctx, log, command) -> Report:
+    from . import figures  # matplotlib: only now
+
     results, files, seconds = {}, [], {}
     start = time.perf_counter()
     for number, (name, analyse) in enumerate(STEPS.items(), 1):

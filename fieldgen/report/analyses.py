@@ -38,12 +38,14 @@ class Points:
 @dataclass
 class Context:
     """What every analysis needs besides its parameters: the simulation cache, the progress
-    switch, a log, and the optima already found in this run (figures 4 and 5 share some)."""
+    switch, a log, the optima already found in this run (figures 4 and 5 share some) and the
+    Dask client the simulations run on (None: in process)."""
 
     cache: object
     progress: bool | None = None
     log: object = print
     optima: dict = field(default_factory=dict)
+    client: object = None
 
     def optimal_r(self, activation: str, **kw):
         kw.setdefault("method", "numeric")
@@ -59,10 +61,15 @@ def _seed(base: int, *parts) -> int:
 
 
 def _simulate(ctx: Context, activation: str, **arguments) -> np.ndarray:
+    # The client changes where the chunks run, not the numbers: untracked (not in the cache key).
+    # No results folder of chunks: the report's cache keeps each finished simulation.
+    untracked = {"progress": ctx.progress}
+    if ctx.client is not None:
+        untracked.update(client=ctx.client, results=False)
     return ctx.cache.call(
         "simulate",
         fieldgen.simulate,
-        untracked={"progress": ctx.progress},
+        untracked=untracked,
         activation=activation,
         **arguments,
     )

@@ -1,0 +1,67 @@
+"""Issue 17 (cold start): what a new process imports before and during its first call.
+
+`import fieldgen` loads neither NumPy nor Numba (every public name is imported on first use);
+a first call imports neither SymPy nor SciPy's linalg (Numba's import-time BLAS probe is
+answered from the files by fieldgen.jit_cache, with the answer Numba's own probe gives); the
+functions named like their modules (simulate, response, ntk) stay functions whatever imports
+those modules. Each check runs in a new interpreter. No timing: bench_cold_start.py measures.
+"""
+
+import subprocess
+import sys
+import textwrap
+
+
+def _run(code: str) -> str:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_import_fieldgen_loads_neither_numpy_nor_numba():
+    out = _run("""
+        import sys, fieldgen
+        heavy = {"numpy", "numba", "sympy", "scipy", "matplotlib", "dask"} & set(sys.modules)
+        assert not heavy, sorted(heavy)
+        assert fieldgen.__version__ and "kernel" in dir(fieldgen)
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
+def test_first_call_imports_no_sympy_nor_scipy_linalg_and_numba_sees_the_same_blas():
+    out = _run("""
+        import sys, importlib, fieldgen
+        K = fieldgen.kernel("linear", r=0.5, sigma_w2=1.0, depth=2, K0=1.0)
+        assert [round(float(k), 12) for k in K] == [1.0, 1.25, 1.5625], K
+        assert "sympy" not in sys.modules, "sympy imported"
+        assert "scipy.linalg" not in sys.modules, "scipy.linalg imported"
+        from numba.np import arraymath, linalg
+        assert linalg.ensure_blas.__module__ == "numba.np.linalg"  # Numba's own, restored
+        try:  # what Numba's own probe finds: the import it would have made
+            importlib.import_module("scipy.linalg.cython_blas")
+            real = True
+        except ImportError:
+            real = False
+        assert arraymath._HAVE_BLAS is real, (arraymath._HAVE_BLAS, real)
+        print("ok", real)
+    """)
+    assert out.startswith("ok")
+
+
+def test_functions_named_like_their_modules_stay_functions():
+    out = _run("""
+        import fieldgen
+        import fieldgen.simulate, fieldgen.response, fieldgen.ntk  # the modules, imported first
+        from fieldgen.simulate import METHODS
+        import fieldgen.report.cache  # imports fieldgen.simulate's source digest machinery
+        for name in ("simulate", "response", "ntk"):
+            f = getattr(fieldgen, name)
+            assert callable(f) and f.__name__ == name and f.__module__ == "fieldgen." + name, f
+        from fieldgen import simulate
+        assert simulate is fieldgen.simulate and METHODS == fieldgen.METHODS
+        print("ok")
+    """)
+    assert out.strip() == "ok"
