@@ -346,34 +346,15 @@ def oneloop_module(name: str) -> ModuleSpec:
                 doc="out[p, q] = Cov(h h_p, h' h'_q), Cov(h, h') = kc.",
             ),
         ]
-    template = string.Template(
-        resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text()
+    # The template's accumulation (after its marker) is printed once per input count, each copy
+    # calling that count's coefficient functions: compiled lazily, a call compiles only its own.
+    text = resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text()
+    head, accumulation = text.split("\n# @accumulation\n")
+    spec.tail_text = head + "\n".join(
+        "\n" + string.Template(accumulation).substitute(WHICH=which) for which in ("single", "pair")
     )
-    spec.tail_text = template.substitute(DISPATCHERS=_dispatchers(spec.functions))
     spec.tail_names = ["one_loop"]
     return spec
-
-
-def _dispatchers(functions) -> str:
-    """`_<stem>(args)`: `<stem>_single` for one input (first argument of length 1), else
-    `<stem>_pair`; same signature as the coefficient functions it picks from."""
-    by_name = {fn.name: fn for fn in functions}
-    out = []
-    for fn in functions:
-        if not fn.name.endswith("_single"):
-            continue
-        stem = fn.name[: -len("_single")]
-        assert by_name[f"{stem}_pair"].signature == fn.signature, stem
-        args = ", ".join(str(p) for p in fn.params)
-        out.append(
-            f'@njit("{fn.signature}", cache=True, nogil=True, inline="always")\n'
-            f"def _{stem}({args}):\n"
-            f"    if {fn.params[0]}.shape[0] == 1:\n"
-            f"        {stem}_single({args})\n"
-            f"    else:\n"
-            f"        {stem}_pair({args})\n"
-        )
-    return "\n\n".join(out)
 
 
 def inputs_module() -> ModuleSpec:
