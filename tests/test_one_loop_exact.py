@@ -45,8 +45,8 @@ def _close(got, want, rel=1e-9):
     """Entry-wise relative agreement; entries that vanish by symmetry are compared with the
     largest entry's scale."""
     floor = 1e-3 * np.max(np.abs(want))
-    assert np.all(np.abs(got - want) <= rel * np.maximum(np.abs(want), floor)), (
-        np.max(np.abs(got - want) / np.maximum(np.abs(want), floor))
+    assert np.all(np.abs(got - want) <= rel * np.maximum(np.abs(want), floor)), np.max(
+        np.abs(got - want) / np.maximum(np.abs(want), floor)
     )
 
 
@@ -55,7 +55,9 @@ def _derivative(f, x, i):
     size = np.sqrt(x[0] * x[1]) if len(x) == 3 and i == 2 else x[i]
     h = H * min(size, 1.0)  # erf saturates: its moments vary on the scale 1 at large K
     if len(x) == 3:  # keep |c| < 1 and the variances positive at x +- 4h
-        room = np.sqrt(x[0] * x[1]) - abs(x[2]) if i == 2 else x[i] * (1 - x[2] ** 2 / (x[0] * x[1]))
+        room = (
+            np.sqrt(x[0] * x[1]) - abs(x[2]) if i == 2 else x[i] * (1 - x[2] ** 2 / (x[0] * x[1]))
+        )
         h = min(h, room / 40)
 
     def at(d):
@@ -191,16 +193,19 @@ def test_pair_response_cross_and_sampling_noise_against_the_reference(name, c0):
             want_B[i, j] = (
                 walk.expect(
                     p,
-                    lambda x1, x2, p=p, a=a, b=b: walk._early(p, x1, x2)
-                    * (x1, x2)[a]
-                    * (x1, x2)[b],
+                    lambda x1, x2, p=p, a=a, b=b: (
+                        walk._early(p, x1, x2) * (x1, x2)[a] * (x1, x2)[b]
+                    ),
                 )
                 - P_p * K[a, b]
             )
             c, d = p
             want_X[i, j] = (
                 smooth.expect(
-                    (), lambda x1, x2, a=a, b=b, c=c, d=d: (x1, x2)[c] * (x1, x2)[d] * (x1, x2)[a] * (x1, x2)[b]
+                    (),
+                    lambda x1, x2, a=a, b=b, c=c, d=d: (
+                        (x1, x2)[c] * (x1, x2)[d] * (x1, x2)[a] * (x1, x2)[b]
+                    ),
                 )
                 - K[c, d] * K[a, b]
             )
