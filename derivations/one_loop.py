@@ -40,8 +40,14 @@ from functools import lru_cache
 import sympy as sp
 
 from . import activations, closed_forms, gauss, model
-from .distributions import derivative
-from .expectation import GaussianExpectation, entry_positions, price_operator, variables
+from .distributions import derivative, simplify_distributions
+from .expectation import (
+    GaussianExpectation,
+    covariance_matrix,
+    entry_positions,
+    price_operator,
+    variables,
+)
 from .meanfield import kernel_symbols
 
 
@@ -59,6 +65,42 @@ def walk_covariance(early, late, n_inputs: int) -> sp.Matrix:
 
 
 PATH = sp.Symbol("s", nonnegative=True)
+
+
+def _close_kinked(expr: sp.Expr) -> sp.Expr:
+    """Close 3-D expectations of polynomials times steps (relu's kinked moments after a delta
+    has conditioned one variable away) by Stein's lemma in the sense of distributions,
+
+        <x_a R(x)> = sum_b K_ab <d_b R(x)>,   d_b Theta(x_b) = delta(x_b),
+
+    each delta conditioning a variable to 0 (``GaussianExpectation``): the polynomial degree drops
+    by one per step and what is left are 2-D orthant moments, which ``closed_forms`` closes.
+    (``closed_forms.stein`` leaves kinked integrands alone: in 2-D its form is the better one.)
+    """
+
+    def rule(node):
+        xs = node.integrand.variables
+        body = simplify_distributions(node.integrand.expr, xs)
+        if node.dimension != 3 or not body.has(sp.Heaviside) or body.has(sp.Derivative):
+            return node
+        K = covariance_matrix(len(xs), node.entries)
+        for a, x in enumerate(xs):
+            for factor in sp.Mul.make_args(body):
+                base, power = factor.as_base_exp()
+                if base == x and power.is_Integer and power > 0:
+                    rest = body / x
+                    terms = [
+                        K[a, b]
+                        * GaussianExpectation(
+                            sp.Lambda(xs, derivative(rest, xs[b], 1, xs)), *node.entries
+                        )
+                        for b in range(len(xs))
+                        if K[a, b] != 0
+                    ]
+                    return _close_kinked(closed_forms.close(sp.Add(*terms)))
+        return node
+
+    return expr.replace(lambda e: isinstance(e, GaussianExpectation), rule)
 
 
 def _two_time(body_early, body_late, early, late, n_inputs):
@@ -85,7 +127,7 @@ def _two_time(body_early, body_late, early, late, n_inputs):
             for b in range(n_inputs):
                 cov[a, n_inputs + b] = cov[n_inputs + b, a] = scale * cov[a, n_inputs + b]
         entries = [cov[i, j] for i, j in entry_positions(n)]
-        return closed_forms.close(GaussianExpectation(sp.Lambda(xs, body), *entries))
+        return _close_kinked(closed_forms.close(GaussianExpectation(sp.Lambda(xs, body), *entries)))
 
     direct = node(f * g, 1)
     if not direct.has(GaussianExpectation):

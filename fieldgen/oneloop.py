@@ -42,6 +42,22 @@ class MeanShiftTerms(NamedTuple):
         return self.propagated + self.tadpole + self.self_feedback
 
 
+# (p, q) pair-order index of each (a, b, c, d): the 2x2x2x2 layout of fieldgen.pairs.to_matrix.
+_PAIR_OF = np.array([[0, 2], [2, 1]])
+_FLAT = (3 * _PAIR_OF[:, :, None, None] + _PAIR_OF[None, None]).ravel()
+
+
+def _pairs_to_matrix(cov: np.ndarray) -> np.ndarray:
+    """(L+1, L+1, 3, 3) over pairs -> (L+1, L+1, 2, 2, 2, 2), as ``to_matrix(cov, 2)`` does, by
+    16 column copies (measured 5-10x faster than fancy indexing at depth 1000, 128 MB)."""
+    n = cov.shape[0]
+    flat = cov.reshape(-1, 9)
+    out = np.empty((flat.shape[0], 16))
+    for j, k in enumerate(_FLAT):
+        out[:, j] = flat[:, k]
+    return out.reshape(n, n, 2, 2, 2, 2)
+
+
 def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covariance: bool):
     activation, block, input, depth = check.network(activation, block, input, depth)
     if block != "full":
@@ -169,7 +185,7 @@ def kernel_covariance(
     (11, 11, 2, 2, 2, 2)
     """
     cov, _ = _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, True)
-    return cov if cov.ndim == 2 else to_matrix(cov, 2)
+    return cov if cov.ndim == 2 else _pairs_to_matrix(cov)
 
 
 def mean_shift_terms(

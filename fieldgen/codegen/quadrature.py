@@ -50,9 +50,15 @@ from ..derivations.expectation import GaussianExpectation, entry_positions, vari
 from .nodes import Allocate, JitFunction, helper_call
 
 ORDER = 10
-PATH_ORDER = 24  # Gauss-Legendre nodes of the one-loop path integrals over s in [0, 1]
-# Gauss-Hermite nodes per axis for 3-D and 4-D expectations (8000 and 20736 nodes). Kinks (relu)
-# limit the accuracy to about 1e-3 relative: these are the least accurate coefficients here.
+# Gauss-Legendre nodes of the one-loop path integrals over s in [0, 1], in t with
+# s = 1 - (1 - t)^PATH_POWER. Measured against mpmath on the path integrands of relu and erf
+# (one input, pairs at c0 in {-0.9, 0, 0.5, 0.99, 0.999}, K from 0.01 to 1e4): at most 7e-12
+# relative with (32, 4); (24, 1), the plain rule used before, gave 1e-4 at K ~ 30.
+PATH_ORDER = 32
+PATH_POWER = 4
+# Gauss-Hermite nodes per axis for 3-D and 4-D expectations (8000 and 20736 nodes): only activations
+# without closed forms (tanh pairs, presets) still reach them; relu's and erf's one-loop moments
+# are path integrals of closed forms.
 HERMITE_ORDER = {3: 20, 4: 12}
 GROWTH = 2.0
 MAX_PANEL = 2.0
@@ -102,8 +108,14 @@ def rule_module_source() -> str:
         GL_NODES=floats(nodes),
         GL_WEIGHTS=floats(weights),
         # [-1, 1] -> [0, 1]
-        PATH_NODES=floats((1 + x) / 2 for x in path_nodes),
-        PATH_WEIGHTS=floats(w / 2 for w in path_weights),
+        # [-1, 1] -> t in [0, 1] -> s = 1 - (1 - t)^p, ds = p (1 - t)^(p - 1) dt
+        PATH_ORDER=PATH_ORDER,
+        PATH_POWER=PATH_POWER,
+        PATH_NODES=floats(1 - ((1 - x) / 2) ** PATH_POWER for x in path_nodes),
+        PATH_WEIGHTS=floats(
+            w / 2 * PATH_POWER * ((1 - x) / 2) ** (PATH_POWER - 1)
+            for x, w in zip(path_nodes, path_weights)
+        ),
         # weight exp(-x^2) -> standard normal density: z = sqrt(2) x, w / sqrt(pi)
         GH3_NODES=floats(sp.sqrt(2) * x for x in gh3_nodes),
         GH3_WEIGHTS=floats(w / sp.sqrt(sp.pi) for w in gh3_weights),
@@ -199,7 +211,13 @@ def _helper(name: str, node: GaussianExpectation, library: HelperLibrary) -> Jit
 
 
 def _path_integral(integral: sp.Integral, library: HelperLibrary) -> sp.Expr:
-    """int_0^1 f(s) ds of a closed form -> a helper summing Gauss-Legendre nodes."""
+    """int_0^1 f(s) ds of a closed form -> a helper summing Gauss-Legendre nodes.
+
+    The rule (generated/quadrature.py) is Gauss-Legendre in t with s = 1 - (1 - t)^4: the
+    integrands' branch points sit at or just beyond s = 1 (a correlation reaching 1 between
+    adjacent layers, or at large K for erf), where sqrt(1 - s) becomes (1 - t)^2. The sum over nodes may be reassociated
+    (PATH_FASTMATH) so that LLVM vectorises it.
+    """
     ((s, lo, hi),) = integral.limits
     if (lo, hi) != (0, 1):
         raise NotImplementedError("path integrals run over [0, 1]")
@@ -210,31 +228,25 @@ def _path_integral(integral: sp.Integral, library: HelperLibrary) -> sp.Expr:
     replacements, (reduced,) = sp.cse(
         [integrand], symbols=sp.numbered_symbols("u"), order="canonical"
     )
-    k = sp.Symbol("k", integer=True)
-    nodes = sp.IndexedBase("PATH_NODES", shape=(PATH_ORDER,))
-    weights = sp.IndexedBase("PATH_WEIGHTS", shape=(PATH_ORDER,))
-    acc = sp.Symbol("acc", real=True)
-    body = (
-        Assignment(acc, 0.0),
-        For(
-            k,
-            sp.Range(0, PATH_ORDER),
-            [Assignment(s, nodes[k])]
-            + [Assignment(a, b) for a, b in replacements]
-            + [aug_assign(acc, "+", weights[k] * reduced)],
-        ),
-        Return(acc),
+    lines = [
+        '@njit(cache=True, nogil=True, error_model="numpy", fastmath=PATH_FASTMATH)',
+        "def {}({}):".format(name, ", ".join(str(a) for a in args)),
+        '    """Gauss-Legendre integral over the cross-covariance path s in [0, 1]."""',
+        "    acc = 0.0",
+        "    for k in range(PATH_ORDER):",
+        f"        {s} = PATH_NODES[k]",
+    ]
+    exprs = []
+    for a, b in replacements:
+        lines.append(f"        {a} = @{len(exprs)}@")
+        exprs.append(b)
+    lines.append(f"        acc += PATH_WEIGHTS[k]*(@{len(exprs)}@)")
+    exprs.append(reduced)
+    lines.append("    return acc")
+    library.imports.add(
+        "from .quadrature import PATH_FASTMATH, PATH_NODES, PATH_ORDER, PATH_WEIGHTS"
     )
-    library.imports.add("from .quadrature import PATH_NODES, PATH_WEIGHTS")
-    library.add(
-        JitFunction(
-            name,
-            args,
-            "float64({})".format(", ".join(["float64"] * len(args))),
-            body,
-            "Gauss-Legendre integral over the cross-covariance path s in [0, 1].",
-        )
-    )
+    library.add(TextHelper(name, "\n".join(lines), tuple(exprs), ()))
     return helper_call(name, *args)
 
 

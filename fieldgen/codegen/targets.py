@@ -356,13 +356,18 @@ def oneloop_module(name: str) -> ModuleSpec:
                 doc="out[p, q] = Cov(h h_p, h' h'_q), Cov(h, h') = kc.",
             ),
         ]
-    template = string.Template(
-        resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text()
+    # The template's accumulation (after its marker) is printed once per input count, each copy
+    # calling that count's coefficient functions: compiled lazily, a call compiles only its own.
+    text = resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text()
+    head, accumulation = text.split("\n# @accumulation\n")
+    spec.tail_text = head + "\n".join(
+        "\n" + string.Template(accumulation).substitute(WHICH=which) for which in ("single", "pair")
     )
     continuum_text = (
         resources.files("fieldgen.codegen").joinpath("templates/continuum_oneloop.tmpl").read_text()
     )
-    spec.tail_text = template.substitute(DISPATCHERS=_dispatchers(spec.functions)) + continuum_text
+    # The continuum solver serves both input counts through dispatchers (compiled on its use).
+    spec.tail_text += "\n\n" + _dispatchers(spec.functions) + "\n\n" + continuum_text
     spec.tail_names = ["one_loop", "continuum_kernel", "continuum_one_loop"]
     return spec
 
@@ -379,7 +384,7 @@ def _dispatchers(functions) -> str:
         assert by_name[f"{stem}_pair"].signature == fn.signature, stem
         args = ", ".join(str(p) for p in fn.params)
         out.append(
-            f'@njit("{fn.signature}", cache=True, nogil=True, inline="always")\n'
+            '@njit(cache=True, nogil=True, inline="always")\n'
             f"def _{stem}({args}):\n"
             f"    if {fn.params[0]}.shape[0] == 1:\n"
             f"        {stem}_single({args})\n"
