@@ -1,5 +1,6 @@
 """Statistics helpers shared by the statistical tests."""
 
+import math
 import zlib
 
 import numpy as np
@@ -92,3 +93,16 @@ def one_loop_by_direct_sums(activation, r, sigma_w2, path, cross_layer=True, sel
         delta = delta + g * mu
         shift.append(delta.copy())
     return cov, np.array(shift)
+
+
+def relu_jr(rho):
+    """relu's normalised four-point function along the walk, Jr(rho) of docs/theory ("relu in
+    closed form"): Cov(relu(h)^2, relu(h')^2) / (K K') at correlation rho, minus its rho = 0 part."""
+    return (3 * rho * math.sqrt(1 - rho**2) + (math.pi - math.acos(rho)) * (1 + 2 * rho**2)) / (
+        2 * math.pi
+    ) - 0.25
+
+
+def relu_psi(rho):
+    """psi(rho) of docs/theory ("relu in closed form"): Cov(Theta(h), relu(h')^2) = K' psi / 2."""
+    return (math.asin(rho) + rho * math.sqrt(1 - rho**2)) / math.pi

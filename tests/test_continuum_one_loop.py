@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import extrapolate_in_inverse_width
+from helpers import extrapolate_in_inverse_width, relu_jr, relu_psi
 from scipy.integrate import quad
 
 import fieldgen
@@ -53,16 +53,6 @@ def test_the_limit_of_every_recursion_is_derived_at_order_g():
     assert derivation.propagator_scaling() is not None
 
 
-def _jr(rho):
-    return (3 * rho * math.sqrt(1 - rho**2) + (math.pi - math.acos(rho)) * (1 + 2 * rho**2)) / (
-        2 * math.pi
-    ) - 0.25
-
-
-def _psi(rho):
-    return (math.asin(rho) + rho * math.sqrt(1 - rho**2)) / math.pi
-
-
 @pytest.mark.parametrize("tau", [0.4, 1.3, 3.0])
 def test_relu_limit_equals_the_limit_of_its_closed_forms(tau):
     """relu, one input, no bias (docs/theory, "relu in closed form") with a = 1 + g/2, L = tau/g,
@@ -73,9 +63,11 @@ def test_relu_limit_equals_the_limit_of_its_closed_forms(tau):
     K0 = 1.7
     res = fieldgen.continuum_one_loop("relu", tau=tau, sigma_w2=2.0, K0=K0, points=32)
     K = K0 * math.exp(tau / 2)
-    double, _ = quad(lambda u: (tau - u) * _jr(math.exp(-u / 4)), 0, tau, epsabs=0, epsrel=1e-13)
+    double, _ = quad(
+        lambda u: (tau - u) * relu_jr(math.exp(-u / 4)), 0, tau, epsabs=0, epsrel=1e-13
+    )
     var = (2 + 4 * (1 - math.exp(-tau / 2)) + 2 * double) * K**2
-    feed, _ = quad(lambda u: (tau - u) * _psi(math.exp(-u / 4)), 0, tau, epsabs=0, epsrel=1e-13)
+    feed, _ = quad(lambda u: (tau - u) * relu_psi(math.exp(-u / 4)), 0, tau, epsabs=0, epsrel=1e-13)
     shift = K0 * math.exp(tau / 2) / 2 * feed
     assert res.kernel[-1] == pytest.approx(K, rel=1e-10)
     assert res.covariance[-1, -1] == pytest.approx(var, rel=1e-6)

@@ -193,7 +193,9 @@ def test_delta_derivative_expectation_by_parts(order):
         return np.exp(-v @ Ci @ v / 2) / (2 * np.pi * np.sqrt(det))
 
     h = 1e-4
-    e = closed_forms.close(expect(sp.DiracDelta(x1, order) * sp.exp(x2) * sp.Heaviside(x2), entries))
+    e = closed_forms.close(
+        expect(sp.DiracDelta(x1, order) * sp.exp(x2) * sp.Heaviside(x2), entries)
+    )
     value = float(sp.N(e, 30))
     if order == 1:
         ref = -integrate.quad(lambda b: np.exp(b) * (p(h, b) - p(-h, b)) / (2 * h), 0, 30)[0]

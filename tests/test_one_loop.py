@@ -11,6 +11,8 @@ from helpers import (
     extrapolate_in_inverse_width,
     mean_and_se,
     one_loop_by_direct_sums,
+    relu_jr,
+    relu_psi,
     variance_and_se,
 )
 
@@ -19,16 +21,6 @@ from fieldgen.derivations import one_loop
 from fieldgen.generated import module
 from fieldgen.oneloop import kernel_covariance, kernel_mean_shift
 from fieldgen.pairs import to_pairs
-
-
-def _jr(rho):
-    return (3 * rho * math.sqrt(1 - rho**2) + (math.pi - math.acos(rho)) * (1 + 2 * rho**2)) / (
-        2 * math.pi
-    ) - 0.25
-
-
-def _psi(rho):
-    return (math.asin(rho) + rho * math.sqrt(1 - rho**2)) / math.pi
 
 
 @pytest.mark.parametrize("r,sigma_w2,depth", [(0.5, 2.0, 10), (0.1, 1.0, 40), (1.0, 1.5, 6)])
@@ -42,13 +34,13 @@ def test_relu_one_input_equals_the_closed_forms(r, sigma_w2, depth):
     K = K0 * a ** np.arange(depth + 1)
     cov = kernel_covariance("relu", r=r, sigma_w2=sigma_w2, depth=depth, K0=K0)
     for L in range(depth + 1):
-        s = sum(_jr(a ** (-abs(m - mp) / 2)) for m in range(L) for mp in range(L))
+        s = sum(relu_jr(a ** (-abs(m - mp) / 2)) for m in range(L) for mp in range(L))
         closed = (2 + (4 / a) * (1 - a**-L) + 4 * ((a - 1) / a) ** 2 * s) * K[L] ** 2
         assert cov[L, L] == pytest.approx(closed, rel=1e-10)
     delta, closed_shift = 0.0, [0.0]
     for m in range(depth):
         feedback = sum(
-            g * a ** (m - 1 - k) * K[k] * _psi(math.sqrt(K[k] / K[m])) / 2 for k in range(m)
+            g * a ** (m - 1 - k) * K[k] * relu_psi(math.sqrt(K[k] / K[m])) / 2 for k in range(m)
         )
         delta += g * (delta / 2 + feedback)
         closed_shift.append(delta)

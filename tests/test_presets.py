@@ -329,11 +329,11 @@ def test_sensitivity_of_kinked_presets_against_finite_differences(name):
     sensitivity's Price derivatives expectations of delta'(x1) g(x2) (integrated by parts)."""
     a = fieldgen.activation(name)
     kw = dict(sigma_w2=1.3, depth=8, sigma_b2=0.1)
-    S = fieldgen.sensitivity(a, r=[0.4], c0=0.5, **kw)[0]
+    sens = fieldgen.sensitivity(a, r=[0.4], c0=0.5, **kw)[0]
 
     def c_out(c0):
         K = fieldgen.kernel(a, r=0.4, K0=np.array([[1.0, c0], [c0, 1.0]]), **kw)[-1]
         return K[0, 1] / np.sqrt(K[0, 0] * K[1, 1])
 
     h = 1e-5
-    assert S == pytest.approx((c_out(0.5 + h) - c_out(0.5 - h)) / (2 * h), rel=1e-8)
+    assert sens == pytest.approx((c_out(0.5 + h) - c_out(0.5 - h)) / (2 * h), rel=1e-8)
