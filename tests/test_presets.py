@@ -284,7 +284,8 @@ def _every_public_function(name):
     # kernel raises OverflowError there (tests/test_edges.py); they get small inputs.
     k0 = 0.2 if name in GROWING else 1.0
     pair = np.array([[1.0, 0.3], [0.3, 1.4]]) * k0
-    K = fieldgen.kernel(a, r=[0.1, 0.4], sigma_w2=1.2, depth=6, K0=pair, sigma_b2=0.05)
+    r_hi = 0.2 if name in GROWING else 0.4
+    K = fieldgen.kernel(a, r=[0.1, r_hi], sigma_w2=1.2, depth=6, K0=pair, sigma_b2=0.05)
     assert K.shape == (2, 7, 2, 2) and np.isfinite(K).all()
     Kr = fieldgen.kernel(a, r=0.3, sigma_w2=1.2, depth=6, K0=k0, block="reduced")
     assert Kr.shape == (7,) and np.isfinite(Kr).all()
