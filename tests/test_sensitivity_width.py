@@ -22,7 +22,7 @@ def test_identity_network_has_the_sample_correlation_bias(c0):
     N = 10
     S = fieldgen.sensitivity("erf", r=0.0, sigma_w2=2.0, depth=5, c0=c0, width=N)
     exact = 1.0 - (1.0 - 3.0 * c0**2) / (2 * N)
-    assert S == pytest.approx(exact, abs=1e-6)  # central difference: ~h^2/(2N) = 5e-8
+    assert pytest.approx(exact, abs=1e-6) == S  # central difference: ~h^2/(2N) = 5e-8
     assert abs(fieldgen.sensitivity("erf", r=0.0, sigma_w2=2.0, depth=5, c0=c0) - exact) > 1e-3
 
 
