@@ -301,7 +301,7 @@ def sensitivity(
     shift :func:`fieldgen.kernel_mean_shift` and the delta-method term of the covariance
     :func:`fieldgen.kernel_covariance` at the last layer), and ``S_N = S + (dG/dc^0)/N``. dG/dc^0
     is a central difference with step 1e-3 in c0 (truncation ~1e-6 relative to the 1/N term;
-    one-sided within 1e-3 of |c0| = 1). docs/theory, "The sensitivity at finite width".
+    one-sided within 1e-3 of ``|c0| = 1``). docs/theory, "The sensitivity at finite width".
 
     Parameters
     ----------
