@@ -32,6 +32,7 @@ TYPICAL = (0.1, 0.3)
 # Rough cost of one layer of the sensitivity recursion at one r (for the progress bar only):
 # tanh has no closed form and integrates numerically in every layer.
 SECONDS_PER_LAYER = {"tanh": 2e-3}
+ONE_LOOP_SECONDS_PER_LAYER2 = 1e-5  # rough: a two-input one loop at depth L (progress bar only)
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,7 @@ def optimal_r(
     input: str = "kernel",
     method: str = "numeric",
     progress: bool | None = None,
+    width: int | None = None,
 ) -> OptimalR:
     """The optimal residual scale r* = argmax_r S(r) and the range of maximal sensitivity.
 
@@ -110,6 +112,11 @@ def optimal_r(
     progress : bool, optional
         Show a progress bar on standard error (None: when the search looks longer than a few
         seconds and stderr is a terminal).
+    width : int, optional
+        Network width N >= 1: maximise the one-loop sensitivity S_N
+        (``fieldgen.sensitivity(..., width=N)``, the derivative of the mean empirical output
+        correlation) instead of the mean-field S; method must be "numeric" and block "full".
+        Each evaluation of S_N runs two-input one loops (about 150 evaluations per search).
 
     Returns
     -------
@@ -121,7 +128,8 @@ def optimal_r(
     Raises
     ------
     ValueError
-        A parameter outside its range (message starts with its name).
+        A parameter outside its range (message starts with its name); ``width`` with
+        ``method="analytic"`` or ``block="reduced"``.
     OverflowError
         Only if every r of the search overflows (overflowing r are skipped).
 
@@ -142,6 +150,9 @@ def optimal_r(
     c0 = check.correlation("c0", c0)
     K0 = check.positive("K0", K0, scalar=True)
     method = check.choice("method", method, METHODS)
+    width = check.width_for_one_loop(width, block)
+    if width is not None and method != "numeric":
+        raise ValueError(f"method must be 'numeric' with width given; got method={method!r}")
     kw: dict[str, Any] = dict(
         activation=activation,
         sigma_w2=sigma_w2,
@@ -153,6 +164,9 @@ def optimal_r(
         input=input,
     )
     # S(0) = 1 (chi = identity); evaluating it also validates activation, block and input.
+    if width is not None:
+        # At finite width S_N(0) != 1: the sampled input layer's own correlation is biased.
+        kw["width"] = width
     s0 = sensitivity(r=0.0, **kw)
     k0, _ = sensitivity_inputs(
         c0=c0, K0=K0, sigma_w2=np.array([sigma_w2]), sigma_b2=np.array([sigma_b2]), input=input
@@ -162,6 +176,8 @@ def optimal_r(
     # Evaluations of S: the grid, its extensions and Brent's searches (a typical count).
     evaluations = GRID + 100
     seconds = evaluations * depth * SECONDS_PER_LAYER.get(kw["activation"], 3e-8)
+    if width is not None:
+        seconds += evaluations * 4 * ONE_LOOP_SECONDS_PER_LAYER2 * depth**2
     bar = _progress.Progress(
         evaluations,
         f"optimal_r {kw['activation']} depth {depth}",

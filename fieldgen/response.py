@@ -286,11 +286,22 @@ def sensitivity(
     sigma_b2: ArrayLike = 0.0,
     block: str = "full",
     input: str = "kernel",
+    width: int | None = None,
 ) -> float | NDArray[np.float64]:
     """The sensitivity S = dc^L/dc^0 of the output correlation to the input correlation.
 
     For two inputs of equal norm K0 and correlation c0, ``S = chi_{12,12} K^0/K^L`` (docs/theory,
     "Response and sensitivity"). S(0) = 1: an identity network passes correlations through.
+
+    With ``width=N``: the one-loop sensitivity of a width-N network,
+    ``S_N = d E[chat^L]/dc^0`` to O(1/N), where ``chat^L = Khat_12/sqrt(Khat_11 Khat_22)`` is
+    the empirical output correlation of one network (the quantity a simulation averages).
+    ``E[chat^L] = c^L + G/N + O(1/N^2)`` with
+    ``G = grad g . shift^L + (1/2) Hess g : NCov^{LL}`` (g(K) = K_12/sqrt(K_11 K_22); the mean
+    shift :func:`fieldgen.kernel_mean_shift` and the delta-method term of the covariance
+    :func:`fieldgen.kernel_covariance` at the last layer), and ``S_N = S + (dG/dc^0)/N``. dG/dc^0
+    is a central difference with step 1e-3 in c0 (truncation ~1e-6 relative to the 1/N term;
+    one-sided within 1e-3 of ``|c0| = 1``). docs/theory, "The sensitivity at finite width".
 
     Parameters
     ----------
@@ -313,6 +324,10 @@ def sensitivity(
         Residual block.
     input : {"kernel", "layer"}, default "kernel"
         With ``"layer"``, c0 and K0 describe the input Gram matrix of an input layer.
+    width : int, optional
+        Network width N >= 1: the one-loop sensitivity S_N (block must be "full"). None (the
+        default): the mean-field (infinite-width) S. With a width, each grid point runs two
+        two-input one loops (kernel covariance and mean shift) at c0 +- 1e-3.
 
     Returns
     -------
@@ -323,7 +338,8 @@ def sensitivity(
     ------
     ValueError
         A parameter outside its range (message starts with its name); an input layer with
-        ``sigma_w2 = sigma_b2 = 0`` (no input kernel, no correlation).
+        ``sigma_w2 = sigma_b2 = 0`` (no input kernel, no correlation); ``width`` not an integer
+        >= 1, or given with ``block="reduced"``.
     OverflowError
         If the kernel leaves the float64 range.
 
@@ -333,10 +349,15 @@ def sensitivity(
     >>> S = fieldgen.sensitivity("tanh", r=[0.0, 0.1, 0.2, 0.3], sigma_w2=1.0, depth=300, c0=0.9)
     >>> S.shape, float(S[0])
     ((4,), 1.0)
+    >>> S_inf = fieldgen.sensitivity("erf", r=0.2, sigma_w2=2.0, depth=30, c0=0.9)
+    >>> S_16 = fieldgen.sensitivity("erf", r=0.2, sigma_w2=2.0, depth=30, c0=0.9, width=16)
+    >>> bool(S_16 != S_inf)
+    True
     """
     activation, block, input, depth = check.network(activation, block, input, depth)
     c0 = check.correlation("c0", c0)
     K0 = check.positive("K0", K0, scalar=True)
+    width = check.width_for_one_loop(width, block)
     shape, grids = _grid(r, sigma_w2, sigma_b2)
     k0, v0 = sensitivity_inputs(c0=c0, K0=K0, sigma_w2=grids[1], sigma_b2=grids[2], input=input)
     if np.any(k0[:, 0] <= 0):
@@ -365,7 +386,64 @@ def sensitivity(
         input=input,
     )
     _raise_if_not_finite(out, "the sensitivity", network, k0[:, [0, 0, 1]])
-    return float(out[0, 0]) if shape == () else out.reshape(shape)
+    if width is not None:
+        kw = dict(activation=activation, depth=depth, K0=K0, input=input)
+        out = out[:, 0] + np.array(
+            [
+                _correlation_shift_slope(c0=c0, r=a, sigma_w2=b, sigma_b2=c, **kw) / width
+                for a, b, c in zip(*grids)
+            ]
+        )
+    return float(np.ravel(out)[0]) if shape == () else out.reshape(shape)
+
+
+def correlation_shift(activation, *, r, sigma_w2, depth, K0, sigma_b2=0.0, input="kernel"):
+    """N (E[chat^L] - c^L) at one loop for two inputs K0 (2x2): the mean shift of the kernel
+    through grad g plus the delta-method term (1/2) Hess g : N Cov(Khat^L, Khat^L), with
+    g(K) = K_12/sqrt(K_11 K_22) the correlation."""
+    from .oneloop import kernel_covariance, kernel_mean_shift
+
+    kw = dict(r=r, sigma_w2=sigma_w2, depth=depth, K0=K0, sigma_b2=sigma_b2, input=input)
+    K = kernel(activation, **kw)[-1]
+    shift = to_pairs(kernel_mean_shift(activation, **kw)[-1])  # (11, 22, 12)
+    cov = kernel_covariance(activation, **kw)[-1, -1]
+    C = np.array([[cov[a, b, c, d] for (c, d) in _PAIRS] for (a, b) in _PAIRS])
+    grad, hess = _correlation_derivatives(K[0, 0], K[1, 1], K[0, 1])
+    return float(grad @ shift + 0.5 * np.sum(hess * C))
+
+
+_PAIRS = ((0, 0), (1, 1), (0, 1))
+
+
+def _correlation_derivatives(k11, k22, k12):
+    """Gradient and Hessian of g = k12/sqrt(k11 k22) in the pair order (11, 22, 12)."""
+    root = np.sqrt(k11 * k22)
+    g = k12 / root
+    grad = np.array([-g / (2 * k11), -g / (2 * k22), 1.0 / root])
+    h11_12 = -1.0 / (2 * k11 * root)
+    h22_12 = -1.0 / (2 * k22 * root)
+    hess = np.array(
+        [
+            [3 * g / (4 * k11**2), g / (4 * k11 * k22), h11_12],
+            [g / (4 * k11 * k22), 3 * g / (4 * k22**2), h22_12],
+            [h11_12, h22_12, 0.0],
+        ]
+    )
+    return grad, hess
+
+
+C0_STEP = 1e-3  # step in c0 of the central difference of the one-loop correlation shift
+
+
+def _correlation_shift_slope(*, c0, K0, **kw):
+    """d/dc0 of correlation_shift for two inputs of norm K0 and correlation c0 (central
+    difference, one-sided where c0 +- C0_STEP leaves [-1, 1])."""
+
+    def G(c):
+        return correlation_shift(K0=K0 * np.array([[1.0, c], [c, 1.0]]), **kw)
+
+    up, down = min(c0 + C0_STEP, 1.0), max(c0 - C0_STEP, -1.0)
+    return (G(up) - G(down)) / (up - down)
 
 
 def _one_loop_response(activation, *, r, sigma_w2, depth, K0, sigma_b2, block, input, width):

@@ -217,3 +217,17 @@ def memory(what: str, nbytes: float, advice: str) -> None:
             f"{what} needs {nbytes / 2**30:.3g} GiB of memory, {available / 2**30:.3g} "
             f"GiB are available: {advice}"
         )
+
+
+def width_for_one_loop(width, block_value):
+    """width (an integer >= 1) or None; with a width the block must be "full" (the one-loop
+    theory covers the full block only)."""
+    if width is None:
+        return None
+    width = integer("width", width, minimum=1)
+    if block(block_value) != "full":
+        raise ValueError(
+            f"block must be 'full' with width given (the one-loop theory covers the full block "
+            f"only); got block={block_value!r}, width={width}"
+        )
+    return width
