@@ -333,7 +333,7 @@ def gram(kind, activation, block, input, depth, K0, layers, r, sigma_w2, sigma_b
         path = np.empty((depth + 1, n_state, n))
         path_fn(rg, sw2, sb2, s0, path)
         if not np.all(np.isfinite(path[-1])):
-            layer = int(np.argwhere(~np.isfinite(path).reshape(depth + 1, -1).any(1))[0, 0])
+            layer = int(np.argwhere((~np.isfinite(path)).reshape(depth + 1, -1).any(1))[0, 0])
             raise OverflowError(
                 f"{what} leaves the float64 range at layer {layer}: it grows too "
                 "fast for this depth and r (reduce depth or r)"
@@ -343,7 +343,7 @@ def gram(kind, activation, block, input, depth, K0, layers, r, sigma_w2, sigma_b
         out[g][:, diag, diag] = path[layers, 0 if kind == "kernel" else -1]
         if not np.all(np.isfinite(out[g])):
             layer = int(
-                layers[np.argwhere(~np.isfinite(out[g]).reshape(len(layers), -1).any(1))[0, 0]]
+                layers[np.argwhere((~np.isfinite(out[g])).reshape(len(layers), -1).any(1))[0, 0]]
             )
             raise OverflowError(
                 f"{what} leaves the float64 range at layer {layer}: it grows too "

@@ -284,16 +284,16 @@ def _every_public_function(name):
     # kernel raises OverflowError there (tests/test_edges.py); they get small inputs.
     k0 = 0.2 if name in GROWING else 1.0
     pair = np.array([[1.0, 0.3], [0.3, 1.4]]) * k0
-    r_hi = 0.2 if name in GROWING else 0.4
+    r_hi, r_mid = (0.2, 0.1) if name in GROWING else (0.4, 0.3)
     K = fieldgen.kernel(a, r=[0.1, r_hi], sigma_w2=1.2, depth=6, K0=pair, sigma_b2=0.05)
     assert K.shape == (2, 7, 2, 2) and np.isfinite(K).all()
-    Kr = fieldgen.kernel(a, r=0.3, sigma_w2=1.2, depth=6, K0=k0, block="reduced")
+    Kr = fieldgen.kernel(a, r=r_mid, sigma_w2=1.2, depth=6, K0=k0, block="reduced")
     assert Kr.shape == (7,) and np.isfinite(Kr).all()
-    sim = fieldgen.simulate(a, r=0.3, sigma_w2=1.2, depth=3, K0=pair, width=32, samples=4, seed=1)
+    sim = fieldgen.simulate(a, r=r_mid, sigma_w2=1.2, depth=3, K0=pair, width=32, samples=4, seed=1)
     assert sim.shape == (4, 4, 2, 2) and np.isfinite(sim).all()
-    chi = fieldgen.response(a, r=0.3, sigma_w2=1.2, depth=6, K0=pair)
+    chi = fieldgen.response(a, r=r_mid, sigma_w2=1.2, depth=6, K0=pair)
     assert np.isfinite(chi).all()
-    S = fieldgen.sensitivity(a, r=[0.0, 0.3], sigma_w2=1.2, depth=6, c0=0.5, K0=k0)
+    S = fieldgen.sensitivity(a, r=[0.0, r_mid], sigma_w2=1.2, depth=6, c0=0.5, K0=k0)
     assert S[0] == pytest.approx(1.0, abs=1e-12) and np.isfinite(S).all()
     best = fieldgen.optimal_r(a, sigma_w2=1.2, depth=20, c0=0.9, K0=k0)
     assert best.message or np.isfinite(best.r_star)
@@ -301,15 +301,20 @@ def _every_public_function(name):
         # step' = delta: the one loop's self-feedback needs step(0) delta(0), which is undefined
         # (docs/activations.md, "Limits"); the derivation says so instead of printing nonsense.
         with pytest.raises(ValueError, match="not defined"):
-            fieldgen.kernel_covariance(a, r=0.3, sigma_w2=1.2, depth=4, K0=k0)
+            fieldgen.kernel_covariance(a, r=r_mid, sigma_w2=1.2, depth=4, K0=k0)
         return
-    C = fieldgen.kernel_covariance(a, r=0.3, sigma_w2=1.2, depth=4, K0=k0)
+    C = fieldgen.kernel_covariance(a, r=r_mid, sigma_w2=1.2, depth=4, K0=k0)
     assert C.shape[:2] == (5, 5) and np.isfinite(C).all()
     np.testing.assert_allclose(C, np.swapaxes(C, 0, 1), rtol=1e-12, atol=1e-14)
-    shift = fieldgen.kernel_mean_shift(a, r=0.3, sigma_w2=1.2, depth=4, K0=k0)
+    shift = fieldgen.kernel_mean_shift(a, r=r_mid, sigma_w2=1.2, depth=4, K0=k0)
     assert np.isfinite(shift).all()
-    theta = fieldgen.ntk(a, r=0.3, sigma_w2=1.2, depth=3, K0=pair, block="reduced")
-    assert theta.shape == (4, 2, 2) and np.isfinite(theta).all()
+    if name in ("sign", "step"):
+        # Their derivative is a point mass: the reduced block's NTK needs <delta(z)^2>, infinite.
+        with pytest.raises(OverflowError, match="layer 1"):
+            fieldgen.ntk(a, r=r_mid, sigma_w2=1.2, depth=3, K0=pair, block="reduced")
+    else:
+        theta = fieldgen.ntk(a, r=r_mid, sigma_w2=1.2, depth=3, K0=pair, block="reduced")
+        assert theta.shape == (4, 2, 2) and np.isfinite(theta).all()
     assert "\\begin{align*}" in fieldgen.latex(a)
 
 
