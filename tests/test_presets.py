@@ -329,7 +329,20 @@ def test_every_public_function_takes_every_preset(name):
     _every_public_function(name)
 
 
-@pytest.mark.parametrize("name", ["abrelu", "elu"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "abrelu",
+        pytest.param(
+            "elu",
+            marks=pytest.mark.xfail(
+                strict=True,
+                reason="ELU's equal-norm two-point tables are ~3e-8 off at c0 = 0.5 "
+                "(docs/activations.md, Limits)",
+            ),
+        ),
+    ],
+)
 def test_sensitivity_of_kinked_presets_against_finite_differences(name):
     """S = dc^L/dc^0 against central differences of the mean-field kernel. Kinks make the
     sensitivity's Price derivatives expectations of delta'(x1) g(x2) (integrated by parts)."""
@@ -342,6 +355,4 @@ def test_sensitivity_of_kinked_presets_against_finite_differences(name):
         return K[0, 1] / np.sqrt(K[0, 0] * K[1, 1])
 
     h = 1e-5
-    # rel 1e-7, not 1e-9: ELU's equal-norm two-point tables (fieldgen/codegen/quadrature.py) are
-    # ~3e-8 off at c0 = 0.5 (1e-10 at c0 = 0, 0.9, 0.99); docs/activations.md, "Limits".
-    assert sens == pytest.approx((c_out(0.5 + h) - c_out(0.5 - h)) / (2 * h), rel=1e-7)
+    assert sens == pytest.approx((c_out(0.5 + h) - c_out(0.5 - h)) / (2 * h), rel=1e-8)
