@@ -416,19 +416,13 @@ _PAIRS = ((0, 0), (1, 1), (0, 1))
 
 
 def _correlation_derivatives(k11, k22, k12):
-    """Gradient and Hessian of g = k12/sqrt(k11 k22) in the pair order (11, 22, 12)."""
-    root = np.sqrt(k11 * k22)
-    g = k12 / root
-    grad = np.array([-g / (2 * k11), -g / (2 * k22), 1.0 / root])
-    h11_12 = -1.0 / (2 * k11 * root)
-    h22_12 = -1.0 / (2 * k22 * root)
-    hess = np.array(
-        [
-            [3 * g / (4 * k11**2), g / (4 * k11 * k22), h11_12],
-            [g / (4 * k11 * k22), 3 * g / (4 * k22**2), h22_12],
-            [h11_12, h22_12, 0.0],
-        ]
-    )
+    """Gradient and Hessian of g = k12/sqrt(k11 k22) in the pair order (11, 22, 12), derived in
+    derivations/correlation.py and printed into generated/shared.py."""
+    from .generated.shared import _correlation_derivatives as derived
+
+    g1, g2, g3, h11, h12, h13, h22, h23, h33 = derived(float(k11), float(k22), float(k12))
+    grad = np.array([g1, g2, g3])
+    hess = np.array([[h11, h12, h13], [h12, h22, h23], [h13, h23, h33]])
     return grad, hess
 
 

@@ -1,5 +1,5 @@
-"""Small generated math helpers: a vectorisable arcsin, the clamped correlation and the
-Cauchy-Schwarz clamp of a kernel's off-diagonal entry.
+"""Small generated math helpers: a vectorisable arcsin, the clamped correlation and its
+derivatives, and the Cauchy-Schwarz clamp of a kernel's off-diagonal entry.
 
 arcsin on [-1/2, 1/2] is y + y^3 Q(y^2) with Q a Chebyshev fit (mpmath, 40 digits) of
 (asin(sqrt(z)) - sqrt(z)) / z^{3/2} on z in [0, 1/4]; outside, asin(x) = pi/2 - 2 asin(sqrt((1-x)/2))
@@ -17,7 +17,8 @@ import mpmath
 import sympy as sp
 from sympy.codegen.ast import Assignment, Return
 
-from .nodes import JitFunction
+from ..derivations import correlation
+from .nodes import JitFunction, TupleReturn
 from .printer import CopySign
 
 ASIN_DEGREE = 12  # fit error 1.5e-17 on [0, 1/4], times y^3 <= 1/8: below double round-off
@@ -118,4 +119,26 @@ def _cauchy_schwarz() -> JitFunction:
     )
 
 
-BUILTIN = {"_asin": _asin, "_correlation": _correlation, "_cauchy_schwarz": _cauchy_schwarz}
+def _correlation_derivatives() -> JitFunction:
+    """Gradient and Hessian of the correlation (derivations/correlation.py), for the delta method
+    of a network's output correlation at one loop (fieldgen.response.correlation_shift)."""
+    grad, hess = correlation.derivatives()
+    values = [*grad, *(hess[i, j] for i in range(3) for j in range(i, 3))]
+    values = [sp.Float(0.0) if v == 0 else v for v in values]  # a float tuple, not int 0
+    replacements, reduced = sp.cse(values, symbols=sp.numbered_symbols("t"), order="canonical")
+    body = (*(Assignment(s, e) for s, e in replacements), TupleReturn(tuple(reduced)))
+    return JitFunction(
+        "_correlation_derivatives",
+        correlation.PAIR_ORDER,
+        "UniTuple(float64, 9)(float64, float64, float64)",
+        body,
+        "grad (11, 22, 12) then the Hessian's upper triangle (row by row) of k12 / sqrt(k11 k22).",
+    )
+
+
+BUILTIN = {
+    "_asin": _asin,
+    "_correlation": _correlation,
+    "_correlation_derivatives": _correlation_derivatives,
+    "_cauchy_schwarz": _cauchy_schwarz,
+}

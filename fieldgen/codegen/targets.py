@@ -435,7 +435,8 @@ def shared_module() -> ModuleSpec:
     return ModuleSpec(
         "shared",
         "Helpers the other generated modules import: a vectorisable arcsin, the clamped\n"
-        "correlation, the Cauchy-Schwarz clamp and the writer of two-input kernel paths.",
+        "correlation and its derivatives, the Cauchy-Schwarz clamp and the writer of two-input\n"
+        "kernel paths.",
         functions=[SHARED_HELPERS[name]() for name in sorted(SHARED_HELPERS)],
     )
 
