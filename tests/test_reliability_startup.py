@@ -4,7 +4,9 @@
 a first call imports neither SymPy nor SciPy's linalg (Numba's import-time BLAS probe is
 answered from the files by fieldgen.jit_cache, with the answer Numba's own probe gives); the
 functions named like their modules (simulate, response, ntk) stay functions whatever imports
-those modules. Each check runs in a new interpreter. No timing: bench_cold_start.py measures.
+those modules; a first call compiles only the functions it uses (importing the quadrature module
+compiles nothing, a one-input covariance neither the mean shift's functions nor the two-input
+path). Each check runs in a new interpreter. No timing: bench_cold_start.py measures.
 """
 
 import subprocess
@@ -62,6 +64,36 @@ def test_functions_named_like_their_modules_stay_functions():
             assert callable(f) and f.__name__ == name and f.__module__ == "fieldgen." + name, f
         from fieldgen import simulate
         assert simulate is fieldgen.simulate and METHODS == fieldgen.METHODS
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
+def test_a_first_call_compiles_only_what_it_uses():
+    out = _run("""
+        import os, tempfile
+        os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp()  # empty: every function compiles
+        import fieldgen
+        from fieldgen.generated import oneloop_erf as m, quadrature as q
+
+        def compiled(*functions):
+            return [f.__name__ for f in functions if f.signatures]
+
+        # importing the quadrature module (the closed forms' path rule lives there) compiles
+        # nothing: no eager signatures, no jitted function called at import
+        assert not compiled(q.graded_rule, q._panel, q.cholesky_psd, q.table_rule), compiled(
+            q.graded_rule, q._panel, q.cholesky_psd, q.table_rule
+        )
+        fieldgen.kernel_covariance("erf", r=0.3, sigma_w2=1.0, depth=3, K0=1.0)
+        assert compiled(m._one_loop_single, m.four_point_single, m.sampling_noise_single) == [
+            "_one_loop_single", "four_point_single", "sampling_noise_single"
+        ]
+        unused = (m.hessian_single, m.self_feedback_single, m._one_loop_pair, m.four_point_pair)
+        assert not compiled(*unused), compiled(*unused)
+        fieldgen.kernel_mean_shift("erf", r=0.3, sigma_w2=1.0, depth=3, K0=1.0)
+        assert compiled(m.hessian_single, m.self_feedback_single) == [
+            "hessian_single", "self_feedback_single"
+        ]
         print("ok")
     """)
     assert out.strip() == "ok"
