@@ -228,7 +228,7 @@ def _install_no_cfunc_wrapper() -> None:
     ``no_cfunc_wrapper`` flag, as ``@njit(no_cfunc_wrapper=True)`` would. Other functions, and
     another Numba without this hook, are left as they are."""
     try:
-        from numba.core.dispatcher import _FunctionCompiler
+        from numba.core.dispatcher import _FunctionCompiler  # type: ignore[attr-defined]
     except ImportError:  # pragma: no cover - another Numba layout: keep its behaviour
         return
     original = getattr(_FunctionCompiler, "_customize_flags", None)
@@ -243,7 +243,7 @@ def _install_no_cfunc_wrapper() -> None:
         return flags
 
     _customize_flags._fieldgen_no_cfunc = True  # type: ignore[attr-defined]
-    _FunctionCompiler._customize_flags = _customize_flags  # type: ignore[method-assign]
+    _FunctionCompiler._customize_flags = _customize_flags
 
 
 _install()

@@ -6,17 +6,24 @@ answered from the files by fieldgen.jit_cache, with the answer Numba's own probe
 functions named like their modules (simulate, response, ntk) stay functions whatever imports
 those modules; a first call compiles only the functions it uses (importing the quadrature module
 compiles nothing, a one-input covariance neither the mean shift's functions nor the two-input
-path). Each check runs in a new interpreter. No timing: bench_cold_start.py measures.
+path); after `fieldgen warm-cache`, a new process loads what its first call needs from the cache
+and compiles nothing. Each check runs in a new interpreter. No timing: bench_cold_start.py
+measures.
 """
 
+import os
 import subprocess
 import sys
 import textwrap
 
 
-def _run(code: str) -> str:
+def _run(code: str, env=None) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -96,4 +103,30 @@ def test_a_first_call_compiles_only_what_it_uses():
         ]
         print("ok")
     """)
+    assert out.strip() == "ok"
+
+
+def test_warm_cache_leaves_nothing_to_compile_for_a_later_process(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "fieldgen", "warm-cache", "linear"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("linear: "), done.stderr
+    out = _run(
+        """
+        import fieldgen
+        from fieldgen.generated import meanfield_linear as mf, oneloop_linear as m
+        fieldgen.kernel_covariance("linear", r=0.3, sigma_w2=1.0, depth=5, K0=[[1, 0.2], [0.2, 2]])
+        fieldgen.kernel_mean_shift("linear", r=0.3, sigma_w2=1.0, depth=5, K0=1.0)
+        used = (mf.kernel_pair_full, mf.kernel_single_full, m._one_loop_pair, m._one_loop_single)
+        stats = [(f.__name__, dict(f.stats.cache_hits), dict(f.stats.cache_misses)) for f in used]
+        assert all(hits and not misses for _, hits, misses in stats), stats
+        print("ok")
+        """,
+        env=env,
+    )
     assert out.strip() == "ok"
