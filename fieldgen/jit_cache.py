@@ -223,8 +223,12 @@ def _install_blas_probe() -> None:
     CPUContext.load_additional_registries = load_additional_registries  # type: ignore[method-assign]
 
 
+# fieldgen's modules and the generated modules of user activations (fieldgen.usercache).
+_OUR_MODULES = ("fieldgen.", "fieldgen_cache_")
+
+
 def _install_no_cfunc_wrapper() -> None:
-    """Compile fieldgen's functions (py_func in a fieldgen module) with Numba's
+    """Compile fieldgen's functions (py_func in one of _OUR_MODULES) with Numba's
     ``no_cfunc_wrapper`` flag, as ``@njit(no_cfunc_wrapper=True)`` would. Other functions, and
     another Numba without this hook, are left as they are."""
     try:
@@ -238,7 +242,7 @@ def _install_no_cfunc_wrapper() -> None:
     def _customize_flags(self, flags):
         flags = original(self, flags)
         module = getattr(self.py_func, "__module__", None) or ""
-        if module.startswith("fieldgen.") and hasattr(flags, "no_cfunc_wrapper"):
+        if module.startswith(_OUR_MODULES) and hasattr(flags, "no_cfunc_wrapper"):
             flags.no_cfunc_wrapper = True
         return flags
 

@@ -6,9 +6,9 @@ answered from the files by fieldgen.jit_cache, with the answer Numba's own probe
 functions named like their modules (simulate, response, ntk) stay functions whatever imports
 those modules; a first call compiles only the functions it uses (importing the quadrature module
 compiles nothing, a one-input covariance neither the mean shift's functions nor the two-input
-path); after `fieldgen warm-cache`, a new process loads what its first call needs from the cache
-and compiles nothing. Each check runs in a new interpreter. No timing: bench_cold_start.py
-measures.
+path) and compiles fieldgen's functions without Numba's C-callable wrapper; after `fieldgen
+warm-cache`, a new process loads what its first call needs from the cache and compiles nothing.
+Each check runs in a new interpreter. No timing: bench_cold_start.py measures.
 """
 
 import os
@@ -97,6 +97,14 @@ def test_a_first_call_compiles_only_what_it_uses():
         ]
         unused = (m.hessian_single, m.self_feedback_single, m._one_loop_pair, m.four_point_pair)
         assert not compiled(*unused), compiled(*unused)
+        # compiled without Numba's C-callable wrapper (fieldgen.jit_cache), others keep theirs
+        (cres,) = m._one_loop_single.overloads.values()
+        assert cres.fndesc.llvm_cfunc_wrapper_name not in cres.library.get_llvm_str()
+        import numba
+        plain = numba.njit(lambda x: x + 1.0)
+        plain(1.0)
+        (cres,) = plain.overloads.values()
+        assert cres.fndesc.llvm_cfunc_wrapper_name in cres.library.get_llvm_str()
         fieldgen.kernel_mean_shift("erf", r=0.3, sigma_w2=1.0, depth=3, K0=1.0)
         assert compiled(m.hessian_single, m.self_feedback_single) == [
             "hessian_single", "self_feedback_single"
