@@ -10,10 +10,15 @@ JOBS   ?= 2
 
 .PHONY: run quick summary test test-slow regenerate check bench clean tex latex docs lint
 
+# Installing also compiles the common entry points into Numba's disk cache (`fieldgen warm-cache`,
+# about 1-2 minutes of CPU once), so `make run` and `make test` load them instead of compiling
+# them in each process that needs them; a failure there is only a warning (the first calls then
+# compile as usual).
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test,distributed]'
+	$(BIN)/fieldgen warm-cache || echo "warning: fieldgen warm-cache failed; first calls will compile"
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -5,17 +5,26 @@ a process with an empty Numba cache folder of its own (NUMBA_CACHE_DIR; a fresh 
 machine), which compiles what it calls and writes the cache; "warm": the next process on that
 folder, which loads what it needs from it. Every process times `import fieldgen` and one first
 call: "import" is `import fieldgen` and `import numba` (warm; fieldgen itself imports Numba only
-when a call needs it, Numba's import costs 0.3-0.4 s), "call" the first call, "total"
+when a call needs it, Numba's import costs 0.25-0.4 s), "call" the first call, "total"
 import and call of the warm process (its time to the first result, interpreter start-up
-excluded), "cpu" that process's CPU seconds (user + system, import and call: less sensitive to a
+excluded), "cpu" the process's CPU seconds (user + system, import and call: less sensitive to a
 loaded machine than the wall-clock columns). The CLI row times the whole `fieldgen optimal-r erf`
 command, interpreter start-up included. Each figure is the median
 of --repeat runs, each on a new cache folder.
 
 The "numba floor" row is what any cached Numba function costs on its first call in a new
-process (a one-line `x + 1.0`, no fieldgen): Numba's own start-up, which fieldgen cannot remove.
+process (a one-line `x + 1.0`, no fieldgen function), with Numba configured as fieldgen
+configures it (fieldgen.jit_cache: its import-time BLAS probe answered without importing
+scipy.linalg, which alone adds 0.15-0.3 s to plain Numba's first call): Numba's own start-up
+(its import, then the first cache load initialises its CPU target and imports its NumPy
+support), which fieldgen cannot remove. The warm total of a fieldgen call minus this row is
+fieldgen's own part.
 The last column lists heavy packages a warm process imported that the call does not need
 (SymPy, SciPy's linalg, Dask, tqdm, matplotlib); it should be empty.
+
+Child processes may write Python bytecode (PYTHONDONTWRITEBYTECODE is dropped from their
+environment), as an installed package has it: otherwise every process compiles fieldgen's and the
+generated modules' sources again (0.05-0.1 s, counted as fieldgen's in the warm columns).
 
 Targets (issue: cold start): first call of any public function in a fresh install <= 2 s; a new
 process with a warm cache <= 0.3 s to the first result. The machine is shared: run it when quiet.
@@ -62,12 +71,20 @@ import time, json, sys
 sys.path.insert(0, {folder!r})
 c0, t0 = time.process_time(), time.perf_counter()
 import numba
+import fieldgen.jit_cache  # Numba as fieldgen configures it (the BLAS probe; no fieldgen function)
 t1 = time.perf_counter()
 import floor_module
 floor_module.f(1.0)
 c2, t2 = time.process_time(), time.perf_counter()
 print(json.dumps({{"import": t1 - t0, "call": t2 - t1, "cpu": c2 - c0, "heavy": []}}))
 """
+
+
+def child_env(cache: str) -> dict:
+    """A child's environment: its own Numba cache folder, Python bytecode written and reused."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return env
 
 
 def run_script(code: str, env: dict) -> dict:
@@ -82,7 +99,7 @@ def measure(code: str, setup=None) -> tuple[dict, dict]:
     with tempfile.TemporaryDirectory() as cache:
         if setup:
             setup(cache)
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+        env = child_env(cache)
         return run_script(code, env), run_script(code, env)
 
 
@@ -106,8 +123,8 @@ def row(name, pairs):
     total = statistics.median(p[1]["import"] + p[1]["call"] for p in pairs)
     heavy = sorted({m for p in pairs for m in p[1]["heavy"]})
     print(
-        f"{name:<20} {med('import', 1):>7.2f} {med('call', 0):>7.2f} {med('call', 1):>7.2f}"
-        f" {total:>7.2f} {med('cpu', 1):>7.2f}   {' '.join(heavy) or '-'}"
+        f"{name:<20} {med('import', 1):>7.2f} {med('call', 0):>7.2f} {med('cpu', 0):>7.2f}"
+        f" {med('call', 1):>7.2f} {total:>7.2f} {med('cpu', 1):>7.2f}   {' '.join(heavy) or '-'}"
     )
 
 
@@ -123,10 +140,10 @@ def main():
         f"activation {args.activation}; seconds, median of {args.repeat}; each number a new "
         f"process; load average {load:.2f} at the start"
     )
-    print(f"{'':<20} {'':>7} {'empty':>7} {'warm':>7} {'warm':>7} {'warm':>7}")
+    print(f"{'':<20} {'':>7} {'empty':>7} {'empty':>7} {'warm':>7} {'warm':>7} {'warm':>7}")
     print(
-        f"{'first call':<20} {'import':>7} {'call':>7} {'call':>7} {'total':>7} {'cpu':>7}"
-        "   heavy imports (warm)"
+        f"{'first call':<20} {'import':>7} {'call':>7} {'cpu':>7} {'call':>7} {'total':>7}"
+        f" {'cpu':>7}   heavy imports (warm)"
     )
 
     def write_floor(folder):
@@ -147,14 +164,14 @@ def main():
         cold, warm = [], []
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as cache:
-                env = dict(os.environ, NUMBA_CACHE_DIR=cache)
+                env = child_env(cache)
                 cold.append(run_cli(args.activation, env))
                 warm.append(run_cli(args.activation, env))
         med = lambda runs, i: statistics.median(r[i] for r in runs)
         print(
-            f"{'CLI optimal-r':<20} {'':>7} {med(cold, 0):>7.2f} {med(warm, 0):>7.2f} "
-            f"{med(warm, 0):>7.2f} {med(warm, 1):>7.2f}   (whole command, interpreter start-up "
-            "included)"
+            f"{'CLI optimal-r':<20} {'':>7} {med(cold, 0):>7.2f} {med(cold, 1):>7.2f} "
+            f"{med(warm, 0):>7.2f} {med(warm, 0):>7.2f} {med(warm, 1):>7.2f}   (whole command, "
+            "interpreter start-up included)"
         )
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"targets: empty cache <= 2 s to the first result, warm cache <= 0.3 s; load {load:.2f}")

@@ -1,4 +1,5 @@
-"""Command line: `fieldgen report`, `regenerate`, `summary`, `latex`, `optimal-r`, `scan`.
+"""Command line: `fieldgen report`, `regenerate`, `summary`, `latex`, `optimal-r`, `scan`,
+`warm-cache`.
 
 `regenerate-formulas` is the same as `fieldgen regenerate`. Every error is one line
 `fieldgen <command>: error: ...` on standard error with exit code 2 (bad arguments, including
@@ -279,6 +280,42 @@ def _report(args) -> int:
     return 0
 
 
+# What `fieldgen warm-cache` calls per activation: the public functions' common first calls (one
+# and two inputs), each compiling the generated functions it uses into Numba's disk cache.
+_PAIR = [[1.0, 0.5], [0.5, 1.0]]
+_WARM_CALLS = (
+    ("kernel", dict(r=0.3, sigma_w2=1.0, depth=2, K0=1.0)),
+    ("kernel", dict(r=0.3, sigma_w2=1.0, depth=2, K0=_PAIR)),
+    ("sensitivity", dict(r=[0.1, 0.3], sigma_w2=1.0, depth=2, c0=0.5)),
+    ("optimal_r", dict(sigma_w2=1.0, depth=100, c0=0.9)),
+    ("optimal_r", dict(sigma_w2=1.0, depth=100, c0=0.9, method="analytic")),
+    ("kernel_covariance", dict(r=0.3, sigma_w2=1.0, depth=2, K0=1.0)),
+    ("kernel_covariance", dict(r=0.3, sigma_w2=1.0, depth=2, K0=_PAIR)),
+    ("kernel_mean_shift", dict(r=0.3, sigma_w2=1.0, depth=2, K0=1.0)),
+    ("kernel_mean_shift", dict(r=0.3, sigma_w2=1.0, depth=2, K0=_PAIR)),
+)
+
+
+def _warm_cache(args) -> int:
+    import time
+
+    import fieldgen
+
+    names = args.activations or ([] if args.define else list(fieldgen.ACTIVATIONS))
+    activations = _activations(args, names)
+    total = time.perf_counter()
+    for activation in activations:
+        start = time.perf_counter()
+        for name, kw in _WARM_CALLS:
+            getattr(fieldgen, name)(activation, **kw)
+        print(f"{activation}: {time.perf_counter() - start:.1f} s", flush=True)
+    print(
+        f"Numba's cache holds the common entry points of {len(activations)} activation(s) "
+        f"({time.perf_counter() - total:.1f} s); later processes load them instead of compiling"
+    )
+    return 0
+
+
 def _network_options(p, *, sigma_w2_many=False) -> None:
     if sigma_w2_many:
         p.add_argument(
@@ -483,6 +520,31 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", metavar="PATH", help="also write the table as CSV")
     _scheduler_option(p)
     p.set_defaults(run=_scan)
+
+    p = sub.add_parser(
+        "warm-cache",
+        help="compile the common entry points into Numba's cache (run by `make` at install)",
+        description="Call kernel, sensitivity, optimal_r (numeric and analytic), "
+        "kernel_covariance and kernel_mean_shift (one and two inputs) once per activation, so "
+        "that their generated functions are compiled into Numba's disk cache: a later "
+        "process loads them instead of compiling (seconds per first call otherwise). The "
+        "cache is the one every later run uses (next to the generated modules, else the "
+        "user's or a private temporary folder; NUMBA_CACHE_DIR overrides).",
+    )
+    p.add_argument(
+        "activations",
+        nargs="*",
+        help="built-in names or NAME=EXPR (default: the built-in generated modules: "
+        "erf linear relu tanh)",
+    )
+    p.add_argument(
+        "--activation",
+        dest="define",
+        action="append",
+        metavar="NAME=EXPR",
+        help="define an activation from an expression in x and warm it by NAME (repeatable)",
+    )
+    p.set_defaults(run=_warm_cache)
 
     p = sub.add_parser(
         "activations",

@@ -13,7 +13,10 @@ every first call fails with "cannot cache function ...: no locator available". H
 * Numba's first compilation or cache load in a process imports its array library, which asks
   whether SciPy's BLAS is there by importing ``scipy.linalg`` (0.3-0.8 s, more than loading every
   fieldgen function a call needs). That one question is answered from the files instead (the
-  same answer, no import); Numba's real check still runs before any BLAS call is compiled.
+  same answer, no import); Numba's real check still runs before any BLAS call is compiled;
+* fieldgen's functions are compiled without the C-callable wrapper Numba adds to every function
+  (for use as a first-class function value, which fieldgen never does): about 8 % of a first
+  call's compile time, and less machine code in the cache.
 """
 
 from __future__ import annotations
@@ -220,5 +223,33 @@ def _install_blas_probe() -> None:
     CPUContext.load_additional_registries = load_additional_registries  # type: ignore[method-assign]
 
 
+# fieldgen's modules and the generated modules of user activations (fieldgen.usercache).
+_OUR_MODULES = ("fieldgen.", "fieldgen_cache_")
+
+
+def _install_no_cfunc_wrapper() -> None:
+    """Compile fieldgen's functions (py_func in one of _OUR_MODULES) with Numba's
+    ``no_cfunc_wrapper`` flag, as ``@njit(no_cfunc_wrapper=True)`` would. Other functions, and
+    another Numba without this hook, are left as they are."""
+    try:
+        from numba.core.dispatcher import _FunctionCompiler  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - another Numba layout: keep its behaviour
+        return
+    original = getattr(_FunctionCompiler, "_customize_flags", None)
+    if original is None or getattr(original, "_fieldgen_no_cfunc", False):
+        return
+
+    def _customize_flags(self, flags):
+        flags = original(self, flags)
+        module = getattr(self.py_func, "__module__", None) or ""
+        if module.startswith(_OUR_MODULES) and hasattr(flags, "no_cfunc_wrapper"):
+            flags.no_cfunc_wrapper = True
+        return flags
+
+    _customize_flags._fieldgen_no_cfunc = True  # type: ignore[attr-defined]
+    _FunctionCompiler._customize_flags = _customize_flags
+
+
 _install()
 _install_blas_probe()
+_install_no_cfunc_wrapper()

@@ -4,17 +4,26 @@
 a first call imports neither SymPy nor SciPy's linalg (Numba's import-time BLAS probe is
 answered from the files by fieldgen.jit_cache, with the answer Numba's own probe gives); the
 functions named like their modules (simulate, response, ntk) stay functions whatever imports
-those modules. Each check runs in a new interpreter. No timing: bench_cold_start.py measures.
+those modules; a first call compiles only the functions it uses (importing the quadrature module
+compiles nothing, a one-input covariance neither the mean shift's functions nor the two-input
+path) and compiles fieldgen's functions without Numba's C-callable wrapper; after `fieldgen
+warm-cache`, a new process loads what its first call needs from the cache and compiles nothing.
+Each check runs in a new interpreter. No timing: bench_cold_start.py measures.
 """
 
+import os
 import subprocess
 import sys
 import textwrap
 
 
-def _run(code: str) -> str:
+def _run(code: str, env=None) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True, timeout=600
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
@@ -64,4 +73,68 @@ def test_functions_named_like_their_modules_stay_functions():
         assert simulate is fieldgen.simulate and METHODS == fieldgen.METHODS
         print("ok")
     """)
+    assert out.strip() == "ok"
+
+
+def test_a_first_call_compiles_only_what_it_uses():
+    out = _run("""
+        import os, tempfile
+        os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp()  # empty: every function compiles
+        import fieldgen
+        from fieldgen.generated import oneloop_erf as m, quadrature as q
+
+        def compiled(*functions):
+            return [f.__name__ for f in functions if f.signatures]
+
+        # importing the quadrature module (the closed forms' path rule lives there) compiles
+        # nothing: no eager signatures, no jitted function called at import
+        assert not compiled(q.graded_rule, q._panel, q.cholesky_psd, q.table_rule), compiled(
+            q.graded_rule, q._panel, q.cholesky_psd, q.table_rule
+        )
+        fieldgen.kernel_covariance("erf", r=0.3, sigma_w2=1.0, depth=3, K0=1.0)
+        assert compiled(m._one_loop_single, m.four_point_single, m.sampling_noise_single) == [
+            "_one_loop_single", "four_point_single", "sampling_noise_single"
+        ]
+        unused = (m.hessian_single, m.self_feedback_single, m._one_loop_pair, m.four_point_pair)
+        assert not compiled(*unused), compiled(*unused)
+        # compiled without Numba's C-callable wrapper (fieldgen.jit_cache), others keep theirs
+        (cres,) = m._one_loop_single.overloads.values()
+        assert cres.fndesc.llvm_cfunc_wrapper_name not in cres.library.get_llvm_str()
+        import numba
+        plain = numba.njit(lambda x: x + 1.0)
+        plain(1.0)
+        (cres,) = plain.overloads.values()
+        assert cres.fndesc.llvm_cfunc_wrapper_name in cres.library.get_llvm_str()
+        fieldgen.kernel_mean_shift("erf", r=0.3, sigma_w2=1.0, depth=3, K0=1.0)
+        assert compiled(m.hessian_single, m.self_feedback_single) == [
+            "hessian_single", "self_feedback_single"
+        ]
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
+def test_warm_cache_leaves_nothing_to_compile_for_a_later_process(tmp_path):
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run(
+        [sys.executable, "-m", "fieldgen", "warm-cache", "linear"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
+    assert done.returncode == 0 and done.stdout.startswith("linear: "), done.stderr
+    out = _run(
+        """
+        import fieldgen
+        from fieldgen.generated import meanfield_linear as mf, oneloop_linear as m
+        fieldgen.kernel_covariance("linear", r=0.3, sigma_w2=1.0, depth=5, K0=[[1, 0.2], [0.2, 2]])
+        fieldgen.kernel_mean_shift("linear", r=0.3, sigma_w2=1.0, depth=5, K0=1.0)
+        used = (mf.kernel_pair_full, mf.kernel_single_full, m._one_loop_pair, m._one_loop_single)
+        stats = [(f.__name__, dict(f.stats.cache_hits), dict(f.stats.cache_misses)) for f in used]
+        assert all(hits and not misses for _, hits, misses in stats), stats
+        print("ok")
+        """,
+        env=env,
+    )
     assert out.strip() == "ok"

@@ -356,13 +356,10 @@ def oneloop_module(name: str) -> ModuleSpec:
                 doc="out[p, q] = Cov(h h_p, h' h'_q), Cov(h, h') = kc.",
             ),
         ]
-    # The template's accumulation (after its marker) is printed once per input count, each copy
-    # calling that count's coefficient functions: compiled lazily, a call compiles only its own.
+    # The template: the accumulation for one input and for pairs, each calling its own
+    # coefficient functions (compiled lazily, a call compiles only its own).
     text = resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text()
-    head, accumulation = text.split("\n# @accumulation\n")
-    spec.tail_text = head + "\n".join(
-        "\n" + string.Template(accumulation).substitute(WHICH=which) for which in ("single", "pair")
-    )
+    spec.tail_text = text.replace("\n# @accumulation\n", "\n")
     continuum_text = (
         resources.files("fieldgen.codegen").joinpath("templates/continuum_oneloop.tmpl").read_text()
     )
