@@ -66,7 +66,7 @@ MIN_PANEL = 1e-6
 HALF_WIDTH = 9.0
 MAX_NODES = 1024
 # Tables (see templates/quadrature.tmpl): panels in t = log K, Chebyshev degree, Mehler terms.
-TABLE_LOG_RANGE = (-12.0, 12.0)
+TABLE_LOG_RANGE = (-12.0, 70.0)
 TABLE_PANEL = 2.0
 TABLE_DEGREE = 16
 HERMITE_TERMS = 64
@@ -77,8 +77,12 @@ TABLE_HALF_WIDTH = 20.0
 TABLE_MAX_NODES = 4096
 # Two-point tables near the diagonal (templates/quadrature.tmpl): log S and log V ranges, panel
 # width and Chebyshev degree, and the shared rule in y (nodes a panel, first panel, growth).
-PAIR_S_LOG_RANGE = (-10.0, 10.0)
-PAIR_V_LOG_RANGE = (-16.0, 10.0)
+PAIR_S_LOG_RANGE = (-10.0, 70.0)
+PAIR_V_LOG_RANGE = (-16.0, 70.0)
+# Panels covered (templates/quadrature.tmpl, _pair_slots): log S and log V below PAIR_CORE_LOG_HI,
+# and log(V / S) in PAIR_BAND (|rho| near 1) up to the top of the ranges.
+PAIR_CORE_LOG_HI = 10.0
+PAIR_BAND = (-24.0, 4.0)
 PAIR_PANEL = 2.0
 PAIR_DEGREE = 12
 PAIR_Y_ORDER = 12
@@ -148,6 +152,9 @@ def rule_module_source() -> str:
         PAIR_S_PANELS=int(round((s_hi - s_lo) / PAIR_PANEL)),
         PAIR_V_PANELS=int(round((v_hi - v_lo) / PAIR_PANEL)),
         PAIR_DEGREE=PAIR_DEGREE,
+        PAIR_CORE_LOG_HI=repr(PAIR_CORE_LOG_HI),
+        PAIR_BAND_LO=repr(PAIR_BAND[0]),
+        PAIR_BAND_HI=repr(PAIR_BAND[1]),
         PAIR_GL_NODES=floats(pair_nodes),
         PAIR_GL_WEIGHTS=floats(pair_weights),
         PAIR_Y_ORDER=PAIR_Y_ORDER,
@@ -424,8 +431,20 @@ class TextHelper:
 
 
 _TABLE_IMPORTS = (
-    "from .quadrature import TABLE_K_HI, TABLE_K_LO, TABLE_MAX_NODES, table_points, table_rule"
+    "from .quadrature import TABLE_K_HI, TABLE_K_LO, TABLE_MAX_NODES, cached_table, table_points, "
+    "table_rule"
 )
+
+
+def _table_key(kind: str, *exprs: sp.Expr) -> str:
+    """The key a table is stored under in the per-user cache (usercache.load_table): a SHA-256 of
+    its kind, its integrands and the generator's sources (which fix the rule, the table's layout
+    and how the integrands are printed), so that a stored table is never stale."""
+    from ..usercache import generator_digest
+
+    text = "\0".join([kind, generator_digest(), *(sp.srepr(e) for e in exprs)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
 
 # Samples the integrand body (in x1) on table_rule at every table point; `@finish@` turns the
 # samples into `values[i]`.
@@ -481,7 +500,7 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
         TextHelper(
             build,
             (
-                f'@njit("float64[:, ::1]()", cache=True, nogil=True, error_model="numpy")\n'
+                '@njit(cache=True, nogil=True, error_model="numpy")\n'
                 f"def {build}():\n"
                 f'    """Chebyshev table in log k of <{f}> (generated/quadrature.py)."""\n'
                 "    points = table_points()\n"
@@ -489,7 +508,7 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
                 "    for i in range(points.shape[0]):\n"
                 f"        values[i] = {exact}(points[i])\n"
                 "    return chebyshev_table(values)\n"
-                f"\n\n{table} = {build}()"
+                f'\n\n{table} = cached_table("{_table_key("chebyshev", f)}", {build})'
             ),
             (),
             (exact,),
@@ -529,11 +548,11 @@ def _hermite_table(f: sp.Expr, library: HelperLibrary) -> str:
         TextHelper(
             build,
             (
-                f'@njit("float64[:, :, ::1]()", cache=True, nogil=True, error_model="numpy")\n'
+                '@njit(cache=True, nogil=True, error_model="numpy")\n'
                 f"def {build}():\n"
                 f'    """Hermite coefficients of {f} tabulated in log k (generated/quadrature.py)."""\n'
                 + body
-                + f"\n\n{table} = {build}()"
+                + f'\n\n{table} = cached_table("{_table_key("hermite", f)}", {build})'
             ),
             (f,),
             (),
@@ -585,7 +604,7 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
 
 _PAIR_IMPORTS = (
     "from .quadrature import MAX_NODES, PAIR_S_HI, PAIR_S_LO, PAIR_V_HI, PAIR_V_LO, PAIR_Y, "
-    "graded_rule, pair_table, pair_v_points, pair_value"
+    "built, cached_table, graded_rule, pair_table, pair_v_points, pair_value"
 )
 
 
@@ -619,12 +638,13 @@ def _pair_family(node: GaussianExpectation) -> str | None:
 
 
 def _heat_table(f: sp.Expr, library: HelperLibrary, smooth: bool) -> str:
-    """The global name of f's samples at the pair rule's nodes: smoothed by the heat kernel at
-    every V point of the pair tables, shape (V points, nodes), or plain, shape (1, nodes)."""
+    """The name of the builder of f's samples at the pair rule's nodes: smoothed by the heat
+    kernel at every V point of the pair tables, shape (V points, nodes), or plain, shape
+    (1, nodes). Called (through `built`, once per process) only to build a two-point table."""
     (x1,) = variables(1)
     digest = hashlib.sha256(sp.srepr(sp.Lambda(x1, f)).encode()).hexdigest()[:12]
     kind = "heat" if smooth else "plain"
-    build, table = f"_{kind}_{digest}", f"_{kind.upper()}_{digest}"
+    build = f"_{kind}_{digest}"
     library.imports.add(_PAIR_IMPORTS)
     if smooth:
         body = (
@@ -657,15 +677,12 @@ def _heat_table(f: sp.Expr, library: HelperLibrary, smooth: bool) -> str:
     library.add(
         TextHelper(
             build,
-            (
-                '@njit("float64[:, ::1]()", cache=True, nogil=True, error_model="numpy")\n'
-                f"def {build}():\n" + body + f"\n\n{table} = {build}()"
-            ),
+            (f'@njit(cache=True, nogil=True, error_model="numpy")\ndef {build}():\n' + body),
             (f,),
             (),
         )
     )
-    return table
+    return build
 
 
 def _pair_helper(name: str, family: str, node: GaussianExpectation, library: HelperLibrary):
@@ -687,12 +704,13 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
                 (
                     f"def {build}():\n"
                     f'    """Tables of <{body}> at K11 = K22, K12 > 0 and K12 < 0."""\n'
-                    f"    return pair_table({heat_a}, {heat_b}, False), "
-                    f"pair_table({heat_a}, {heat_b}, True)\n"
-                    f"\n\n{pos}, {neg} = {build}()"
+                    f"    a = built({heat_a})\n"
+                    f"    b = built({heat_b})\n"
+                    "    return pair_table(a, b, False), pair_table(a, b, True)\n"
+                    f'\n\n{pos}, {neg} = cached_table("{_table_key("pairs", f, g)}", {build})'
                 ),
                 (),
-                tuple(t.replace("_HEAT_", "_heat_") for t in (heat_a, heat_b)),
+                (heat_a, heat_b),
             )
         )
         text = (
@@ -716,9 +734,14 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
     library.add(
         TextHelper(
             f"_pairw{suffix}",
-            f"{table} = pair_table({plain}, {heat_b}, False)",
+            (
+                f"def _pairw{suffix}():\n"
+                f'    """Table of <{body}> at K12 = K11."""\n'
+                f"    return pair_table(built({plain}), built({heat_b}), False)\n"
+                f'\n\n{table} = cached_table("{_table_key("walk", f, g)}", _pairw{suffix})'
+            ),
             (),
-            (plain.replace("_PLAIN_", "_plain_"), heat_b.replace("_HEAT_", "_heat_")),
+            (plain, heat_b),
         )
     )
     text = (
