@@ -7,7 +7,9 @@ skipped with a note), in one run:
     K0 = [[1, 0.5], [0.5, 1.3]] (as bench_kernel) and with equal norms K0 = [[1, 0.5], [0.5, 1]];
   - `fieldgen.sensitivity` for 100 r at depth 100, at c0 = 0.5 and c0 = 0.99 (near the diagonal,
     where the generic path uses its two-point tables);
-  - `fieldgen.kernel_covariance` one input at depth 1000 and two inputs at depth 100 (r = 0.3);
+  - `fieldgen.kernel_covariance` one input at depth 1000 (r = 0.1: at r = 0.3 the relu-like
+    kernels reach K ~ 1e28 and gelu's covariance leaves the float64 range) and two inputs at
+    depth 100 (r = 0.3);
   - the max error of P(K) = <phi^2> and P12 = <phi(h1) phi(h2)> (generated gauss module) against
     SciPy's adaptive quadrature of the generated phi, over K in {1e-4, 1e-2, 1, 1e2, 1e4} and
     correlations {-1, -0.99, -0.5, 0, 0.5, 0.99, 0.9999, 1} (unequal norms K22 = 1.3 K11),
@@ -175,7 +177,7 @@ def main():
             cov1 = time_call(
                 1,
                 lambda: fieldgen.kernel_covariance(
-                    name, r=0.3, sigma_w2=SIGMA_W2, depth=1000, K0=1.0
+                    name, r=0.1, sigma_w2=SIGMA_W2, depth=1000, K0=1.0
                 ),
             )
             cov2 = time_call(

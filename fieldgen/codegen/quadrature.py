@@ -62,9 +62,9 @@ PATH_POWER = 4
 HERMITE_ORDER = {3: 20, 4: 12}
 GROWTH = 2.0
 MAX_PANEL = 2.0
-MIN_PANEL = 1e-6
+MIN_PANEL = 1e-18
 HALF_WIDTH = 9.0
-MAX_NODES = 1024
+MAX_NODES = 2048
 # Tables (see templates/quadrature.tmpl): panels in t = log K, Chebyshev degree, Mehler terms.
 TABLE_LOG_RANGE = (-12.0, 70.0)
 TABLE_PANEL = 2.0
@@ -74,7 +74,7 @@ MEHLER_TOL = 1e-12
 TABLE_ORDER = 20
 TABLE_MAX_PANEL = 0.5
 TABLE_HALF_WIDTH = 20.0
-TABLE_MAX_NODES = 4096
+TABLE_MAX_NODES = 8192
 # Two-point tables near the diagonal (templates/quadrature.tmpl): log S and log V ranges, panel
 # width and Chebyshev degree, and the shared rule in y (nodes a panel, first panel, growth).
 PAIR_S_LOG_RANGE = (-10.0, 70.0)
