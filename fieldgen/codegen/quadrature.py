@@ -4,9 +4,10 @@
 Helpers are named by a hash of the integrand, so equal integrands share one helper and names do
 not depend on traversal order.
 
-1-D, <f(x1)> with x1 ~ N(0, k): a piecewise Chebyshev table in log k (analytic there), built when
-the module is imported from the composite Gauss-Legendre rule ``table_rule`` of
-generated/quadrature.py, which also serves outside the table's range and at k <= 0.
+1-D, <f(x1)> with x1 ~ N(0, k): a piecewise Chebyshev table in log k (analytic there), built from
+the composite Gauss-Legendre rule ``table_rule`` of generated/quadrature.py, which also serves
+outside the table's range and at k <= 0. Every table is built the first time a module needs it
+and stored in the per-user cache (usercache.load_table) under a key printed here (_table_key).
 
 2-D, <f(x1) g(x2)>: Mehler's series sum_n rho^n a_n(k11) b_n(k22) with the Hermite coefficient
 functions of f and g tabulated the same way; its tail is bounded by Cauchy-Schwarz and where the
@@ -25,11 +26,11 @@ nearby layers). Both are <A(y) B(y)>, y ~ N(0, S), with A and B f and g smoothed
 kernel over variances V1, V2 (equal variances: S = |K12|, V1 = V2 = K - |K12|; walk: S = Ke,
 V1 = 0, V2 = Kl - Ke): E[f(x1) g(x2)] = E[f(x1) (G_V g)(x1)] for x2 = x1 + sqrt(V) z. The value is
 analytic in (log S, log V) (singular only at S < 0 or V < 0; a kink's terms near |rho| = 1 are
-powers of V/S), so it is tabulated there, piecewise Chebyshev, at import: A and B are computed
+powers of V/S), so it is tabulated there, piecewise Chebyshev, on the panels near the diagonal: A and B are computed
 once per V point on one composite rule in y shared by every S (templates/quadrature.tmpl), and a
 lookup is a 13 x 13 Clenshaw sum whatever rho is, |rho| = 1 - 1e-9 included. Outside the table
-(V < exp(-16), e.g. |rho| = 1 exactly, or S, V outside [exp(-10), exp(10)]) the general helper
-above answers. Calls with other arguments (unequal variances) use the general helper.
+(V < exp(-16), e.g. |rho| = 1 exactly, S or V outside the ranges, or V/S outside the band of
+PAIR_BAND) the general helper above answers. Calls with other arguments (unequal variances) use the general helper.
 
 3-D and 4-D: tensor Gauss-Hermite. The activation's sharp region is assumed at h = 0 with unit
 width (kinks at 0 fall on panel edges); tests check each helper kind against adaptive quadrature.
