@@ -246,3 +246,90 @@ def cached_activations() -> list[dict]:
         if kinds:
             out.append(dict(meta, kinds=kinds))
     return out
+
+
+# ---- Tables of the generic path ------------------------------------------------------------
+#
+# The generic path's tables (codegen/quadrature.py) are built from the integrands the first time
+# a generated module needs them and kept here, one file per table: ``tables/<key>.npz`` with the
+# key printed into the generated module by the generator (a SHA-256 of the table's kind, the
+# integrand and the generator's sources: a changed integrand or generator reads other files, so
+# nothing stale is ever served). Each file starts with a SHA-256 of its payload, checked on every
+# load; a damaged or unreadable file is built again.
+
+_TABLE_MAGIC = b"fieldgen-table 1\n"
+
+
+def _write_bytes_atomic(path: Path, data: bytes) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def _read_table(path: Path):
+    import io
+    import zipfile
+
+    import numpy as np
+
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    head = len(_TABLE_MAGIC)
+    digest, payload = data[head : head + 64], data[head + 65 :]
+    if data[:head] != _TABLE_MAGIC or hashlib.sha256(payload).hexdigest().encode() != digest:
+        warnings.warn(
+            f"stored table {path} is damaged; building it again", RuntimeWarning, stacklevel=3
+        )
+        return None
+    try:
+        with np.load(io.BytesIO(payload), allow_pickle=False) as npz:
+            if npz.files == ["a"]:
+                return np.ascontiguousarray(npz["a"])
+            return tuple(np.ascontiguousarray(npz[f"t{i}"]) for i in range(len(npz.files)))
+    except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+        return None
+
+
+def table_path(key: str) -> Path:
+    return cache_root() / "tables" / f"{key}.npz"
+
+
+def load_table(key: str, build):
+    """The table stored under `key` (an array, or a tuple of arrays, as `build` returns), else
+    build() stored under it (atomically: concurrent processes may both build it, and one file
+    wins); if there is no writable cache folder, build() alone."""
+    import io
+
+    import numpy as np
+
+    try:
+        path = table_path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return build()
+    stored = _read_table(path)
+    if stored is None:
+        value = build()
+        if isinstance(value, tuple):
+            arrays = {f"t{i}": a for i, a in enumerate(value)}
+        else:
+            arrays = {"a": value}
+        buffer = io.BytesIO()
+        np.savez(buffer, **arrays)
+        payload = buffer.getvalue()
+        digest = hashlib.sha256(payload).hexdigest().encode()
+        with contextlib.suppress(OSError):
+            _write_bytes_atomic(path, _TABLE_MAGIC + digest + b"\n" + payload)
+        return value
+    return stored

@@ -337,8 +337,9 @@ def test_every_public_function_takes_every_preset(name):
             "elu",
             marks=pytest.mark.xfail(
                 strict=True,
-                reason="ELU's equal-norm two-point tables are ~3e-8 off at c0 = 0.5 "
-                "(docs/activations.md, Limits)",
+                reason="ELU's sensitivity is ~3e-8 off at c0 = 0.5: its derivatives split into "
+                "cancelling exponential integrands (exp(x1) exp(x2)) that the tables do not "
+                "resolve (docs/activations.md, Limits)",
             ),
         ),
     ],

@@ -4,9 +4,10 @@
 Helpers are named by a hash of the integrand, so equal integrands share one helper and names do
 not depend on traversal order.
 
-1-D, <f(x1)> with x1 ~ N(0, k): a piecewise Chebyshev table in log k (analytic there), built when
-the module is imported from the composite Gauss-Legendre rule ``table_rule`` of
-generated/quadrature.py, which also serves outside the table's range and at k <= 0.
+1-D, <f(x1)> with x1 ~ N(0, k): a piecewise Chebyshev table in log k (analytic there), built from
+the composite Gauss-Legendre rule ``table_rule`` of generated/quadrature.py, which also serves
+outside the table's range and at k <= 0. Every table is built the first time a module needs it
+and stored in the per-user cache (usercache.load_table) under a key printed here (_table_key).
 
 2-D, <f(x1) g(x2)>: Mehler's series sum_n rho^n a_n(k11) b_n(k22) with the Hermite coefficient
 functions of f and g tabulated the same way; its tail is bounded by Cauchy-Schwarz and where the
@@ -25,11 +26,11 @@ nearby layers). Both are <A(y) B(y)>, y ~ N(0, S), with A and B f and g smoothed
 kernel over variances V1, V2 (equal variances: S = |K12|, V1 = V2 = K - |K12|; walk: S = Ke,
 V1 = 0, V2 = Kl - Ke): E[f(x1) g(x2)] = E[f(x1) (G_V g)(x1)] for x2 = x1 + sqrt(V) z. The value is
 analytic in (log S, log V) (singular only at S < 0 or V < 0; a kink's terms near |rho| = 1 are
-powers of V/S), so it is tabulated there, piecewise Chebyshev, at import: A and B are computed
+powers of V/S), so it is tabulated there, piecewise Chebyshev, on the panels near the diagonal: A and B are computed
 once per V point on one composite rule in y shared by every S (templates/quadrature.tmpl), and a
 lookup is a 13 x 13 Clenshaw sum whatever rho is, |rho| = 1 - 1e-9 included. Outside the table
-(V < exp(-16), e.g. |rho| = 1 exactly, or S, V outside [exp(-10), exp(10)]) the general helper
-above answers. Calls with other arguments (unequal variances) use the general helper.
+(V < exp(-16), e.g. |rho| = 1 exactly, S or V outside the ranges, or V/S outside the band of
+PAIR_BAND) the general helper above answers. Calls with other arguments (unequal variances) use the general helper.
 
 3-D and 4-D: tensor Gauss-Hermite. The activation's sharp region is assumed at h = 0 with unit
 width (kinks at 0 fall on panel edges); tests check each helper kind against adaptive quadrature.
@@ -62,11 +63,11 @@ PATH_POWER = 4
 HERMITE_ORDER = {3: 20, 4: 12}
 GROWTH = 2.0
 MAX_PANEL = 2.0
-MIN_PANEL = 1e-6
+MIN_PANEL = 1e-18
 HALF_WIDTH = 9.0
-MAX_NODES = 1024
+MAX_NODES = 2048
 # Tables (see templates/quadrature.tmpl): panels in t = log K, Chebyshev degree, Mehler terms.
-TABLE_LOG_RANGE = (-12.0, 12.0)
+TABLE_LOG_RANGE = (-12.0, 70.0)
 TABLE_PANEL = 2.0
 TABLE_DEGREE = 16
 HERMITE_TERMS = 64
@@ -74,11 +75,15 @@ MEHLER_TOL = 1e-12
 TABLE_ORDER = 20
 TABLE_MAX_PANEL = 0.5
 TABLE_HALF_WIDTH = 20.0
-TABLE_MAX_NODES = 4096
+TABLE_MAX_NODES = 8192
 # Two-point tables near the diagonal (templates/quadrature.tmpl): log S and log V ranges, panel
 # width and Chebyshev degree, and the shared rule in y (nodes a panel, first panel, growth).
-PAIR_S_LOG_RANGE = (-10.0, 10.0)
-PAIR_V_LOG_RANGE = (-16.0, 10.0)
+PAIR_S_LOG_RANGE = (-10.0, 70.0)
+PAIR_V_LOG_RANGE = (-16.0, 70.0)
+# Panels covered (templates/quadrature.tmpl, _pair_slots): log S and log V below PAIR_CORE_LOG_HI,
+# and log(V / S) in PAIR_BAND (|rho| near 1) up to the top of the ranges.
+PAIR_CORE_LOG_HI = 10.0
+PAIR_BAND = (-24.0, 4.0)
 PAIR_PANEL = 2.0
 PAIR_DEGREE = 12
 PAIR_Y_ORDER = 12
@@ -148,6 +153,9 @@ def rule_module_source() -> str:
         PAIR_S_PANELS=int(round((s_hi - s_lo) / PAIR_PANEL)),
         PAIR_V_PANELS=int(round((v_hi - v_lo) / PAIR_PANEL)),
         PAIR_DEGREE=PAIR_DEGREE,
+        PAIR_CORE_LOG_HI=repr(PAIR_CORE_LOG_HI),
+        PAIR_BAND_LO=repr(PAIR_BAND[0]),
+        PAIR_BAND_HI=repr(PAIR_BAND[1]),
         PAIR_GL_NODES=floats(pair_nodes),
         PAIR_GL_WEIGHTS=floats(pair_weights),
         PAIR_Y_ORDER=PAIR_Y_ORDER,
@@ -424,8 +432,20 @@ class TextHelper:
 
 
 _TABLE_IMPORTS = (
-    "from .quadrature import TABLE_K_HI, TABLE_K_LO, TABLE_MAX_NODES, table_points, table_rule"
+    "from .quadrature import TABLE_K_HI, TABLE_K_LO, TABLE_MAX_NODES, cached_table, table_points, "
+    "table_rule"
 )
+
+
+def _table_key(kind: str, *exprs: sp.Expr) -> str:
+    """The key a table is stored under in the per-user cache (usercache.load_table): a SHA-256 of
+    its kind, its integrands and the generator's sources (which fix the rule, the table's layout
+    and how the integrands are printed), so that a stored table is never stale."""
+    from ..usercache import generator_digest
+
+    text = "\0".join([kind, generator_digest(), *(sp.srepr(e) for e in exprs)])
+    return hashlib.sha256(text.encode()).hexdigest()
+
 
 # Samples the integrand body (in x1) on table_rule at every table point; `@finish@` turns the
 # samples into `values[i]`.
@@ -481,7 +501,7 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
         TextHelper(
             build,
             (
-                f'@njit("float64[:, ::1]()", cache=True, nogil=True, error_model="numpy")\n'
+                '@njit(cache=True, nogil=True, error_model="numpy")\n'
                 f"def {build}():\n"
                 f'    """Chebyshev table in log k of <{f}> (generated/quadrature.py)."""\n'
                 "    points = table_points()\n"
@@ -489,7 +509,7 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
                 "    for i in range(points.shape[0]):\n"
                 f"        values[i] = {exact}(points[i])\n"
                 "    return chebyshev_table(values)\n"
-                f"\n\n{table} = {build}()"
+                f'\n\n{table} = cached_table("{_table_key("chebyshev", f)}", {build})'
             ),
             (),
             (exact,),
@@ -529,11 +549,11 @@ def _hermite_table(f: sp.Expr, library: HelperLibrary) -> str:
         TextHelper(
             build,
             (
-                f'@njit("float64[:, :, ::1]()", cache=True, nogil=True, error_model="numpy")\n'
+                '@njit(cache=True, nogil=True, error_model="numpy")\n'
                 f"def {build}():\n"
                 f'    """Hermite coefficients of {f} tabulated in log k (generated/quadrature.py)."""\n'
                 + body
-                + f"\n\n{table} = {build}()"
+                + f'\n\n{table} = cached_table("{_table_key("hermite", f)}", {build})'
             ),
             (f,),
             (),
@@ -585,7 +605,7 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
 
 _PAIR_IMPORTS = (
     "from .quadrature import MAX_NODES, PAIR_S_HI, PAIR_S_LO, PAIR_V_HI, PAIR_V_LO, PAIR_Y, "
-    "graded_rule, pair_table, pair_v_points, pair_value"
+    "built, cached_table, graded_rule, pair_table, pair_v_points, pair_value"
 )
 
 
@@ -619,12 +639,13 @@ def _pair_family(node: GaussianExpectation) -> str | None:
 
 
 def _heat_table(f: sp.Expr, library: HelperLibrary, smooth: bool) -> str:
-    """The global name of f's samples at the pair rule's nodes: smoothed by the heat kernel at
-    every V point of the pair tables, shape (V points, nodes), or plain, shape (1, nodes)."""
+    """The name of the builder of f's samples at the pair rule's nodes: smoothed by the heat
+    kernel at every V point of the pair tables, shape (V points, nodes), or plain, shape
+    (1, nodes). Called (through `built`, once per process) only to build a two-point table."""
     (x1,) = variables(1)
     digest = hashlib.sha256(sp.srepr(sp.Lambda(x1, f)).encode()).hexdigest()[:12]
     kind = "heat" if smooth else "plain"
-    build, table = f"_{kind}_{digest}", f"_{kind.upper()}_{digest}"
+    build = f"_{kind}_{digest}"
     library.imports.add(_PAIR_IMPORTS)
     if smooth:
         body = (
@@ -657,15 +678,12 @@ def _heat_table(f: sp.Expr, library: HelperLibrary, smooth: bool) -> str:
     library.add(
         TextHelper(
             build,
-            (
-                '@njit("float64[:, ::1]()", cache=True, nogil=True, error_model="numpy")\n'
-                f"def {build}():\n" + body + f"\n\n{table} = {build}()"
-            ),
+            (f'@njit(cache=True, nogil=True, error_model="numpy")\ndef {build}():\n' + body),
             (f,),
             (),
         )
     )
-    return table
+    return build
 
 
 def _pair_helper(name: str, family: str, node: GaussianExpectation, library: HelperLibrary):
@@ -687,12 +705,13 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
                 (
                     f"def {build}():\n"
                     f'    """Tables of <{body}> at K11 = K22, K12 > 0 and K12 < 0."""\n'
-                    f"    return pair_table({heat_a}, {heat_b}, False), "
-                    f"pair_table({heat_a}, {heat_b}, True)\n"
-                    f"\n\n{pos}, {neg} = {build}()"
+                    f"    a = built({heat_a})\n"
+                    f"    b = built({heat_b})\n"
+                    "    return pair_table(a, b, False), pair_table(a, b, True)\n"
+                    f'\n\n{pos}, {neg} = cached_table("{_table_key("pairs", f, g)}", {build})'
                 ),
                 (),
-                tuple(t.replace("_HEAT_", "_heat_") for t in (heat_a, heat_b)),
+                (heat_a, heat_b),
             )
         )
         text = (
@@ -716,9 +735,14 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
     library.add(
         TextHelper(
             f"_pairw{suffix}",
-            f"{table} = pair_table({plain}, {heat_b}, False)",
+            (
+                f"def _pairw{suffix}():\n"
+                f'    """Table of <{body}> at K12 = K11."""\n'
+                f"    return pair_table(built({plain}), built({heat_b}), False)\n"
+                f'\n\n{table} = cached_table("{_table_key("walk", f, g)}", _pairw{suffix})'
+            ),
             (),
-            (plain.replace("_PLAIN_", "_plain_"), heat_b.replace("_HEAT_", "_heat_")),
+            (plain, heat_b),
         )
     )
     text = (
