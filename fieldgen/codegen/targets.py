@@ -325,6 +325,7 @@ def oneloop_module(name: str) -> ModuleSpec:
             packed_function(
                 f"four_point_{which}",
                 inputs=[("ke", early), ("kl", late)],
+                fuse_paths=which == "pair",
                 shape=(d, d),
                 library=lib,
                 entries={ij: A[ij] for ij in grid2},
@@ -333,6 +334,7 @@ def oneloop_module(name: str) -> ModuleSpec:
             packed_function(
                 f"self_feedback_{which}",
                 inputs=[("ke", early), ("kl", late)],
+                fuse_paths=which == "pair",
                 shape=(d, d, d),
                 library=lib,
                 entries={(s_, p, q): F[s_][p][q] for s_, p, q in grid3},
