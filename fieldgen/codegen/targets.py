@@ -363,7 +363,8 @@ def oneloop_module(name: str) -> ModuleSpec:
     text = resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text()
     head, accumulation = text.split("\n# @accumulation\n")
     spec.tail_text = head + "\n".join(
-        "\n" + string.Template(accumulation).substitute(WHICH=which) for which in ("single", "pair")
+        "\n" + string.Template(accumulation).substitute(WHICH=which, D=d)
+        for which, d in (("single", 1), ("pair", 3))
     )
     continuum_text = (
         resources.files("fieldgen.codegen").joinpath("templates/continuum_oneloop.tmpl").read_text()
