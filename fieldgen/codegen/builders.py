@@ -326,7 +326,7 @@ def packed_function(
     exprs = [entries[k] for k in keys]
     fused: list = []
     if fuse_paths:
-        fused, exprs = fused_path_integrals(name, exprs, library)
+        fused, exprs = fused_path_integrals(exprs, library)
     assignments, reduced = cse_block(exprs, library)
     unpack = [Assignment(sym, arr[i]) for arr, symbols in packed for i, sym in enumerate(symbols)]
     stores = [Assignment(out[k], v) for k, v in zip(keys, reduced)]
@@ -335,7 +335,33 @@ def packed_function(
     return JitFunction(name, params, sig, tuple(unpack + fused + assignments + stores), doc)
 
 
-def fused_path_integrals(owner: str, exprs, library: HelperLibrary):
+def packed_outputs_function(
+    name: str, *, inputs, outputs, doc: str, library: HelperLibrary, fuse_paths: bool = False
+) -> JitFunction:
+    """Several output arrays from one body: `outputs` is a list of (array name, shape,
+    {index: expr}); one CSE (and with `fuse_paths` one path-integral loop) over all their
+    entries, so coefficients of the same arguments share their work. Inputs as packed_function."""
+    packed = [(sp.IndexedBase(array, shape=(len(symbols),)), symbols) for array, symbols in inputs]
+    targets, exprs = [], []
+    for array, shape, entries in outputs:
+        base = sp.IndexedBase(array, shape=shape)
+        for k in sorted(entries):
+            targets.append(base[k])
+            exprs.append(entries[k])
+    fused: list = []
+    if fuse_paths:
+        fused, exprs = fused_path_integrals(exprs, library)
+    assignments, reduced = cse_block(exprs, library)
+    unpack = [Assignment(sym, arr[i]) for arr, symbols in packed for i, sym in enumerate(symbols)]
+    stores = [Assignment(t, v) for t, v in zip(targets, reduced)]
+    params = tuple(arr for arr, _ in packed) + tuple(
+        sp.IndexedBase(array, shape=shape) for array, shape, _ in outputs
+    )
+    sig = "void({})".format(", ".join(_array_sig(len(p.shape)) for p in params))
+    return JitFunction(name, params, sig, tuple(unpack + fused + assignments + stores), doc)
+
+
+def fused_path_integrals(exprs, library: HelperLibrary):
     """(statements, exprs): every integral over s in [0, 1] in `exprs` replaced by one output of
     a single helper that sums all of them over the same nodes (generated/quadrature.py's path
     rule, that of the one-integral helpers), its integrands sharing sub-expressions and
@@ -365,7 +391,7 @@ def fused_path_integrals(owner: str, exprs, library: HelperLibrary):
     lines = [
         '@njit(cache=True, nogil=True, error_model="numpy", fastmath=PATH_FASTMATH)',
         "def {}({}):".format(helper, ", ".join(str(a) for a in args)),
-        f'    """Gauss-Legendre integrals over the cross-covariance path s in [0, 1] ({owner})."""',
+        '    """Gauss-Legendre integrals over the cross-covariance path s in [0, 1], one loop."""',
     ]
     lines += [f"    acc{j} = 0.0" for j in range(n)]
     lines += [

@@ -25,6 +25,7 @@ from .builders import (
     grid_map_function,
     ode_path_function,
     packed_function,
+    packed_outputs_function,
     recursion_function,
     scalar_function,
     tangent_recursion_function,
@@ -339,6 +340,17 @@ def oneloop_module(name: str) -> ModuleSpec:
                 library=lib,
                 entries={(s_, p, q): F[s_][p][q] for s_, p, q in grid3},
                 doc="out[s, p, q] = Cov(D_s[phi phi_p](h^late), phi phi_q(h^early)).",
+            ),
+            packed_outputs_function(
+                f"four_point_self_feedback_{which}",
+                inputs=[("ke", early), ("kl", late)],
+                outputs=[
+                    ("out_a", (d, d), {ij: A[ij] for ij in grid2}),
+                    ("out_f", (d, d, d), {(s_, p, q): F[s_][p][q] for s_, p, q in grid3}),
+                ],
+                library=lib,
+                fuse_paths=which == "pair",
+                doc="out_a = four_point(ke, kl), out_f = self_feedback(ke, kl): one body.",
             ),
             packed_function(
                 f"response_cross_{which}",
