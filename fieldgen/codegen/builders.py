@@ -413,7 +413,9 @@ def fused_path_integrals(exprs, library: HelperLibrary):
     library.add(TextHelper(helper, "\n".join(lines), tuple(texts), ()))
     targets = sp.symbols(f"v0:{n}", real=True)
     at = dict(zip(integrals, targets))
-    return [TupleAssign(tuple(targets), helper_call(helper, *args))], [e.xreplace(at) for e in exprs]
+    return [TupleAssign(tuple(targets), helper_call(helper, *args))], [
+        e.xreplace(at) for e in exprs
+    ]
 
 
 def tangent_recursion_function(
