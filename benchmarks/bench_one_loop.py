@@ -7,14 +7,18 @@
    the measured seconds per network of `fieldgen.simulate` with real weight matrices; the ratio
    to the theory's time at depth 100. Target: the theory at least 1e3 times cheaper.
 
-3. Two-input timings per activation (relu, erf, tanh) at depths 100 and 1000
-   (`--pair-depths`, `--pair-activations`; tanh pairs go through multi-dimensional quadrature).
+3. Two-input timings per activation (relu, erf, linear, tanh, gelu) at depths 100 and 1000
+   (`--pair-depths`, `--pair-activations`), with the cost per layer pair; tanh and gelu pairs go
+   through multi-dimensional quadrature, and beyond `--generic-max-depth` (100) their time is
+   estimated from depth 100 by the number of layer pairs (the work is O(depth^2)). Then the
+   infinite-depth limit (`continuum_one_loop`, one and two inputs, with and without the 1/L term).
 4. Accuracy: relu pair four-point coefficients against nested adaptive quadrature (scipy nquad
    over the positive orthant, rtol 1e-11) at c0 in {-0.9, 0, 0.5, 0.99} and unequal norms
    (`--accuracy`; minutes per point).
 
     python benchmarks/bench_one_loop.py [--repeat 3] [--pilot 200] [--skip-depth-1000-pairs]
-        [--pair-depths 100 1000] [--pair-activations relu erf tanh] [--accuracy]
+        [--pair-depths 100 1000] [--pair-activations relu erf linear tanh gelu]
+        [--generic-max-depth 100] [--accuracy]
 """
 
 import argparse
@@ -23,6 +27,7 @@ import time
 import numpy as np
 
 import fieldgen
+from fieldgen.generated import CLOSED_FORMS
 
 PAIR = np.array([[1.0, 0.5], [0.5, 1.0]])
 CASE = dict(r=0.1, sigma_w2=1.0)
@@ -47,7 +52,15 @@ def main():
     ap.add_argument("--width", type=int, default=256)
     ap.add_argument("--skip-depth-1000-pairs", action="store_true")
     ap.add_argument("--pair-depths", type=int, nargs="+", default=[100, 1000])
-    ap.add_argument("--pair-activations", nargs="+", default=["relu", "erf", "tanh"])
+    ap.add_argument(
+        "--pair-activations", nargs="+", default=["relu", "erf", "linear", "tanh", "gelu"]
+    )
+    ap.add_argument(
+        "--generic-max-depth",
+        type=int,
+        default=100,
+        help="deepest two-input run of an activation without closed forms (deeper: estimated)",
+    )
     ap.add_argument("--accuracy", action="store_true", help="print the accuracy table (slow)")
     args = ap.parse_args()
 
@@ -98,19 +111,50 @@ def main():
             f"{theory:>9.4f} {mc / theory:>9.0f} {nvar:>10.4f} {args.width * Khat.var(ddof=1):>10.4f}"
         )
 
-    print("\nTwo inputs (c0 = 0.5), seconds per call")
-    print(f"{'activation':<10} {'depth':>6} {'kernel_covariance':>18} {'kernel_mean_shift':>18}")
+    print(
+        "\nTwo inputs (c0 = 0.5), seconds per call (best of --repeat; generic activations beyond "
+        "--generic-max-depth: estimated from depth 100 by the layer-pair count, marked ~)"
+    )
+    print(
+        f"{'activation':<10} {'depth':>6} {'kernel_covariance':>18} {'kernel_mean_shift':>18} "
+        f"{'us per layer pair':>18}"
+    )
+    at_100 = {}
     for name in args.pair_activations:
         for depth in args.pair_depths:
+            pairs = (depth + 1) * (depth + 2) // 2  # unordered layer pairs (k <= m)
             kw = dict(CASE, depth=depth, K0=PAIR)
+            generic = name not in CLOSED_FORMS
+            if generic and depth > args.generic_max_depth and name in at_100:
+                t_cov, t_shift, d0 = at_100[name]
+                scale = pairs / ((d0 + 1) * (d0 + 2) // 2)
+                print(
+                    f"{name:<10} {depth:>6} {'~' + format(t_cov * scale, '.1f'):>16} s "
+                    f"{'~' + format(t_shift * scale, '.1f'):>16} s",
+                    flush=True,
+                )
+                continue
             fieldgen.kernel_covariance(name, **dict(kw, depth=2))  # compile
-            t = time.perf_counter()
-            fieldgen.kernel_covariance(name, **kw)
-            t_cov = time.perf_counter() - t
-            t = time.perf_counter()
-            fieldgen.kernel_mean_shift(name, **kw)
-            t_shift = time.perf_counter() - t
-            print(f"{name:<10} {depth:>6} {t_cov:>16.4f} s {t_shift:>16.4f} s", flush=True)
+            repeat = args.repeat if depth <= 1000 and not (generic and depth > 100) else 1
+            t_cov = best_of(repeat, lambda: fieldgen.kernel_covariance(name, **kw))
+            t_shift = best_of(repeat, lambda: fieldgen.kernel_mean_shift(name, **kw))
+            at_100.setdefault(name, (t_cov, t_shift, depth))
+            print(
+                f"{name:<10} {depth:>6} {t_cov:>16.4f} s {t_shift:>16.4f} s "
+                f"{1e6 * t_cov / pairs:>18.2f}",
+                flush=True,
+            )
+
+    print("\nInfinite depth (continuum_one_loop, tau = 1, 32 intervals; cost independent of L)")
+    print(f"{'activation':<10} {'inputs':>6} {'seconds':>10} {'with 1/L term':>14}")
+    for name in args.pair_activations:
+        for label, K0 in (("1", 1.0), ("2", PAIR)):
+            kw = dict(tau=1.0, sigma_w2=CASE["sigma_w2"], K0=K0)
+            t = best_of(args.repeat, lambda: fieldgen.continuum_one_loop(name, **kw))
+            t1 = best_of(
+                args.repeat, lambda: fieldgen.continuum_one_loop(name, correction=True, **kw)
+            )
+            print(f"{name:<10} {label:>6} {t:>8.4f} s {t1:>12.4f} s", flush=True)
 
     if args.accuracy:
         accuracy_table()

@@ -110,6 +110,33 @@ def test_erf_four_point_at_small_and_large_kernels(scale):
     _close(got, Walk("erf", [[scale]], [[1.01 * scale]], n=16).four_point())
 
 
+@pytest.mark.parametrize("c0", C0)
+@pytest.mark.parametrize("name", ["relu", "erf", "tanh"])
+def test_joint_four_point_and_self_feedback_body_equals_the_separate_ones(name, c0):
+    """The mean shift evaluates each layer pair by one body for both moments (one CSE, one
+    path-integral loop); it must give what the separately checked functions give."""
+    gen = module("oneloop", name)
+    for ke, kl, d, which in (
+        (*map(_vec, _pair_kernels(c0)), 3, "pair"),
+        (np.array([1.0 + c0]), np.array([1.5 + c0]), 1, "single"),
+    ):
+        a, f = np.empty((d, d)), np.empty((d, d, d))
+        getattr(gen, f"four_point_self_feedback_{which}")(ke, kl, a, f)
+        _close(a, _call(gen, f"four_point_{which}", ke, kl, shape=(d, d)), rel=1e-12)
+        _close(f, _call(gen, f"self_feedback_{which}", ke, kl, shape=(d, d, d)), rel=1e-12)
+
+
+def test_negative_control_joint_body_with_the_moments_swapped_in_layer_is_rejected():
+    """The same comparison rejects the moments of the pair taken the other way round (early and
+    late kernels exchanged), as a swap of the arguments in the accumulation would give."""
+    gen = module("oneloop", "relu")
+    ke, kl = map(_vec, _pair_kernels(0.5))
+    a, f = np.empty((3, 3)), np.empty((3, 3, 3))
+    gen.four_point_self_feedback_pair(kl, ke, a, f)
+    with pytest.raises(AssertionError):
+        _close(a, _call(gen, "four_point_pair", ke, kl, shape=(3, 3)), rel=1e-12)
+
+
 # ---- self-feedback, Jacobian, Hessian: derivatives ----------------------------------------
 
 

@@ -6,6 +6,8 @@ elimination (canonical order, so output is deterministic) and returns a ``JitFun
 
 from __future__ import annotations
 
+import hashlib
+
 import sympy as sp
 from sympy.codegen.ast import Assignment, For, Return
 
@@ -21,7 +23,7 @@ from .nodes import (
     combine_roots,
     helper_call,
 )
-from .quadrature import HelperLibrary, lower_expectations
+from .quadrature import HelperLibrary, TextHelper, lower_expectations
 
 FLOAT = "float64"
 
@@ -300,22 +302,119 @@ def _array_sig(ndim: int) -> str:
 
 
 def packed_function(
-    name: str, *, inputs, entries: dict, shape: tuple, doc: str, library: HelperLibrary, arrays=()
+    name: str,
+    *,
+    inputs,
+    entries: dict,
+    shape: tuple,
+    doc: str,
+    library: HelperLibrary,
+    arrays=(),
+    fuse_paths: bool = False,
 ) -> JitFunction:
     """out[index] = expr for {index: expr}; scalar inputs arrive packed in 1-D arrays.
 
     `inputs` is a list of (array name, symbols): array[i] is unpacked into symbols[i]. `arrays`
-    are IndexedBase arguments used as such in the expressions (e.g. a Jacobian).
+    are IndexedBase arguments used as such in the expressions (e.g. a Jacobian). With
+    `fuse_paths`, the entries' path integrals are summed in one loop over the nodes
+    (fused_path_integrals) rather than one helper each.
     """
     packed = [(sp.IndexedBase(array, shape=(len(symbols),)), symbols) for array, symbols in inputs]
     out = sp.IndexedBase("out", shape=shape)
     keys = sorted(entries)
-    assignments, reduced = cse_block([entries[k] for k in keys], library)
+    exprs = [entries[k] for k in keys]
+    fused: list = []
+    if fuse_paths:
+        fused, exprs = fused_path_integrals(exprs, library)
+    assignments, reduced = cse_block(exprs, library)
     unpack = [Assignment(sym, arr[i]) for arr, symbols in packed for i, sym in enumerate(symbols)]
     stores = [Assignment(out[k], v) for k, v in zip(keys, reduced)]
     params = tuple(arr for arr, _ in packed) + tuple(arrays) + (out,)
     sig = "void({})".format(", ".join(_array_sig(len(p.shape)) for p in params))
-    return JitFunction(name, params, sig, tuple(unpack + assignments + stores), doc)
+    return JitFunction(name, params, sig, tuple(unpack + fused + assignments + stores), doc)
+
+
+def packed_outputs_function(
+    name: str, *, inputs, outputs, doc: str, library: HelperLibrary, fuse_paths: bool = False
+) -> JitFunction:
+    """Several output arrays from one body: `outputs` is a list of (array name, shape,
+    {index: expr}); one CSE (and with `fuse_paths` one path-integral loop) over all their
+    entries, so coefficients of the same arguments share their work. Inputs as packed_function."""
+    packed = [(sp.IndexedBase(array, shape=(len(symbols),)), symbols) for array, symbols in inputs]
+    targets, exprs = [], []
+    for array, shape, entries in outputs:
+        base = sp.IndexedBase(array, shape=shape)
+        for k in sorted(entries):
+            targets.append(base[k])
+            exprs.append(entries[k])
+    fused: list = []
+    if fuse_paths:
+        fused, exprs = fused_path_integrals(exprs, library)
+    assignments, reduced = cse_block(exprs, library)
+    unpack = [Assignment(sym, arr[i]) for arr, symbols in packed for i, sym in enumerate(symbols)]
+    stores = [Assignment(t, v) for t, v in zip(targets, reduced)]
+    params = tuple(arr for arr, _ in packed) + tuple(
+        sp.IndexedBase(array, shape=shape) for array, shape, _ in outputs
+    )
+    sig = "void({})".format(", ".join(_array_sig(len(p.shape)) for p in params))
+    return JitFunction(name, params, sig, tuple(unpack + fused + assignments + stores), doc)
+
+
+def fused_path_integrals(exprs, library: HelperLibrary):
+    """(statements, exprs): every integral over s in [0, 1] in `exprs` replaced by one output of
+    a single helper that sums all of them over the same nodes (generated/quadrature.py's path
+    rule, that of the one-integral helpers), its integrands sharing sub-expressions and
+    transcendental calls (one CSE over all). One loop instead of one per integral: relu's pair
+    four-point entries share their conditional variances and correlations along the path.
+    Expressions without integrals come back unchanged and no statement is added.
+    """
+    exprs = [sp.sympify(e) for e in exprs]
+    found = set().union(*(e.atoms(sp.Integral) for e in exprs)) if exprs else set()
+    integrals = sorted(found, key=sp.default_sort_key)
+    if not integrals:
+        return [], exprs
+    s = sp.Symbol("s", real=True)
+    integrands = []
+    for integral in integrals:
+        ((var, lo, hi),) = integral.limits
+        if (lo, hi) != (0, 1):
+            raise NotImplementedError("path integrals run over [0, 1]")
+        integrands.append(lower_expectations(integral.function.xreplace({var: s}), library))
+    args = tuple(
+        sorted(set().union(*(f.free_symbols for f in integrands)) - {s}, key=sp.default_sort_key)
+    )
+    key = sp.srepr(sp.Tuple(sp.Tuple(s, *args), *integrands)).encode()
+    helper = f"_paths_{hashlib.sha256(key).hexdigest()[:12]}"
+    replacements, reduced = sp.cse(integrands, symbols=sp.numbered_symbols("u"), order="canonical")
+    n = len(integrands)
+    lines = [
+        '@njit(cache=True, nogil=True, error_model="numpy", fastmath=PATH_FASTMATH)',
+        "def {}({}):".format(helper, ", ".join(str(a) for a in args)),
+        '    """Gauss-Legendre integrals over the cross-covariance path s in [0, 1], one loop."""',
+    ]
+    lines += [f"    acc{j} = 0.0" for j in range(n)]
+    lines += [
+        "    for k in range(PATH_ORDER):",
+        f"        {s} = PATH_NODES[k]",
+        "        w = PATH_WEIGHTS[k]",
+    ]
+    texts = []
+    for a, b in replacements:
+        lines.append(f"        {a} = @{len(texts)}@")
+        texts.append(b)
+    for j, e in enumerate(reduced):
+        lines.append(f"        acc{j} += w*(@{len(texts)}@)")
+        texts.append(e)
+    lines.append("    return ({},)".format(", ".join(f"acc{j}" for j in range(n))))
+    library.imports.add(
+        "from .quadrature import PATH_FASTMATH, PATH_NODES, PATH_ORDER, PATH_WEIGHTS"
+    )
+    library.add(TextHelper(helper, "\n".join(lines), tuple(texts), ()))
+    targets = sp.symbols(f"v0:{n}", real=True)
+    at = dict(zip(integrals, targets))
+    return [TupleAssign(tuple(targets), helper_call(helper, *args))], [
+        e.xreplace(at) for e in exprs
+    ]
 
 
 def tangent_recursion_function(

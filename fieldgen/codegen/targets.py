@@ -25,6 +25,7 @@ from .builders import (
     grid_map_function,
     ode_path_function,
     packed_function,
+    packed_outputs_function,
     recursion_function,
     scalar_function,
     tangent_recursion_function,
@@ -325,6 +326,7 @@ def oneloop_module(name: str) -> ModuleSpec:
             packed_function(
                 f"four_point_{which}",
                 inputs=[("ke", early), ("kl", late)],
+                fuse_paths=which == "pair",
                 shape=(d, d),
                 library=lib,
                 entries={ij: A[ij] for ij in grid2},
@@ -333,10 +335,22 @@ def oneloop_module(name: str) -> ModuleSpec:
             packed_function(
                 f"self_feedback_{which}",
                 inputs=[("ke", early), ("kl", late)],
+                fuse_paths=which == "pair",
                 shape=(d, d, d),
                 library=lib,
                 entries={(s_, p, q): F[s_][p][q] for s_, p, q in grid3},
                 doc="out[s, p, q] = Cov(D_s[phi phi_p](h^late), phi phi_q(h^early)).",
+            ),
+            packed_outputs_function(
+                f"four_point_self_feedback_{which}",
+                inputs=[("ke", early), ("kl", late)],
+                outputs=[
+                    ("out_a", (d, d), {ij: A[ij] for ij in grid2}),
+                    ("out_f", (d, d, d), {(s_, p, q): F[s_][p][q] for s_, p, q in grid3}),
+                ],
+                library=lib,
+                fuse_paths=which == "pair",
+                doc="out_a = four_point(ke, kl), out_f = self_feedback(ke, kl): one body.",
             ),
             packed_function(
                 f"response_cross_{which}",
@@ -356,10 +370,15 @@ def oneloop_module(name: str) -> ModuleSpec:
                 doc="out[p, q] = Cov(h h_p, h' h'_q), Cov(h, h') = kc.",
             ),
         ]
-    # The template: the accumulation for one input and for pairs, each calling its own
-    # coefficient functions (compiled lazily, a call compiles only its own).
+    # The template: the scalar one-input accumulation (before the marker) and the D x D one,
+    # printed for pairs with D = 3 a constant; each calls its own coefficient functions
+    # (compiled lazily, a call compiles only its own).
     text = resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text()
-    spec.tail_text = text.replace("\n# @accumulation\n", "\n")
+    head, accumulation = text.split("\n# @accumulation\n")
+    spec.tail_text = head + "\n".join(
+        "\n" + string.Template(accumulation).substitute(WHICH=which, D=d)
+        for which, d in (("pair", 3),)
+    )
     continuum_text = (
         resources.files("fieldgen.codegen").joinpath("templates/continuum_oneloop.tmpl").read_text()
     )
