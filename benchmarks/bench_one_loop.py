@@ -150,10 +150,14 @@ def main():
     for name in args.pair_activations:
         for label, K0 in (("1", 1.0), ("2", PAIR)):
             kw = dict(tau=1.0, sigma_w2=CASE["sigma_w2"], K0=K0)
-            t = best_of(args.repeat, lambda: fieldgen.continuum_one_loop(name, **kw))
-            t1 = best_of(
-                args.repeat, lambda: fieldgen.continuum_one_loop(name, correction=True, **kw)
-            )
+            try:
+                t = best_of(args.repeat, lambda: fieldgen.continuum_one_loop(name, **kw))
+                t1 = best_of(
+                    args.repeat, lambda: fieldgen.continuum_one_loop(name, correction=True, **kw)
+                )
+            except (ValueError, OverflowError) as error:
+                print(f"{name:<10} {label:>6} {type(error).__name__}: {error}", flush=True)
+                continue
             print(f"{name:<10} {label:>6} {t:>8.4f} s {t1:>12.4f} s", flush=True)
 
     if args.accuracy:
