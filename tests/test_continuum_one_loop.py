@@ -206,3 +206,13 @@ def test_pairs_follow_the_kernel_covariance_convention_and_inputs_are_checked():
         fieldgen.continuum_one_loop("relu", tau=1.0, sigma_w2=2.0, K0=[[1, 1], [1, 1]], points=2)
     with pytest.raises(ValueError, match="^depth"):
         fieldgen.r_for_tau(1.0, 0, 1.0)
+
+
+def test_relu_pairs_mean_shift_is_a_clear_error_not_an_overflow():
+    """relu's pair self-feedback is 0/0 where the walk takes no step (its limit is not derived
+    yet): the continuum of two inputs says so instead of reporting an overflow; erf works."""
+    pair = np.array([[1.0, 0.5], [0.5, 1.0]])
+    with pytest.raises(ValueError, match="self-feedback"):
+        fieldgen.continuum_one_loop("relu", tau=0.5, sigma_w2=1.0, K0=pair, points=8)
+    res = fieldgen.continuum_one_loop("erf", tau=0.5, sigma_w2=1.0, K0=pair, points=8)
+    assert np.isfinite(res.covariance).all()
