@@ -23,7 +23,6 @@ from functools import lru_cache
 import sympy as sp
 
 from . import action, activations, closed_forms, gauss, model
-from .expectation import GaussianExpectation, variables
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,7 @@ class LayerMap:
     update: tuple  # expressions for the next layer's state, same order
     n_kernel: int  # the first n_kernel state entries are the kernel in pair order
     saddle: action.SaddlePoint
+    fields: tuple  # C at the saddle in pair order, the activation's expectations evaluated
 
     @property
     def kernel_state(self) -> tuple:
@@ -51,20 +51,15 @@ def mean_symbols(n_inputs: int) -> tuple:
     return (model.m1,) if n_inputs == 1 else model.m
 
 
-def evaluate_expectations(expr: sp.Expr, name: str) -> sp.Expr:
-    """Replace the saddle point's <phi phi> nodes by the activation's expectations."""
-    x1, x2 = variables(2)
-    phi = activations.get(name)
+# <phi(h_a) phi(h_b)> of the layer below in pair order, as unknowns of the full block's saddle.
+PHI_MOMENTS = model.pair_symbols("P")
 
-    def evaluate(node: GaussianExpectation):
-        body = node.integrand.expr
-        if node.dimension == 1 and body == phi(x1) ** 2:
-            return gauss.single(name, node.entries[0])
-        if node.dimension == 2 and body == phi(x1) * phi(x2):
-            return gauss.pair(name, node.entries)[2]
-        return node
 
-    return expr.replace(lambda e: isinstance(e, GaussianExpectation), evaluate)
+def _phi_second_moments(name: str, kernel: tuple) -> tuple:
+    """<phi phi> of the layer below in pair order: closed forms or expectation nodes."""
+    if len(kernel) == 1:
+        return (gauss.single(name, kernel[0]),)
+    return gauss.pair(name, kernel)
 
 
 def _propagate(kernel, means, increment: action.Increment, n_inputs: int):
@@ -89,11 +84,17 @@ def layer_map(block: str, name: str, n_inputs: int) -> LayerMap:
     phi = activations.get(name)
     C, _ = action.pair_fields(n_inputs)
     if block == "full":
-        source = action.phi_source(phi, kernel, n_inputs)
+        # The saddle in terms of the moments P = <phi(h_a) phi(h_b)>, then P from gauss (closed
+        # forms where derived). Solving with the expectations inside would split them by
+        # linearity (GELU's x Phi(x): <x1 x2> + <x1 x2 erf erf>) into nodes no closed form
+        # recognises, and expand the closed forms into one rational function.
+        moments = PHI_MOMENTS[:1] if n_inputs == 1 else PHI_MOMENTS
+        saddle = action.saddle_point(n_inputs, action.second_moment_source(moments, n_inputs))
+        values = dict(zip(moments, _phi_second_moments(name, kernel)))
+        fields = tuple(saddle.fields[c].xreplace(values) for c in C)
     else:
-        source = action.second_moment_source(kernel, n_inputs)
-    saddle = action.saddle_point(n_inputs, source)
-    fields = tuple(evaluate_expectations(saddle.fields[c], name) for c in C)
+        saddle = action.saddle_point(n_inputs, action.second_moment_source(kernel, n_inputs))
+        fields = tuple(saddle.fields[c] for c in C)
     if block == "full":
         increment = action.full_block_increment(fields, n_inputs)
     else:
@@ -108,9 +109,16 @@ def layer_map(block: str, name: str, n_inputs: int) -> LayerMap:
     if all(sp.simplify(mu) == 0 for mu in increment.mean):
         # The means start at zero and never move: they are not part of the state.
         new_kernel = tuple(k.xreplace({m: 0 for m in means}) for k in new_kernel)
-        return LayerMap(block, name, n_inputs, kernel, new_kernel, len(kernel), saddle)
+        return LayerMap(block, name, n_inputs, kernel, new_kernel, len(kernel), saddle, fields)
     return LayerMap(
-        block, name, n_inputs, kernel + means, new_kernel + new_means, len(kernel), saddle
+        block,
+        name,
+        n_inputs,
+        kernel + means,
+        new_kernel + new_means,
+        len(kernel),
+        saddle,
+        fields,
     )
 
 

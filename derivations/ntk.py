@@ -205,11 +205,7 @@ def layer_terms(block: str, name: str, n_inputs: int, below, field) -> NTKTerms:
 
 def saddle_field(block: str, name: str, n_inputs: int) -> tuple:
     """C^l in pair order at the saddle point, activation expectations evaluated."""
-    lm = meanfield.layer_map(block, name, n_inputs)
-    from .action import pair_fields
-
-    C, _ = pair_fields(n_inputs)
-    return tuple(meanfield.evaluate_expectations(lm.saddle.fields[c], name) for c in C)
+    return meanfield.layer_map(block, name, n_inputs).fields
 
 
 @lru_cache(maxsize=None)

@@ -61,7 +61,10 @@ def equal_norm_layer_map(block: str, name: str) -> meanfield.LayerMap:
         if sp.simplify(update[lost] - update[twin]) != 0:
             raise ValueError(f"{block} block, {name}: equal norms are not preserved")
     state = (k11, k12) + ((means[0],) if means else ())
-    return meanfield.LayerMap(block, name, 2, state, tuple(update[s] for s in state), 2, lm.saddle)
+    fields = tuple(sp.sympify(c).xreplace(on_subspace) for c in lm.fields)
+    return meanfield.LayerMap(
+        block, name, 2, state, tuple(update[s] for s in state), 2, lm.saddle, fields
+    )
 
 
 @dataclass(frozen=True)

@@ -185,13 +185,13 @@ def test_derived_neuron_gradients_match_finite_differences():
 
 def _theory_without_identity(activation, block, r, sigma_w2, sigma_b2, depth, K0, theta0):
     """The NTK recursion with the identity path's contribution dropped (negative control)."""
-    from fieldgen.derivations import closed_forms, meanfield, model, ntk
+    from fieldgen.derivations import closed_forms, model, ntk
 
     lm = ntk.layer_map(block, activation, 2, identity_path=False)
     f = sp.lambdify(
         lm.state,
         [
-            closed_forms.close(meanfield.evaluate_expectations(u, activation)).subs(
+            closed_forms.close(u).subs(
                 {model.r: r, model.sigma_w2: sigma_w2, model.sigma_b2: sigma_b2}
             )
             for u in lm.update

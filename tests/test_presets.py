@@ -329,31 +329,37 @@ def test_every_public_function_takes_every_preset(name):
     _every_public_function(name)
 
 
-@pytest.mark.parametrize(
-    "name",
-    [
-        "abrelu",
-        pytest.param(
-            "elu",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="ELU's sensitivity is ~3e-8 off at c0 = 0.5: its derivatives split into "
-                "cancelling exponential integrands (exp(x1) exp(x2)) that the tables do not "
-                "resolve (docs/activations.md, Limits)",
-            ),
-        ),
-    ],
-)
-def test_sensitivity_of_kinked_presets_against_finite_differences(name):
-    """S = dc^L/dc^0 against central differences of the mean-field kernel. Kinks make the
-    sensitivity's Price derivatives expectations of delta'(x1) g(x2) (integrated by parts)."""
+def _sensitivity_and_differences(name, r, c0, **kw):
     a = fieldgen.activation(name)
-    kw = dict(sigma_w2=1.3, depth=8, sigma_b2=0.1)
-    sens = fieldgen.sensitivity(a, r=[0.4], c0=0.5, **kw)[0]
+    sens = fieldgen.sensitivity(a, r=[r], c0=c0, **kw)[0]
 
-    def c_out(c0):
-        K = fieldgen.kernel(a, r=0.4, K0=np.array([[1.0, c0], [c0, 1.0]]), **kw)[-1]
+    def c_out(c):
+        K = fieldgen.kernel(a, r=r, K0=np.array([[1.0, c], [c, 1.0]]), **kw)[-1]
         return K[0, 1] / np.sqrt(K[0, 0] * K[1, 1])
 
     h = 1e-5
-    assert sens == pytest.approx((c_out(0.5 + h) - c_out(0.5 - h)) / (2 * h), rel=1e-8)
+    return sens, (c_out(c0 + h) - c_out(c0 - h)) / (2 * h)
+
+
+@pytest.mark.parametrize("name", ["abrelu", "elu"])
+def test_sensitivity_of_kinked_presets_against_finite_differences(name):
+    """S = dc^L/dc^0 against central differences of the mean-field kernel. Kinks make the
+    sensitivity's Price derivatives expectations of delta'(x1) g(x2) (integrated by parts)."""
+    sens, differences = _sensitivity_and_differences(
+        name, 0.4, 0.5, sigma_w2=1.3, depth=8, sigma_b2=0.1
+    )
+    assert sens == pytest.approx(differences, rel=1e-8)
+
+
+def test_elu_sensitivity_at_larger_kernels():
+    """ELU at K ~ 15 (depth 20): its derivatives' expectations, written term by term, cancel
+    from exp(2K) ~ 1e13 (the sensitivity came out as 1e34); folded back into one integrand per
+    expectation (fieldgen/codegen/folding.py) they stay of order one. Negative control: the
+    differences at a neighbouring r differ by far more than the tolerance."""
+    kw = dict(sigma_w2=1.2, depth=20)
+    sens, differences = _sensitivity_and_differences("elu", 0.45, 0.9, **kw)
+    K = fieldgen.kernel("elu", r=0.45, K0=1.0, **kw)[-1]
+    assert K > 12
+    assert sens == pytest.approx(differences, rel=1e-8)
+    _, elsewhere = _sensitivity_and_differences("elu", 0.4, 0.9, **kw)
+    assert sens != pytest.approx(elsewhere, rel=1e-6)

@@ -11,6 +11,7 @@ import hashlib
 import sympy as sp
 from sympy.codegen.ast import Assignment, For, Return
 
+from .folding import fold_kinked_expectations
 from .nodes import (
     Allocate,
     ArrayShape,
@@ -31,7 +32,10 @@ FLOAT = "float64"
 def cse_block(exprs, library: HelperLibrary, prefix: str = "t"):
     """(assignments, reduced expressions) for a list of expressions."""
     # sqrt(a) sqrt(b) -> sqrt(a b) for non-negative a, b: fewer square roots per layer.
-    lowered = [combine_roots(lower_expectations(sp.sympify(e), library)) for e in exprs]
+    lowered = [
+        combine_roots(lower_expectations(fold_kinked_expectations(sp.sympify(e)), library))
+        for e in exprs
+    ]
     replacements, reduced = sp.cse(lowered, symbols=sp.numbered_symbols(prefix), order="canonical")
     return [Assignment(s, e) for s, e in replacements], reduced
 
