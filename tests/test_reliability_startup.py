@@ -6,7 +6,9 @@ answered from the files by fieldgen.jit_cache, with the answer Numba's own probe
 functions named like their modules (simulate, response, ntk) stay functions whatever imports
 those modules; a first call compiles only the functions it uses (importing the quadrature module
 compiles nothing, a one-input covariance neither the mean shift's functions nor the two-input
-path) and compiles fieldgen's functions without Numba's C-callable wrapper; after `fieldgen
+path) and compiles fieldgen's functions without Numba's C-callable wrapper; on the generic (table)
+path, importing a generated module compiles none of its expectation helpers and a first call
+only those it uses; after `fieldgen
 warm-cache`, a new process loads what its first call needs from the cache and compiles nothing.
 Each check runs in a new interpreter. No timing: bench_cold_start.py measures.
 """
@@ -109,6 +111,30 @@ def test_a_first_call_compiles_only_what_it_uses():
         assert compiled(m.hessian_single, m.self_feedback_single) == [
             "hessian_single", "self_feedback_single"
         ]
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
+def test_generic_path_compiles_only_the_expectation_helpers_a_call_uses():
+    out = _run("""
+        import os, tempfile
+        os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp()  # empty: every function compiles
+        import fieldgen
+        from fieldgen.generated import oneloop_tanh as m
+
+        # the two-input expectations' nested-quadrature fallbacks: compiled with (as callees of)
+        # the expectations that use them; table builders (run at import) do not call them
+        fallbacks = [getattr(m, n) for n in dir(m) if n.startswith("_exact2")]
+        compiled = lambda: sorted(f.__name__ for f in fallbacks if f.signatures)
+        # no eager signatures: importing (tables loaded or built) compiles no expectation
+        assert len(fallbacks) > 5 and not compiled(), compiled()
+        fieldgen.kernel_covariance("tanh", r=0.3, sigma_w2=1.0, depth=3, K0=1.0)
+        used = compiled()
+        # the one-input covariance needs a few two-input expectations, not the Hessian's
+        # (kernel_mean_shift) nor the two-input path's
+        assert used and len(used) < len(fallbacks) // 2, used
+        assert not m.hessian_single.signatures and not m._one_loop_pair.signatures
         print("ok")
     """)
     assert out.strip() == "ok"

@@ -88,7 +88,6 @@ def _asin() -> JitFunction:
         "float64(float64)",
         body,
         "arcsin(x) for |x| <= 1, branch-free polynomial form.",
-        inline=True,
     )
 
 

@@ -480,7 +480,7 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
         TextHelper(
             exact,
             (
-                f'@njit("float64(float64)", cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)\n'
+                f'@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)\n'
                 f"def {exact}(k):\n"
                 f'    """<{f}> for x1 ~ N(0, k): composite Gauss-Legendre graded at 0 (table_rule)."""\n'
                 "    s = math.sqrt(max(k, 0.0))\n"
@@ -518,7 +518,7 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
     return TextHelper(
         name,
         (
-            f'@njit("float64(float64)", cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)\n'
+            f'@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH, inline="always")\n'
             f"def {name}(k):\n"
             f'    """<{f}> for x1 ~ N(0, k): Chebyshev table in log k, graded quadrature outside it."""\n'
             f"    if k >= TABLE_K_LO and k <= TABLE_K_HI:\n"
@@ -585,8 +585,8 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
     return TextHelper(
         name,
         (
-            f'@njit("float64(float64, float64, float64)", cache=True, nogil=True, error_model="numpy", '
-            f"fastmath=FASTMATH)\n"
+            f'@njit(cache=True, nogil=True, error_model="numpy", '
+            f'fastmath=FASTMATH, inline="always")\n'
             f"def {name}(k11, k22, k12):\n"
             f'    """<{f}> for (x1, x2) ~ N(0, [[k11, k12], [k12, k22]]): Mehler series from tables,\n'
             f'    nested graded quadrature where its tail bound is too large or outside the tables."""\n'
@@ -715,8 +715,8 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
             )
         )
         text = (
-            f'@njit("float64(float64, float64)", cache=True, nogil=True, error_model="numpy", '
-            f"fastmath=FASTMATH)\n"
+            f'@njit(cache=True, nogil=True, error_model="numpy", '
+            f'fastmath=FASTMATH, inline="always")\n'
             f"def {name}s(k, k12):\n"
             f'    """<{body}> for (x1, x2) ~ N(0, [[k, k12], [k12, k]]): table in (log |k12|,\n'
             f'    log(k - |k12|)) (generated/quadrature.py), {name} outside it."""\n'
@@ -746,8 +746,8 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
         )
     )
     text = (
-        f'@njit("float64(float64, float64)", cache=True, nogil=True, error_model="numpy", '
-        f"fastmath=FASTMATH)\n"
+        f'@njit(cache=True, nogil=True, error_model="numpy", '
+        f'fastmath=FASTMATH, inline="always")\n'
         f"def {name}w(ke, kl):\n"
         f'    """<{body}> for (x1, x2) ~ N(0, [[ke, ke], [ke, kl]]) (x2 = x1 + sqrt(kl - ke) z):\n'
         f'    table in (log ke, log(kl - ke)) (generated/quadrature.py), {name} outside it."""\n'
