@@ -372,11 +372,15 @@ def oneloop_module(name: str) -> ModuleSpec:
         ]
     # The template: the scalar one-input accumulation (before the marker) and the D x D one,
     # printed for pairs with D = 3 a constant; each calls its own coefficient functions
-    # (compiled lazily, a call compiles only its own).
+    # (compiled lazily, a call compiles only its own). Activations without closed forms
+    # interpolate the pairs' two-layer coefficients over the layer pairs (INTERPOLATE).
     text = resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text()
     head, accumulation = text.split("\n# @accumulation\n")
     spec.tail_text = head + "\n".join(
-        "\n" + string.Template(accumulation).substitute(WHICH=which, D=d)
+        "\n"
+        + string.Template(accumulation).substitute(
+            WHICH=which, D=d, INTERPOLATE=not closed_forms.has_closed_form(name)
+        )
         for which, d in (("pair", 3),)
     )
     continuum_text = (
