@@ -380,9 +380,7 @@ def oneloop_module(name: str) -> ModuleSpec:
     head, accumulation = text.split("\n# @accumulation\n")
     spec.tail_text = head + "\n".join(
         "\n"
-        + string.Template(accumulation).substitute(
-            WHICH=which, D=d, INTERPOLATE=tensor_hermite
-        )
+        + string.Template(accumulation).substitute(WHICH=which, D=d, INTERPOLATE=tensor_hermite)
         for which, d in (("pair", 3),)
     )
     continuum_text = (
