@@ -131,46 +131,50 @@ def main():
         f"{'activation':<10} {'depth':>6} {'kernel_covariance':>18} {'kernel_mean_shift':>18} "
         f"{'us per layer pair':>18} {'grid':>15} {'direct cov':>11} {'direct shift':>13}"
     )
-    at_100 = {}
+    shallowest = {}  # name -> (cov s, shift s, depth, direct cov s, direct shift s)
     for name in args.pair_activations:
         for depth in args.pair_depths:
             pairs = (depth + 1) * (depth + 2) // 2  # unordered layer pairs (k <= m)
             kw = dict(CASE, depth=depth, K0=PAIR)
             generic = name not in CLOSED_FORMS
-            grid = ""
+            grids, grid = (None, None), ""
             if generic:
                 grids = _generic_grids(name, kw)
                 grid = "/".join(g or "direct" for g in grids)
-            if (
-                generic
-                and name in at_100
-                and (
-                    depth > args.generic_max_depth
-                    or (depth > args.direct_max_depth and None in grids)
-                )
-            ):
-                t_cov, t_shift, d0 = at_100[name]
-                scale = pairs / ((d0 + 1) * (d0 + 2) // 2)
-                print(
-                    f"{name:<10} {depth:>6} {'~' + format(t_cov * scale, '.1f'):>16} s "
-                    f"{'~' + format(t_shift * scale, '.1f'):>16} s {'':>18} {grid:>15}",
-                    flush=True,
-                )
-                continue
             fieldgen.kernel_covariance(name, **dict(kw, depth=2))  # compile
             repeat = args.repeat if depth <= 100 or not generic else 1
-            t_cov = best_of(repeat, lambda: fieldgen.kernel_covariance(name, **kw))
-            t_shift = best_of(repeat, lambda: fieldgen.kernel_mean_shift(name, **kw))
             direct = ""
             if generic and depth <= args.direct_max_depth:
                 d_cov, d_shift = _direct_seconds(name, kw)
                 direct = f"{d_cov:>9.2f} s {d_shift:>11.2f} s"
-                # A deeper fallback to direct evaluation is estimated from the direct times.
-                at_100.setdefault(name, (d_cov, d_shift, depth))
-            at_100.setdefault(name, (t_cov, t_shift, depth))
+            seconds, cells = [], []
+            for i, fn in enumerate((fieldgen.kernel_covariance, fieldgen.kernel_mean_shift)):
+                # Estimated (~) from the shallowest run by the layer-pair count: beyond
+                # --generic-max-depth, or (from the direct time) where the check falls back to
+                # direct evaluation beyond --direct-max-depth.
+                base = shallowest.get(name)
+                if generic and base is not None and depth > args.generic_max_depth:
+                    t = base[i] * pairs / ((base[2] + 1) * (base[2] + 2) // 2)
+                    cells.append(f"{'~' + format(t, '.1f'):>16} s")
+                elif (
+                    generic
+                    and base is not None
+                    and depth > args.direct_max_depth
+                    and grids[i] is None
+                    and base[3 + i] is not None
+                ):
+                    t = base[3 + i] * pairs / ((base[2] + 1) * (base[2] + 2) // 2)
+                    cells.append(f"{'~' + format(t, '.1f'):>16} s")
+                else:
+                    t = best_of(repeat, lambda: fn(name, **kw))
+                    cells.append(f"{t:>16.4f} s")
+                seconds.append(t)
+            if name not in shallowest:
+                measured = (d_cov, d_shift) if direct else (None, None)
+                shallowest[name] = (seconds[0], seconds[1], depth, *measured)
             print(
-                f"{name:<10} {depth:>6} {t_cov:>16.4f} s {t_shift:>16.4f} s "
-                f"{1e6 * t_cov / pairs:>18.2f} {grid:>15} {direct}",
+                f"{name:<10} {depth:>6} {cells[0]} {cells[1]} "
+                f"{1e6 * seconds[0] / pairs:>18.2f} {grid:>15} {direct}",
                 flush=True,
             )
 
