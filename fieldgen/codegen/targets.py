@@ -388,7 +388,14 @@ def oneloop_module(name: str) -> ModuleSpec:
     )
     # The continuum solver serves both input counts through dispatchers (compiled on its use).
     spec.tail_text += "\n\n" + _dispatchers(spec.functions) + "\n\n" + continuum_text
-    spec.tail_names = ["one_loop", "continuum_kernel", "continuum_one_loop"]
+    spec.tail_names = [
+        "one_loop",
+        "pair_grid",
+        "pair_interpolant",
+        "interpolated_tables",
+        "continuum_kernel",
+        "continuum_one_loop",
+    ]
     return spec
 
 
