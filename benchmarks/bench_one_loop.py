@@ -8,17 +8,22 @@
    to the theory's time at depth 100. Target: the theory at least 1e3 times cheaper.
 
 3. Two-input timings per activation (relu, erf, linear, tanh, gelu) at depths 100 and 1000
-   (`--pair-depths`, `--pair-activations`), with the cost per layer pair; tanh and gelu pairs go
-   through multi-dimensional quadrature, and beyond `--generic-max-depth` (100) their time is
-   estimated from depth 100 by the number of layer pairs (the work is O(depth^2)). Then the
-   infinite-depth limit (`continuum_one_loop`, one and two inputs, with and without the 1/L term).
+   (`--pair-depths`, `--pair-activations`), with the cost per layer pair. tanh and gelu pairs
+   (no closed forms: multi-dimensional quadrature) interpolate their two-layer coefficients from
+   a Chebyshev grid over the layer pairs when its error check passes: the grid taken (late-layer
+   x t nodes, covariance / mean shift) or "direct" is printed, and at depths up to
+   `--direct-max-depth` (100) the direct evaluation of every pair is timed in the same run for
+   the ratio. Beyond `--generic-max-depth` (1000), or where the check falls back to direct
+   evaluation beyond `--direct-max-depth`, the time is estimated from the shallowest run by the
+   number of layer pairs (marked ~). Then the infinite-depth limit (`continuum_one_loop`, one and
+   two inputs, with and without the 1/L term).
 4. Accuracy: relu pair four-point coefficients against nested adaptive quadrature (scipy nquad
    over the positive orthant, rtol 1e-11) at c0 in {-0.9, 0, 0.5, 0.99} and unequal norms
    (`--accuracy`; minutes per point).
 
     python benchmarks/bench_one_loop.py [--repeat 3] [--pilot 200] [--skip-depth-1000-pairs]
         [--pair-depths 100 1000] [--pair-activations relu erf linear tanh gelu]
-        [--generic-max-depth 100] [--accuracy]
+        [--generic-max-depth 1000] [--direct-max-depth 100] [--accuracy]
 """
 
 import argparse
@@ -58,8 +63,14 @@ def main():
     ap.add_argument(
         "--generic-max-depth",
         type=int,
-        default=100,
+        default=1000,
         help="deepest two-input run of an activation without closed forms (deeper: estimated)",
+    )
+    ap.add_argument(
+        "--direct-max-depth",
+        type=int,
+        default=100,
+        help="deepest direct evaluation of every layer pair timed for the ratio (generic pairs)",
     )
     ap.add_argument("--accuracy", action="store_true", help="print the accuracy table (slow)")
     args = ap.parse_args()
@@ -112,36 +123,58 @@ def main():
         )
 
     print(
-        "\nTwo inputs (c0 = 0.5), seconds per call (best of --repeat; generic activations beyond "
-        "--generic-max-depth: estimated from depth 100 by the layer-pair count, marked ~)"
+        "\nTwo inputs (c0 = 0.5), seconds per call (best of --repeat; ~: estimated from the "
+        "shallowest run by the layer-pair count). Generic activations: the coefficient grid "
+        "(covariance / mean shift) and, to --direct-max-depth, every pair evaluated directly"
     )
     print(
         f"{'activation':<10} {'depth':>6} {'kernel_covariance':>18} {'kernel_mean_shift':>18} "
-        f"{'us per layer pair':>18}"
+        f"{'us per layer pair':>18} {'grid':>15} {'direct cov':>11} {'direct shift':>13}"
     )
-    at_100 = {}
+    shallowest = {}  # name -> (cov s, shift s, depth, direct cov s, direct shift s)
     for name in args.pair_activations:
         for depth in args.pair_depths:
             pairs = (depth + 1) * (depth + 2) // 2  # unordered layer pairs (k <= m)
             kw = dict(CASE, depth=depth, K0=PAIR)
             generic = name not in CLOSED_FORMS
-            if generic and depth > args.generic_max_depth and name in at_100:
-                t_cov, t_shift, d0 = at_100[name]
-                scale = pairs / ((d0 + 1) * (d0 + 2) // 2)
-                print(
-                    f"{name:<10} {depth:>6} {'~' + format(t_cov * scale, '.1f'):>16} s "
-                    f"{'~' + format(t_shift * scale, '.1f'):>16} s",
-                    flush=True,
-                )
-                continue
+            grids, grid = (None, None), ""
+            if generic:
+                grids = _generic_grids(name, kw)
+                grid = "/".join(g or "direct" for g in grids)
             fieldgen.kernel_covariance(name, **dict(kw, depth=2))  # compile
-            repeat = args.repeat if depth <= 1000 and not (generic and depth > 100) else 1
-            t_cov = best_of(repeat, lambda: fieldgen.kernel_covariance(name, **kw))
-            t_shift = best_of(repeat, lambda: fieldgen.kernel_mean_shift(name, **kw))
-            at_100.setdefault(name, (t_cov, t_shift, depth))
+            repeat = args.repeat if depth <= 100 or not generic else 1
+            direct = ""
+            if generic and depth <= args.direct_max_depth:
+                d_cov, d_shift = _direct_seconds(name, kw)
+                direct = f"{d_cov:>9.2f} s {d_shift:>11.2f} s"
+            seconds, cells = [], []
+            for i, fn in enumerate((fieldgen.kernel_covariance, fieldgen.kernel_mean_shift)):
+                # Estimated (~) from the shallowest run by the layer-pair count: beyond
+                # --generic-max-depth, or (from the direct time) where the check falls back to
+                # direct evaluation beyond --direct-max-depth.
+                base = shallowest.get(name)
+                if generic and base is not None and depth > args.generic_max_depth:
+                    t = base[i] * pairs / ((base[2] + 1) * (base[2] + 2) // 2)
+                    cells.append(f"{'~' + format(t, '.1f'):>16} s")
+                elif (
+                    generic
+                    and base is not None
+                    and depth > args.direct_max_depth
+                    and grids[i] is None
+                    and base[3 + i] is not None
+                ):
+                    t = base[3 + i] * pairs / ((base[2] + 1) * (base[2] + 2) // 2)
+                    cells.append(f"{'~' + format(t, '.1f'):>16} s")
+                else:
+                    t = best_of(repeat, lambda: fn(name, **kw))
+                    cells.append(f"{t:>16.4f} s")
+                seconds.append(t)
+            if name not in shallowest:
+                measured = (d_cov, d_shift) if direct else (None, None)
+                shallowest[name] = (seconds[0], seconds[1], depth, *measured)
             print(
-                f"{name:<10} {depth:>6} {t_cov:>16.4f} s {t_shift:>16.4f} s "
-                f"{1e6 * t_cov / pairs:>18.2f}",
+                f"{name:<10} {depth:>6} {cells[0]} {cells[1]} "
+                f"{1e6 * seconds[0] / pairs:>18.2f} {grid:>15} {direct}",
                 flush=True,
             )
 
@@ -162,6 +195,37 @@ def main():
 
     if args.accuracy:
         accuracy_table()
+
+
+def _module_and_path(name, kw):
+    from fieldgen.activations import resolve
+    from fieldgen.generated import module
+
+    activation = resolve(name)
+    K = fieldgen.kernel(activation, **kw)
+    path = np.ascontiguousarray(np.stack([K[:, 0, 0], K[:, 1, 1], K[:, 0, 1]], axis=-1))
+    return module("oneloop", activation), path
+
+
+def _generic_grids(name, kw):
+    """The accepted coefficient grids (covariance, mean shift) as 'n_m x n_t', None if direct."""
+    mod, path = _module_and_path(name, kw)
+    fits = (mod.pair_grid(path, False), mod.pair_grid(path, True))
+    return tuple(None if f is None else "x".join(map(str, f["VA"].shape[:2])) for f in fits)
+
+
+def _direct_seconds(name, kw):
+    """Seconds of the generated accumulation with every layer pair evaluated directly."""
+    mod, path = _module_and_path(name, kw)
+    depth = path.shape[0] - 1
+    times = []
+    for full in (True, False):
+        cov = np.zeros((depth + 1, depth + 1, 3, 3) if full else (1, 1, 3, 3))
+        shift = np.empty((1, 3, 3) if full else (depth + 1, 3, 3))
+        t = time.perf_counter()
+        mod.one_loop(kw["r"], kw["sigma_w2"], path, cov, shift, interpolate=False)
+        times.append(time.perf_counter() - t)
+    return tuple(times)
 
 
 def _orthant_moment(cov, powers):

@@ -372,11 +372,15 @@ def oneloop_module(name: str) -> ModuleSpec:
         ]
     # The template: the scalar one-input accumulation (before the marker) and the D x D one,
     # printed for pairs with D = 3 a constant; each calls its own coefficient functions
-    # (compiled lazily, a call compiles only its own).
+    # (compiled lazily, a call compiles only its own). Where the pairs' two-layer coefficients
+    # take tensor Gauss-Hermite moments (no closed forms), they are interpolated over the layer
+    # pairs (INTERPOLATE); closed forms and path integrals stay exact.
+    tensor_hermite = any("GH3_NODES" in i or "GH4_NODES" in i for i in lib.imports)
     text = resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text()
     head, accumulation = text.split("\n# @accumulation\n")
     spec.tail_text = head + "\n".join(
-        "\n" + string.Template(accumulation).substitute(WHICH=which, D=d)
+        "\n"
+        + string.Template(accumulation).substitute(WHICH=which, D=d, INTERPOLATE=tensor_hermite)
         for which, d in (("pair", 3),)
     )
     continuum_text = (
@@ -384,7 +388,14 @@ def oneloop_module(name: str) -> ModuleSpec:
     )
     # The continuum solver serves both input counts through dispatchers (compiled on its use).
     spec.tail_text += "\n\n" + _dispatchers(spec.functions) + "\n\n" + continuum_text
-    spec.tail_names = ["one_loop", "continuum_kernel", "continuum_one_loop"]
+    spec.tail_names = [
+        "one_loop",
+        "pair_grid",
+        "pair_interpolant",
+        "interpolated_tables",
+        "continuum_kernel",
+        "continuum_one_loop",
+    ]
     return spec
 
 
