@@ -50,6 +50,7 @@ width (kinks at 0 fall on panel edges); tests check each helper kind against ada
 from __future__ import annotations
 
 import hashlib
+import math
 import string
 from dataclasses import dataclass
 from importlib import resources
@@ -597,6 +598,8 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
             first *= factor
     if not (first.has(x1) and second.has(x2)):
         return _helper_2d(name, node)
+    if max(_growth(first), _growth(second.xreplace({x2: x1}))) > MAX_GROWTH:
+        return _helper_2d(name, node)
     exact = f"_exact{_suffix(name)}"
     library.add(_helper_2d(exact, node))
     table_a = _hermite_table(first, library)
@@ -739,25 +742,37 @@ def _heat_table(f: sp.Expr, library: HelperLibrary, smooth: bool) -> str:
     return build
 
 
-def _grows(f: sp.Expr) -> bool:
-    """Whether f(x) is unbounded (|f| >= 100 at x = 10^4 or -10^4, evaluated exactly): relu-like
-    activations (silu, softplus, elu, ...), whose kernels grow with depth and whose two-input
-    mean field spends its layers near the diagonal, where Mehler's series fails. Only their
-    symmetric integrands get the two-point tables in the general helper: each costs a minute
-    to build (once, then cached); bounded factors (tanh, derivatives) keep Mehler's series and
-    the nested rule there."""
+def _growth(f: sp.Expr) -> float:
+    """max |f(x)| at x = 10^4 and -10^4, evaluated exactly (inf for an overflow or a value that
+    does not evaluate): about 10^4 for relu-like activations, 1 for bounded ones."""
     (x,) = variables(1)
     # opaque phi^(k) of a smooth activation (derivations/activations.py): written out
     f = f.replace(lambda e: callable(getattr(e, "explicit", None)), lambda e: e.explicit())
     f = f.rewrite(sp.log)  # Softplus
+    worst = 0.0
     for point in (10**4, -(10**4)):
         try:
-            value = complex(f.xreplace({x: sp.Integer(point)}).evalf(30))
-        except (TypeError, ValueError, ArithmeticError):
-            continue
-        if abs(value) >= 100:
-            return True
-    return False
+            value = abs(complex(f.xreplace({x: sp.Integer(point)}).evalf(30)))
+        except (TypeError, ValueError, ArithmeticError, OverflowError):
+            return math.inf
+        worst = max(worst, value if value == value else math.inf)
+    return worst
+
+
+# Factors growing faster than this at |x| = 10^4 (exponentials, as in ELU's derivative terms
+# exp(x) Heaviside(x)) have Hermite coefficients and two-point values growing double-exponentially
+# in log K, which the Chebyshev tables do not resolve: their pairs use the nested rule only.
+MAX_GROWTH = 1e6
+
+
+def _grows(f: sp.Expr) -> bool:
+    """Whether f(x) is unbounded but at most about linear (100 <= |f(+-10^4)| <= MAX_GROWTH):
+    relu-like activations (silu, softplus, elu, mish), whose kernels grow with depth and whose
+    two-input mean field spends its layers near the diagonal, where Mehler's series fails. Only
+    their symmetric integrands get the two-point tables in the general helper: each costs a
+    minute to build (once, then cached); bounded factors (tanh, derivatives) keep Mehler's
+    series and the nested rule there."""
+    return 100.0 <= _growth(f) <= MAX_GROWTH
 
 
 def _equal_tables(name: str, node: GaussianExpectation, library: HelperLibrary):
