@@ -14,6 +14,7 @@ expectation itself can cross zero (rho = 0, or phi phi'' changing sign with K), 
 error has no meaning.
 """
 
+import hashlib
 import importlib
 import math
 import sys
@@ -396,3 +397,80 @@ def test_tables_at_large_variances(helpers, name, kind):
     else:  # a step-like factor smoothed over V > 1e12 is not resolved yet (docs/activations.md)
         equal, walk = [(1e12, 0.999), (1e8, -0.99)], [(1e12, 0.1), (1e8, 3.0)]
     _check_family(helpers, name, kind, equal, walk)
+
+
+# ---- Two-point tables in the general helper: unequal norms (tables in t) ------------------------
+
+# (K11, K22 / K11, rho) for a symmetric pair_00 of a growing activation near the diagonal: equal
+# norms (the equal-variance table, chosen at run time), unequal ones inside t = sqrt(K22 / K11) <=
+# 2 (either order), large K, and outside the tables (t > 2, rho < 0, rho = 1): Mehler or the rule.
+UNEQUAL_CASES = [
+    (1.0, 1.0, 0.9999),
+    (1e4, 1.0, 0.999),
+    (1.0, 1.3, 0.999999),
+    (30.0, 1.3, 0.99),
+    (1e4, 1.3, 0.9999),
+    (1e-2, 2.0, 0.999),
+    (1e2, 3.9, 0.95),
+    (1e3, 1 / 1.3, 0.9),
+    (1e8, 1.3, 0.999),
+    (10.0, 9.0, 0.9),
+    (10.0, 1.3, -0.99),
+    (1e2, 1.3, 1.0),
+]
+
+
+@pytest.mark.parametrize("name", ["silu", "softplus", "elu"])
+def test_two_point_tables_unequal_norms(helpers, name):
+    """The general helper of <phi(x1) phi(x2)> (the two-input mean field) near |rho| = 1 at
+    unequal norms and large K, against adaptive quadrature (elu: kinked, the tables smooth its
+    kink at 0 like the equal-variance ones)."""
+    f = NUMERIC[name][0]
+    fn = helpers[name].pair_00
+    for K, ratio, rho in UNEQUAL_CASES:  # phi itself is stable at every K (MAX_VARIANCE: phi'')
+        k11, k22 = K, ratio * K
+        k12 = rho * math.sqrt(k11 * k22)
+        want = expect_2d(f, f, k11, k22, k12)
+        scale = math.sqrt(expect_1d(lambda x: f(x) ** 2, k11) * expect_1d(lambda x: f(x) ** 2, k22))
+        got = fn(k11, k22, k12)
+        assert abs(got - want) <= TOL * scale, (name, K, ratio, rho, got, want)
+
+
+def test_two_point_tables_in_t_are_used_and_checked(helpers):
+    """pair_00 of silu at unequal norms returns the tables in t (bit for bit), and the comparison
+    rejects a wrong table: the value at t = 1 (the equal-variance frame without the scaling of
+    x2) is far off (negative control)."""
+    module = helpers["silu"]
+    q = sys.modules[module.__name__.rsplit(".", 1)[0] + ".quadrature"]
+    (table,) = [v for n, v in vars(module).items() if n.startswith("_PAIRT")]
+    f = NUMERIC["silu"][0]
+    k11, k22, rho = 30.0, 39.0, 0.99
+    k12 = rho * math.sqrt(k11 * k22)
+    want = expect_2d(f, f, k11, k22, k12)
+    scale = math.sqrt(expect_1d(lambda x: f(x) ** 2, k11) * expect_1d(lambda x: f(x) ** 2, k22))
+    t = math.sqrt(k22 / k11)
+    s, v = k12 / t, k11 - k12 / t
+    assert abs(q.pair_value_t(table, s, v, t) - want) <= TOL * scale
+    assert module.pair_00(k11, k22, k12) == q.pair_value_t(table, s, v, t)
+    assert abs(q.pair_value_t(table, s, v, 1.0) - want) > 1e3 * TOL * scale
+
+
+def test_mehler_accepted_for_growing_activations(helpers):
+    """The tail bound's round-off allowance is relative to the local <f^2>: with the largest
+    <f^2> of the table (silu at K = e^70, ~1e30) it rejected every point of a growing activation,
+    which then always paid for the nested rule. Mehler's series is accepted, and right, at
+    moderate correlations; near the diagonal at large K it is still rejected (control)."""
+    module = helpers["silu"]
+    q = sys.modules[module.__name__.rsplit(".", 1)[0] + ".quadrature"]
+    f = NUMERIC["silu"][0]
+    x1 = variables(1)[0]
+    phi = SYMBOLIC["silu"].xreplace({X: x1})
+    digest = hashlib.sha256(sp.srepr(sp.Lambda(x1, phi)).encode()).hexdigest()[:12]
+    table = getattr(module, f"_HERMITE_{digest}")
+    for k11, k22, rho in [(1.0, 1.3, 0.5), (1e2, 1.0, -0.3), (1e4, 2.5, 0.6)]:
+        k12 = rho * math.sqrt(k11 * k22)
+        got = q.mehler_sum(table, table, k11, k22, k12)
+        want = expect_2d(f, f, k11, k22, k12)
+        scale = math.sqrt(expect_1d(lambda x: f(x) ** 2, k11) * expect_1d(lambda x: f(x) ** 2, k22))
+        assert abs(got - want) <= TOL * scale, (k11, k22, rho, got, want)
+    assert math.isnan(q.mehler_sum(table, table, 1e2, 1.3e2, 0.99 * math.sqrt(1.3) * 1e2))

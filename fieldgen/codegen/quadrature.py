@@ -32,6 +32,17 @@ lookup is a 13 x 13 Clenshaw sum whatever rho is, |rho| = 1 - 1e-9 included. Out
 (V < exp(-16), e.g. |rho| = 1 exactly, S or V outside the ranges, or V/S outside the band of
 PAIR_BAND) the general helper above answers. Calls with other arguments (unequal variances) use the general helper.
 
+In the general helper, at run time, for a symmetric integrand f(x1) f(x2) with f unbounded
+(relu-like activations, whose kernels grow with depth and whose two-input mean field spends its
+layers near the diagonal; _grows): where K11 == K22 (bit for bit, as the recursion keeps equal
+diagonals) the equal-variance table; where K11 != K22 and K12 > 0, tables in a third variable
+t = sqrt(Kb / Ka) >= 1 (Ka, Kb the smaller and the larger variance): x2 = t x2' with (x1, x2')
+of equal variances Ka, so E = <A(y) B_t(y)> with B_t(y) = <f(t (y + sqrt(V) z))>, tabulated in
+(log S, log V) at the Chebyshev points of log t in [0, log PAIR_T_HI] (degree PAIR_T_DEGREE),
+a lookup ~0.3 us (Mehler's series: ~0.5 us; the nested rule: ~0.4 ms). Then Mehler's series and
+the nested rule as before. Building these tables (the heat-smoothed f(t .) at every t) takes about
+a minute once per integrand; it is stored in the per-user table cache.
+
 3-D and 4-D: tensor Gauss-Hermite. The activation's sharp region is assumed at h = 0 with unit
 width (kinks at 0 fall on panel edges); tests check each helper kind against adaptive quadrature.
 """
@@ -39,6 +50,7 @@ width (kinks at 0 fall on panel edges); tests check each helper kind against ada
 from __future__ import annotations
 
 import hashlib
+import math
 import string
 from dataclasses import dataclass
 from importlib import resources
@@ -89,6 +101,10 @@ PAIR_DEGREE = 12
 PAIR_Y_ORDER = 12
 PAIR_Y_FIRST = 1e-4
 PAIR_Y_GROWTH = 2.5
+# Unequal variances near the diagonal (templates/quadrature.tmpl): tables in t = sqrt(Kb / Ka) for
+# 1 <= t <= PAIR_T_HI, Chebyshev of degree PAIR_T_DEGREE in log t.
+PAIR_T_HI = 2.0
+PAIR_T_DEGREE = 9
 
 
 def rule_module_source() -> str:
@@ -161,6 +177,8 @@ def rule_module_source() -> str:
         PAIR_Y_ORDER=PAIR_Y_ORDER,
         PAIR_Y_FIRST=repr(PAIR_Y_FIRST),
         PAIR_Y_GROWTH=repr(PAIR_Y_GROWTH),
+        PAIR_T_HI=repr(PAIR_T_HI),
+        PAIR_T_DEGREE=PAIR_T_DEGREE,
     )
 
 
@@ -564,7 +582,11 @@ def _hermite_table(f: sp.Expr, library: HelperLibrary) -> str:
 
 def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
     """<f(x1) g(x2)>: Mehler's series from tabulated Hermite coefficients where its tail bound
-    allows, the nested graded rule elsewhere; integrands that do not factor use the rule only."""
+    allows, the nested graded rule elsewhere; integrands that do not factor use the rule only.
+    A symmetric integrand f(x1) f(x2) with f unbounded (the mean field of a relu-like
+    activation, _grows) first tries the two-point tables: the equal-variance one where
+    K11 == K22 (bit for bit: the recursion keeps equal diagonals equal) and the tables in
+    t = sqrt(Kb / Ka) where K11 != K22 and K12 > 0."""
     x1, x2 = variables(2)
     first, second = sp.S.One, sp.S.One
     for factor in sp.Mul.make_args(node.integrand.expr):
@@ -576,21 +598,51 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
             first *= factor
     if not (first.has(x1) and second.has(x2)):
         return _helper_2d(name, node)
+    if max(_growth(first), _growth(second.xreplace({x2: x1}))) > MAX_GROWTH:
+        return _helper_2d(name, node)
     exact = f"_exact{_suffix(name)}"
     library.add(_helper_2d(exact, node))
     table_a = _hermite_table(first, library)
     table_b = _hermite_table(second.xreplace({x2: x1}), library)
     f = node.integrand.expr
     builds = tuple("_hermite_" + t[len("_HERMITE_") :] for t in (table_a, table_b))
+    tables = ""
+    if first == second.xreplace({x2: x1}) and _grows(first.xreplace({x1: variables(1)[0]})):
+        build_eq, pos, neg = _equal_tables(name, node, library)
+        build_t, table_t = _scaled_tables(name, node, library)
+        builds += (build_eq, build_t)
+        library.imports.add("from .quadrature import PAIR_T_HI, pair_value_t")
+        tables = (
+            "    if k11 == k22:\n"
+            "        s = abs(k12)\n"
+            "        v = k11 - s\n"
+            "        if s >= PAIR_S_LO and s <= PAIR_S_HI and v >= PAIR_V_LO and v <= PAIR_V_HI:\n"
+            f"            value = pair_value({pos} if k12 > 0.0 else {neg}, s, v)\n"
+            "            if value == value:\n"
+            "                return value\n"
+            "    elif k12 > 0.0:\n"
+            "        ka = min(k11, k22)\n"
+            "        t = math.sqrt(max(k11, k22) / ka)\n"
+            "        if t <= PAIR_T_HI:\n"
+            "            s = k12 / t\n"
+            "            v = ka - s\n"
+            "            if s >= PAIR_S_LO and s <= PAIR_S_HI and v >= PAIR_V_LO and v <= PAIR_V_HI:\n"
+            f"                value = pair_value_t({table_t}, s, v, t)\n"
+            "                if value == value:\n"
+            "                    return value\n"
+        )
     return TextHelper(
         name,
         (
             f'@njit(cache=True, nogil=True, error_model="numpy", '
             f'fastmath=FASTMATH, inline="always")\n'
             f"def {name}(k11, k22, k12):\n"
-            f'    """<{f}> for (x1, x2) ~ N(0, [[k11, k12], [k12, k22]]): Mehler series from tables,\n'
-            f'    nested graded quadrature where its tail bound is too large or outside the tables."""\n'
-            f"    if k11 >= TABLE_K_LO and k11 <= TABLE_K_HI and k22 >= TABLE_K_LO and k22 <= TABLE_K_HI:\n"
+            f'    """<{f}> for (x1, x2) ~ N(0, [[k11, k12], [k12, k22]]): '
+            + ("two-point tables near the diagonal,\n    " if tables else "")
+            + "Mehler series from tables,\n"
+            '    nested graded quadrature where its tail bound is too large or outside the tables."""\n'
+            + tables
+            + f"    if k11 >= TABLE_K_LO and k11 <= TABLE_K_HI and k22 >= TABLE_K_LO and k22 <= TABLE_K_HI:\n"
             f"        value = mehler_sum({table_a}, {table_b}, k11, k22, k12)\n"
             f"        if value == value:\n"
             f"            return value\n"
@@ -605,6 +657,7 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
 
 _PAIR_IMPORTS = (
     "from .quadrature import MAX_NODES, PAIR_S_HI, PAIR_S_LO, PAIR_V_HI, PAIR_V_LO, PAIR_Y, "
+    "PAIR_Y_LIMITS, "
     "built, cached_table, graded_rule, pair_table, pair_v_points, pair_value"
 )
 
@@ -658,6 +711,9 @@ def _heat_table(f: sp.Expr, library: HelperLibrary, smooth: bool) -> str:
             "    for k in range(vs.shape[0]):\n"
             "        sv = math.sqrt(vs[k])\n"
             "        for j in range(PAIR_Y.shape[0]):\n"
+            "            if abs(PAIR_Y[j]) >= PAIR_Y_LIMITS[k]:\n"
+            "                out[k, j] = 0.0\n"
+            "                continue\n"
             "            n = graded_rule(-PAIR_Y[j] / sv, min(1.0, 1.0 / sv), z, w)\n"
             "            acc = 0.0\n"
             "            for i in range(n):\n"
@@ -686,6 +742,134 @@ def _heat_table(f: sp.Expr, library: HelperLibrary, smooth: bool) -> str:
     return build
 
 
+def _growth(f: sp.Expr) -> float:
+    """max |f(x)| at x = 10^4 and -10^4, evaluated exactly (inf for an overflow or a value that
+    does not evaluate): about 10^4 for relu-like activations, 1 for bounded ones."""
+    (x,) = variables(1)
+    # opaque phi^(k) of a smooth activation (derivations/activations.py): written out
+    f = f.replace(lambda e: callable(getattr(e, "explicit", None)), lambda e: e.explicit())
+    f = f.rewrite(sp.log)  # Softplus
+    worst = 0.0
+    for point in (10**4, -(10**4)):
+        try:
+            value = abs(complex(f.xreplace({x: sp.Integer(point)}).evalf(30)))
+        except (TypeError, ValueError, ArithmeticError, OverflowError):
+            return math.inf
+        worst = max(worst, value if value == value else math.inf)
+    return worst
+
+
+# Factors growing faster than this at |x| = 10^4 (exponentials, as in ELU's derivative terms
+# exp(x) Heaviside(x)) have Hermite coefficients and two-point values growing double-exponentially
+# in log K, which the Chebyshev tables do not resolve: their pairs use the nested rule only.
+MAX_GROWTH = 1e6
+
+
+def _grows(f: sp.Expr) -> bool:
+    """Whether f(x) is unbounded but at most about linear (100 <= |f(+-10^4)| <= MAX_GROWTH):
+    relu-like activations (silu, softplus, elu, mish), whose kernels grow with depth and whose
+    two-input mean field spends its layers near the diagonal, where Mehler's series fails. Only
+    their symmetric integrands get the two-point tables in the general helper: each costs a
+    minute to build (once, then cached); bounded factors (tanh, derivatives) keep Mehler's
+    series and the nested rule there."""
+    return 100.0 <= _growth(f) <= MAX_GROWTH
+
+
+def _equal_tables(name: str, node: GaussianExpectation, library: HelperLibrary):
+    """(builder, positive, negative): the names of the equal-variance tables of <f(x1) g(x2)>
+    (K12 > 0 and K12 < 0) and of the helper that defines them."""
+    factors = _factors(node)
+    assert factors is not None
+    f, g = factors
+    suffix = _suffix(name)
+    heat_a = _heat_table(f, library, smooth=True)
+    heat_b = _heat_table(g, library, smooth=True)
+    pos, neg = f"_PAIRS_POS{suffix}", f"_PAIRS_NEG{suffix}"
+    build = f"_pairs{suffix}"
+    library.add(
+        TextHelper(
+            build,
+            (
+                f"def {build}():\n"
+                f'    """Tables of <{node.integrand.expr}> at K11 = K22, K12 > 0 and K12 < 0."""\n'
+                f"    a = built({heat_a})\n"
+                f"    b = built({heat_b})\n"
+                "    return pair_table(a, b, False), pair_table(a, b, True)\n"
+                f'\n\n{pos}, {neg} = cached_table("{_table_key("pairs", f, g)}", {build})'
+            ),
+            (),
+            (heat_a, heat_b),
+        )
+    )
+    return build, pos, neg
+
+
+def _scaled_tables(name: str, node: GaussianExpectation, library: HelperLibrary):
+    """(builder, table): the tables in t of a symmetric <f(x1) f(x2)> at K11 != K22, K12 > 0,
+    i.e. of the equal-variance pair f(x1) f(t x2') at the t of pair_t_points()."""
+    factors = _factors(node)
+    assert factors is not None
+    f, _ = factors
+    (x1,) = variables(1)
+    suffix = _suffix(name)
+    heat_a = _heat_table(f, library, smooth=True)
+    digest = hashlib.sha256(sp.srepr(sp.Lambda(x1, f)).encode()).hexdigest()[:12]
+    scaled = f"_heatt_{digest}"
+    library.imports.add("from .quadrature import pair_t_points, pair_t_table")
+    library.add(
+        TextHelper(
+            scaled,
+            (
+                '@njit(cache=True, nogil=True, error_model="numpy")\n'
+                f"def {scaled}(ts):\n"
+                f'    """<{f}> at x1 = t (y + sqrt(V) z), z ~ N(0, 1), for each t in ts, the pair\n'
+                "    rule's nodes y and the V points of the pair tables: one graded_rule (around the\n"
+                '    point where x1 crosses 0, on the scale of f(max(ts) .)) serves every t."""\n'
+                "    vs = pair_v_points()\n"
+                "    z = np.empty(MAX_NODES)\n"
+                "    w = np.empty(MAX_NODES)\n"
+                "    acc = np.empty(len(ts))\n"
+                "    out = np.empty((len(ts), vs.shape[0], PAIR_Y.shape[0]))\n"
+                "    t_max = max(ts)\n"
+                "    for k in range(vs.shape[0]):\n"
+                "        sv = math.sqrt(vs[k])\n"
+                "        for j in range(PAIR_Y.shape[0]):\n"
+                "            if abs(PAIR_Y[j]) >= PAIR_Y_LIMITS[k]:\n"
+                "                out[:, k, j] = 0.0\n"
+                "                continue\n"
+                "            n = graded_rule(-PAIR_Y[j] / sv, min(1.0, 1.0 / (t_max*sv)), z, w)\n"
+                "            acc[:] = 0.0\n"
+                "            for i in range(n):\n"
+                "                h = PAIR_Y[j] + sv*z[i]\n"
+                "                for a in range(len(ts)):\n"
+                "                    x1 = ts[a]*h\n"
+                "                    acc[a] += w[i]*(@0@)\n"
+                "            out[:, k, j] = acc\n"
+                "    return out"
+            ),
+            (f,),
+            (),
+        )
+    )
+    build, table = f"_pairt{suffix}", f"_PAIRT{suffix}"
+    library.add(
+        TextHelper(
+            build,
+            (
+                f"def {build}():\n"
+                f'    """Tables in t of <{node.integrand.expr}> at K11 != K22, K12 > 0."""\n'
+                f"    a = built({heat_a})\n"
+                f"    b = {scaled}(np.array(pair_t_points()))\n"
+                "    return pair_t_table([pair_table(a, b[i], False) for i in range(b.shape[0])])\n"
+                f'\n\n{table} = cached_table("{_table_key("pairs-t", f)}", {build})'
+            ),
+            (),
+            (heat_a, scaled),
+        )
+    )
+    return build, table
+
+
 def _pair_helper(name: str, family: str, node: GaussianExpectation, library: HelperLibrary):
     """<f(x1) g(x2)> for one family: a table in (log S, log V) inside its range, the general
     helper `name` outside it (and where the table holds no number)."""
@@ -695,25 +879,7 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
     suffix = _suffix(name)
     body = node.integrand.expr
     if family == "s":
-        heat_a = _heat_table(f, library, smooth=True)
-        heat_b = _heat_table(g, library, smooth=True)
-        pos, neg = f"_PAIRS_POS{suffix}", f"_PAIRS_NEG{suffix}"
-        build = f"_pairs{suffix}"
-        library.add(
-            TextHelper(
-                build,
-                (
-                    f"def {build}():\n"
-                    f'    """Tables of <{body}> at K11 = K22, K12 > 0 and K12 < 0."""\n'
-                    f"    a = built({heat_a})\n"
-                    f"    b = built({heat_b})\n"
-                    "    return pair_table(a, b, False), pair_table(a, b, True)\n"
-                    f'\n\n{pos}, {neg} = cached_table("{_table_key("pairs", f, g)}", {build})'
-                ),
-                (),
-                (heat_a, heat_b),
-            )
-        )
+        build, pos, neg = _equal_tables(name, node, library)
         text = (
             f'@njit(cache=True, nogil=True, error_model="numpy", '
             f'fastmath=FASTMATH, inline="always")\n'
