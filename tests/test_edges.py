@@ -269,3 +269,14 @@ def test_optimal_r_at_full_correlation_has_no_nan(activation, c0):
         assert "nan" not in best.message
         if activation == "relu":
             assert not best, best.message
+
+
+def test_relu_pair_mean_shift_below_float64_resolution_is_a_value_error():
+    """r^2 sigma_w2 = 1e-32: every layer step is below the kernel's float64 resolution, where
+    relu's pair self-feedback is 0/0 in closed form: a ValueError naming r and sigma_w2, not an
+    overflow. Control: one step above the resolution (r^2 sigma_w2 = 1e-10) is finite."""
+    K0 = np.array([[1.0, 0.5], [0.5, 1.2]])
+    with pytest.raises(ValueError, match="r = 0.1, sigma_w2 = 1e-30.*float64 resolution"):
+        fieldgen.kernel_mean_shift("relu", r=0.1, sigma_w2=1e-30, depth=3, K0=K0)
+    shift = fieldgen.kernel_mean_shift("relu", r=0.1, sigma_w2=1e-8, depth=3, K0=K0)
+    assert np.all(np.isfinite(shift))
