@@ -109,3 +109,62 @@ def test_evaluators_import_without_sympy():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
+
+
+def _fused_moments_module(tmp_path):
+    """A module printed by the generator with three 3-D moments of one covariance (one grid)."""
+    import importlib.util
+
+    import sympy as sp
+
+    from fieldgen.codegen.builders import packed_function
+    from fieldgen.codegen.module import ModuleSpec, render
+    from fieldgen.derivations.expectation import GaussianExpectation, variables
+
+    x1, x2, x3 = variables(3)
+    k = sp.symbols("k11 k22 k33 k12 k13 k23", real=True)
+    bodies = (x1**2 * x2 * x3, x1 * x2 * x3**2, x1**2 * x2**2 * x3**2)
+    entries = {
+        (i,): GaussianExpectation(sp.Lambda((x1, x2, x3), b), *k) for i, b in enumerate(bodies)
+    }
+    spec = ModuleSpec("fused_test", "test module", integrity_check=False)
+    spec.functions.append(
+        packed_function(
+            "moments", inputs=[("k", k)], entries=entries, shape=(3,), doc="", library=spec.library
+        )
+    )
+    text = render(spec).replace("from .", "from fieldgen.generated.")
+    assert text.count("def _moments3_") == 1 and "_expect3_" not in text  # one grid for all
+    path = tmp_path / "fused_test.py"
+    path.write_text(text)
+    loader = importlib.util.spec_from_file_location("fused_test", path)
+    mod = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(mod)
+    return mod
+
+
+def _isserlis(K):
+    """<x1^2 x2 x3>, <x1 x2 x3^2>, <x1^2 x2^2 x3^2> for x ~ N(0, K) (Wick's theorem)."""
+    (a, d, e), (_, b, f), (_, _, c) = K
+    return [
+        a * f + 2 * d * e,
+        d * c + 2 * e * f,
+        a * b * c + 2 * a * f**2 + 2 * b * e**2 + 2 * c * d**2 + 8 * d * e * f,
+    ]
+
+
+def test_moments_sharing_a_covariance_are_summed_on_one_grid_exactly(tmp_path):
+    """The fused Gauss-Hermite helper (codegen/hermite.py) against Wick's theorem: polynomials of
+    degree 6 are integrated exactly by 20 nodes per axis, so each output must be its own moment
+    to round-off. Negative control: the moments of the covariance with x1 and x3 exchanged."""
+    import numpy as np
+
+    mod = _fused_moments_module(tmp_path)
+    K = np.array([[1.3, 0.4, -0.5], [0.4, 0.9, 0.2], [-0.5, 0.2, 2.1]])
+    packed = np.array([K[0, 0], K[1, 1], K[2, 2], K[0, 1], K[0, 2], K[1, 2]])
+    out = np.empty(3)
+    mod.moments(packed, out)
+    np.testing.assert_allclose(out, _isserlis(K), rtol=1e-12)
+    swapped = K[::-1, ::-1]
+    with pytest.raises(AssertionError):
+        np.testing.assert_allclose(out, _isserlis(swapped), rtol=1e-3)

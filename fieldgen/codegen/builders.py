@@ -12,6 +12,7 @@ import sympy as sp
 from sympy.codegen.ast import Assignment, For, Return
 
 from .folding import fold_kinked_expectations
+from .hermite import fused_hermite_moments
 from .nodes import (
     Allocate,
     ArrayShape,
@@ -330,6 +331,8 @@ def packed_function(
     fused: list = []
     if fuse_paths:
         fused, exprs = fused_path_integrals(exprs, library)
+    moments, exprs = fused_hermite_moments(exprs, library)
+    fused += moments
     assignments, reduced = cse_block(exprs, library)
     unpack = [Assignment(sym, arr[i]) for arr, symbols in packed for i, sym in enumerate(symbols)]
     stores = [Assignment(out[k], v) for k, v in zip(keys, reduced)]
@@ -354,6 +357,8 @@ def packed_outputs_function(
     fused: list = []
     if fuse_paths:
         fused, exprs = fused_path_integrals(exprs, library)
+    moments, exprs = fused_hermite_moments(exprs, library)
+    fused += moments
     assignments, reduced = cse_block(exprs, library)
     unpack = [Assignment(sym, arr[i]) for arr, symbols in packed for i, sym in enumerate(symbols)]
     stores = [Assignment(t, v) for t, v in zip(targets, reduced)]

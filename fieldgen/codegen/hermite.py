@@ -1,0 +1,120 @@
+"""Tensor Gauss-Hermite moments that share a covariance, summed in one loop over the nodes.
+
+A two-input one-loop coefficient of an activation without closed forms takes several three- and
+four-dimensional moments of the same two layers: the self-feedback of a layer pair has four
+4-D moments <f(x1) g(x2) u(x3) v(x4)> with one and the same covariance (the walk's early and late
+kernels) and pairs of 3-D moments with another. Each used to be a helper of its own
+(``quadrature._helper_hermite``), so the Cholesky factor, the grid and the activation's values
+at the 20736 nodes were computed once per moment. Here the moments of one covariance are summed
+over one grid: at each level of the loop nest the factors of every integrand that depend on that
+level's variable are computed together (one CSE, so tanh(x4) is evaluated once per node whatever
+the number of moments) and each moment keeps its own running product and sum. The values are
+those of the separate helpers up to the order of floating-point operations.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import sympy as sp
+
+from ..derivations.expectation import GaussianExpectation, entry_positions, variables
+from .folding import fold_kinked_expectations
+from .nodes import TupleAssign, helper_call
+from .quadrature import HERMITE_ORDER, HelperLibrary, TextHelper
+
+INDENT = "    "
+
+
+def fused_hermite_moments(exprs, library: HelperLibrary):
+    """(statements, exprs): the 3-D/4-D expectations of `exprs` that share their covariance
+    entries with another one replaced by outputs of one helper per covariance.
+
+    Expectations alone with their covariance, and those of lower dimension, are left to
+    ``lower_expectations``. Kinked terms are folded first (``fold_kinked_expectations``), as
+    ``cse_block`` would, so that the nodes replaced are those it would lower.
+    """
+    exprs = [fold_kinked_expectations(sp.sympify(e)) for e in exprs]
+    groups: dict = {}
+    for e in exprs:
+        for node in e.atoms(GaussianExpectation):
+            if node.dimension >= 3:
+                groups.setdefault((node.dimension, node.entries), set()).add(node)
+    statements, at = [], {}
+    keys = sorted(
+        (k for k, nodes in groups.items() if len(nodes) > 1),
+        key=lambda k: (k[0], sp.default_sort_key(sp.Tuple(*k[1]))),
+    )
+    for g, key in enumerate(keys):
+        n, entries = key
+        nodes = sorted(groups[key], key=lambda node: sp.srepr(node.integrand))
+        name = _fused_helper(n, [node.integrand for node in nodes], library)
+        targets = sp.symbols(f"gh{g}_0:{len(nodes)}", real=True)
+        statements.append(TupleAssign(tuple(targets), helper_call(name, *entries)))
+        at.update(zip(nodes, targets))
+    return statements, [e.xreplace(at) for e in exprs]
+
+
+def _by_level(body: sp.Expr, xs) -> list:
+    """The factors of `body` grouped by the last variable they depend on (loop level)."""
+    levels = [sp.S.One] * len(xs)
+    for f in sp.Mul.make_args(body):
+        level = max((j for j, x in enumerate(xs) if f.has(x)), default=0)
+        levels[level] *= f
+    return levels
+
+
+def _fused_helper(n: int, integrands, library: HelperLibrary) -> str:
+    """Print the helper summing every integrand over one n-D Gauss-Hermite grid; its name."""
+    xs = variables(n)
+    bodies = [lam.expr.xreplace(dict(zip(lam.variables, xs))) for lam in integrands]
+    digest = hashlib.sha256(sp.srepr(sp.Tuple(*bodies)).encode()).hexdigest()[:12]
+    name = f"_moments{n}_{digest}"
+    if name in library.functions:
+        return name
+    order = HERMITE_ORDER[n]
+    params = [f"k{i}" for i in range(len(entry_positions(n)))]
+    count = len(bodies)
+    lines = [
+        '@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)',
+        f"def {name}({', '.join(params)}):",
+        f'    """{count} moments <f_j(x)> for x ~ N(0, K), {n}-D: tensor Gauss-Hermite, {order} '
+        'nodes per axis, one grid."""',
+        f"    cov = np.empty(({n}, {n}))",
+        f"    low = np.empty(({n}, {n}))",
+    ]
+    for (a, b), k in zip(entry_positions(n), params):
+        lines.append(f"    cov[{a}, {b}] = {k}")
+        if a != b:
+            lines.append(f"    cov[{b}, {a}] = {k}")
+    lines.append("    cholesky_psd(cov, low)")
+    lines += [f"    acc{m} = 0.0" for m in range(count)]
+    levels = [_by_level(body, xs) for body in bodies]
+    texts: list = []
+    indent = INDENT
+    for j in range(n):
+        lines.append(f"{indent}for i{j} in range({order}):")
+        indent += INDENT
+        lines.append(f"{indent}z{j} = GH{n}_NODES[i{j}]")
+        terms = " + ".join(f"z{i}*low[{j}, {i}]" for i in range(j + 1))
+        lines.append(f"{indent}{xs[j]} = {terms}")
+        lines.append(f"{indent}w{j} = GH{n}_WEIGHTS[i{j}]")
+        replacements, factors = sp.cse(
+            [lv[j] for lv in levels], symbols=sp.numbered_symbols(f"u{j}_"), order="canonical"
+        )
+        for a, b in replacements:
+            lines.append(f"{indent}{a} = @{len(texts)}@")
+            texts.append(b)
+        for m, factor in enumerate(factors):
+            before = "" if j == 0 else f"p{j}_{m}*"
+            value = f"{before}w{j}" if factor == 1 else f"{before}w{j}*(@{len(texts)}@)"
+            if factor != 1:
+                texts.append(factor)
+            if j == n - 1:
+                lines.append(f"{indent}acc{m} += {value}")
+            else:
+                lines.append(f"{indent}p{j + 1}_{m} = {value}")
+    lines.append("    return ({},)".format(", ".join(f"acc{m}" for m in range(count))))
+    library.imports.add(f"from .quadrature import GH{n}_NODES, GH{n}_WEIGHTS")
+    library.add(TextHelper(name, "\n".join(lines), tuple(texts), ("cholesky_psd",)))
+    return name
