@@ -482,6 +482,33 @@ _SAMPLE = """    points = table_points()
 """
 
 
+def _late(target: str, args: str, library: HelperLibrary) -> str:
+    """The name of a helper that calls `target(args)` through Numba's object mode: a caller in
+    nopython code compiles this small call (the Python call of target's dispatcher) instead of
+    target and everything it calls, so a first call whose arguments stay inside the tables
+    compiles none of the fallback chain; target compiles (or loads from the cache) on the first
+    call that needs it. Only the rare arguments outside the tables pay the Python call (about a
+    microsecond, against the quadrature's tens)."""
+    late = f"_late{target}"
+    library.imports.add("from numba import objmode")
+    library.add(
+        TextHelper(
+            late,
+            (
+                '@njit(cache=True, error_model="numpy")\n'
+                f"def {late}({args}):\n"
+                f'    """{target}({args}) called in object mode (compiled when first needed)."""\n'
+                '    with objmode(value="float64"):\n'
+                f"        value = {target}({args})\n"
+                "    return value"
+            ),
+            (),
+            (target,),
+        )
+    )
+    return late
+
+
 def _suffix(name: str) -> str:
     return name[len("_expect") :]
 
@@ -533,6 +560,7 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
             (exact,),
         )
     )
+    late = _late(exact, "k", library)
     return TextHelper(
         name,
         (
@@ -541,10 +569,10 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
             f'    """<{f}> for x1 ~ N(0, k): Chebyshev table in log k, graded quadrature outside it."""\n'
             f"    if k >= TABLE_K_LO and k <= TABLE_K_HI:\n"
             f"        return table_value({table}, k)\n"
-            f"    return {exact}(k)"
+            f"    return {late}(k)"
         ),
         (),
-        (build, exact),
+        (build, late),
     )
 
 
@@ -631,6 +659,7 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
             "                if value == value:\n"
             "                    return value\n"
         )
+    late = _late(exact, "k11, k22, k12", library)
     return TextHelper(
         name,
         (
@@ -646,10 +675,10 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
             f"        value = mehler_sum({table_a}, {table_b}, k11, k22, k12)\n"
             f"        if value == value:\n"
             f"            return value\n"
-            f"    return {exact}(k11, k22, k12)"
+            f"    return {late}(k11, k22, k12)"
         ),
         (),
-        tuple(sorted(set(builds))) + (exact,),
+        tuple(sorted(set(builds))) + (late,),
     )
 
 
@@ -890,6 +919,7 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
     f, g = factors
     suffix = _suffix(name)
     body = node.integrand.expr
+    late = _late(name, "k11, k22, k12", library)
     if family == "s":
         build, pos, neg = _equal_tables(name, node, library)
         text = (
@@ -904,9 +934,9 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
             f"        value = pair_value({pos} if k12 > 0.0 else {neg}, s, v)\n"
             "        if value == value:\n"
             "            return value\n"
-            f"    return {name}(k, k, k12)"
+            f"    return {late}(k, k, k12)"
         )
-        return TextHelper(f"{name}s", text, (), (build, name))
+        return TextHelper(f"{name}s", text, (), (build, late))
     plain = _heat_table(f, library, smooth=False)
     heat_b = _heat_table(g, library, smooth=True)
     table = f"_PAIRW{suffix}"
@@ -934,6 +964,6 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
         f"        value = pair_value({table}, ke, v)\n"
         "        if value == value:\n"
         "            return value\n"
-        f"    return {name}(ke, kl, ke)"
+        f"    return {late}(ke, kl, ke)"
     )
-    return TextHelper(f"{name}w", text, (), (f"_pairw{suffix}", name))
+    return TextHelper(f"{name}w", text, (), (f"_pairw{suffix}", late))
