@@ -482,31 +482,20 @@ _SAMPLE = """    points = table_points()
 """
 
 
-def _late(target: str, args: str, library: HelperLibrary) -> str:
-    """The name of a helper that calls `target(args)` through Numba's object mode: a caller in
-    nopython code compiles this small call (the Python call of target's dispatcher) instead of
-    target and everything it calls, so a first call whose arguments stay inside the tables
-    compiles none of the fallback chain; target compiles (or loads from the cache) on the first
-    call that needs it. Only the rare arguments outside the tables pay the Python call (about a
-    microsecond, against the quadrature's tens)."""
-    late = f"_late{target}"
-    library.imports.add("from numba import objmode")
-    library.add(
-        TextHelper(
-            late,
-            (
-                '@njit(cache=True, error_model="numpy")\n'
-                f"def {late}({args}):\n"
-                f'    """{target}({args}) called in object mode (compiled when first needed)."""\n'
-                '    with objmode(value="float64"):\n'
-                f"        value = {target}({args})\n"
-                "    return value"
-            ),
-            (),
-            (target,),
-        )
-    )
-    return late
+def _late(target: str, arity: int, library: HelperLibrary) -> tuple[str, str]:
+    """(helper, call): `target` registered as a fallback called through Numba's object mode
+    (late1 / late3 in generated/quadrature.py), and the start of the call to print, ending with
+    the key and a comma. A caller in nopython code then compiles none of target's chain: target
+    compiles (or loads from the cache) on the first call that needs it, and the trampoline, one
+    per arity, compiles once per process for every fallback of every module (a fallback's name
+    is its integrand's digest: modules registering the same name hold the same code, the first
+    one serves all). Arguments outside the tables pay a Python call (about a microsecond,
+    against the quadrature's tens)."""
+    key = "0x" + hashlib.sha256(target.encode()).hexdigest()[:15]
+    helper = f"_late{target}"
+    library.imports.add(f"from .quadrature import late{arity}, register_late")
+    library.add(TextHelper(helper, f"register_late({key}, {target})", (), (target,)))
+    return helper, f"late{arity}(np.int64({key}), "
 
 
 def _suffix(name: str) -> str:
@@ -560,7 +549,7 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
             (exact,),
         )
     )
-    late = _late(exact, "k", library)
+    late, call = _late(exact, 1, library)
     return TextHelper(
         name,
         (
@@ -569,7 +558,7 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
             f'    """<{f}> for x1 ~ N(0, k): Chebyshev table in log k, graded quadrature outside it."""\n'
             f"    if k >= TABLE_K_LO and k <= TABLE_K_HI:\n"
             f"        return table_value({table}, k)\n"
-            f"    return {late}(k)"
+            f"    return {call}k)"
         ),
         (),
         (build, late),
@@ -659,7 +648,7 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
             "                if value == value:\n"
             "                    return value\n"
         )
-    late = _late(exact, "k11, k22, k12", library)
+    late, call = _late(exact, 3, library)
     return TextHelper(
         name,
         (
@@ -675,7 +664,7 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
             f"        value = mehler_sum({table_a}, {table_b}, k11, k22, k12)\n"
             f"        if value == value:\n"
             f"            return value\n"
-            f"    return {late}(k11, k22, k12)"
+            f"    return {call}k11, k22, k12)"
         ),
         (),
         tuple(sorted(set(builds))) + (late,),
@@ -919,7 +908,7 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
     f, g = factors
     suffix = _suffix(name)
     body = node.integrand.expr
-    late = _late(name, "k11, k22, k12", library)
+    late, call = _late(name, 3, library)
     if family == "s":
         build, pos, neg = _equal_tables(name, node, library)
         text = (
@@ -934,7 +923,7 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
             f"        value = pair_value({pos} if k12 > 0.0 else {neg}, s, v)\n"
             "        if value == value:\n"
             "            return value\n"
-            f"    return {late}(k, k, k12)"
+            f"    return {call}k, k, k12)"
         )
         return TextHelper(f"{name}s", text, (), (build, late))
     plain = _heat_table(f, library, smooth=False)
@@ -964,6 +953,6 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
         f"        value = pair_value({table}, ke, v)\n"
         "        if value == value:\n"
         "            return value\n"
-        f"    return {late}(ke, kl, ke)"
+        f"    return {call}ke, kl, ke)"
     )
     return TextHelper(f"{name}w", text, (), (f"_pairw{suffix}", late))
