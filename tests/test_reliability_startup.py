@@ -149,12 +149,12 @@ def test_generic_path_compiles_the_fallback_chain_only_for_arguments_outside_the
         from fieldgen.generated import quadrature as q
 
         def chain():
-            # the fallbacks behind the tables: the nested quadratures (_exact*), the two-input
-            # expectations a pair table falls back to (Mehler's series, then _exact2*)
+            # the fallbacks behind the tables: the nested quadratures (_exact*), the chains a
+            # pair table falls back to (_chain*: Mehler's series, then _exact2*)
             import sys
             modules = [m for n, m in sys.modules.items() if n.startswith("fieldgen.generated.")
                        and n.endswith("_tanh")]
-            return sorted({n for m in modules for n in dir(m) if n.startswith(("_exact", "_expect"))
+            return sorted({n for m in modules for n in dir(m) if n.startswith(("_exact", "_expect", "_chain"))
                            and getattr(getattr(m, n), "signatures", None)})
 
         # inside the tables: the pair tables (sensitivity), the Chebyshev and Hermite tables
@@ -179,7 +179,7 @@ def test_generic_path_compiles_the_fallback_chain_only_for_arguments_outside_the
             assert math.isclose(k[l, 0, 0], K, rel_tol=1e-14), (l, k[l, 0, 0], K)
         # the sensitivity below the tables: the pair tables' fallback compiles
         fieldgen.sensitivity("tanh", r=[0.1, 0.3], sigma_w2=1.0, depth=5, c0=0.5, K0=1e-7)
-        assert any(n.startswith("_expect2") for n in chain()), chain()
+        assert any(n.startswith("_chain2") for n in chain()), chain()
         print("ok")
     """)
     assert out.strip() == "ok"

@@ -649,6 +649,30 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
             "                    return value\n"
         )
     late, call = _late(exact, 3, library)
+    chain = (
+        tables
+        + "    if k11 >= TABLE_K_LO and k11 <= TABLE_K_HI and k22 >= TABLE_K_LO and k22 <= TABLE_K_HI:\n"
+        f"        value = mehler_sum({table_a}, {table_b}, k11, k22, k12)\n"
+        "        if value == value:\n"
+        "            return value\n"
+    )
+    requires = tuple(sorted(set(builds)))
+    # the same chain with the nested quadrature called directly, for the pair tables' fallback
+    # (compiled when first needed, one call through object mode instead of two)
+    library.add(
+        TextHelper(
+            f"_chain{_suffix(name)}",
+            (
+                '@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)\n'
+                f"def _chain{_suffix(name)}(k11, k22, k12):\n"
+                f'    """{name} with {exact} called directly: the pair tables\' fallback."""\n'
+                + chain
+                + f"    return {exact}(k11, k22, k12)"
+            ),
+            (),
+            requires + (exact,),
+        )
+    )
     return TextHelper(
         name,
         (
@@ -659,15 +683,11 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
             + ("two-point tables near the diagonal,\n    " if tables else "")
             + "Mehler series from tables,\n"
             '    nested graded quadrature where its tail bound is too large or outside the tables."""\n'
-            + tables
-            + f"    if k11 >= TABLE_K_LO and k11 <= TABLE_K_HI and k22 >= TABLE_K_LO and k22 <= TABLE_K_HI:\n"
-            f"        value = mehler_sum({table_a}, {table_b}, k11, k22, k12)\n"
-            f"        if value == value:\n"
-            f"            return value\n"
-            f"    return {call}k11, k22, k12)"
+            + chain
+            + f"    return {call}k11, k22, k12)"
         ),
         (),
-        tuple(sorted(set(builds))) + (late,),
+        requires + (late,),
     )
 
 
@@ -908,7 +928,10 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
     f, g = factors
     suffix = _suffix(name)
     body = node.integrand.expr
-    late, call = _late(name, 3, library)
+    # the general helper's chain compiled when first needed (_chain*, printed by _mehler_2d),
+    # or the general helper itself where it is the nested quadrature alone
+    chain = f"_chain{suffix}"
+    late, call = _late(chain if chain in library.functions else name, 3, library)
     if family == "s":
         build, pos, neg = _equal_tables(name, node, library)
         text = (
