@@ -296,6 +296,19 @@ _WARM_CALLS = (
 )
 
 
+def _warm_fallbacks() -> None:
+    """Compile the generic path's fallbacks behind its tables (registered by the generated
+    modules imported so far; generated/quadrature.py, late1 / late3), which the calls above
+    compile only where an argument falls outside the tables."""
+    import sys
+
+    quadrature = sys.modules.get("fieldgen.generated.quadrature")
+    for fallback in getattr(quadrature, "_LATE", {}).values():
+        if not fallback.signatures:
+            arity = fallback.py_func.__code__.co_argcount
+            fallback(*(1.0, 1.0, 0.5)[:arity])
+
+
 def _warm_cache(args) -> int:
     import time
 
@@ -308,6 +321,7 @@ def _warm_cache(args) -> int:
         start = time.perf_counter()
         for name, kw in _WARM_CALLS:
             getattr(fieldgen, name)(activation, **kw)
+        _warm_fallbacks()
         print(f"{activation}: {time.perf_counter() - start:.1f} s", flush=True)
     print(
         f"Numba's cache holds the common entry points of {len(activations)} activation(s) "

@@ -140,6 +140,51 @@ def test_generic_path_compiles_only_the_expectation_helpers_a_call_uses():
     assert out.strip() == "ok"
 
 
+def test_generic_path_compiles_the_fallback_chain_only_for_arguments_outside_the_tables():
+    out = _run("""
+        import os, tempfile
+        os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp()  # empty: every function compiles
+        import math
+        import fieldgen
+        from fieldgen.generated import quadrature as q
+
+        def chain():
+            # the fallbacks behind the tables: the nested quadratures (_exact*), the chains a
+            # pair table falls back to (_chain*: Mehler's series, then _exact2*)
+            import sys
+            modules = [m for n, m in sys.modules.items() if n.startswith("fieldgen.generated.")
+                       and n.endswith("_tanh")]
+            return sorted({n for m in modules for n in dir(m) if n.startswith(("_exact", "_expect", "_chain"))
+                           and getattr(getattr(m, n), "signatures", None)})
+
+        # inside the tables: the pair tables (sensitivity), the Chebyshev and Hermite tables
+        # (two-input kernel): none of the chain compiles, nor Mehler's series behind a pair table
+        fieldgen.sensitivity("tanh", r=[0.1, 0.3], sigma_w2=1.0, depth=30, c0=0.5)
+        assert not chain() and not q.mehler_sum.signatures, (chain(), q.mehler_sum.signatures)
+        fieldgen.kernel("tanh", r=0.3, sigma_w2=1.0, depth=30, K0=[[1.0, 0.5], [0.5, 1.0]])
+        assert not chain(), chain()
+        # negative control: K below the tables (TABLE_K_LO) compiles the nested quadratures
+        assert 1e-7 < q.TABLE_K_LO
+        k = fieldgen.kernel("tanh", r=0.3, sigma_w2=1.0, depth=4, K0=[[1e-7, 0.5e-7], [0.5e-7, 2e-7]])
+        used = chain()
+        assert any(n.startswith("_exact1") for n in used), used
+        assert any(n.startswith("_exact2") for n in used), used
+        # and gives the recursion with the nested quadrature called directly (from Python)
+        from fieldgen.generated import meanfield_tanh as m
+        exact1 = [getattr(m, n) for n in dir(m) if n.startswith("_exact1")]
+        assert len(exact1) == 1
+        K = 1e-7
+        for l in range(1, 5):
+            K = K + 0.09 * exact1[0](K)
+            assert math.isclose(k[l, 0, 0], K, rel_tol=1e-14), (l, k[l, 0, 0], K)
+        # the sensitivity below the tables: the pair tables' fallback compiles
+        fieldgen.sensitivity("tanh", r=[0.1, 0.3], sigma_w2=1.0, depth=5, c0=0.5, K0=1e-7)
+        assert any(n.startswith("_chain2") for n in chain()), chain()
+        print("ok")
+    """)
+    assert out.strip() == "ok"
+
+
 def test_warm_cache_leaves_nothing_to_compile_for_a_later_process(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
     done = subprocess.run(

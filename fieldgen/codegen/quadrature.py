@@ -482,6 +482,22 @@ _SAMPLE = """    points = table_points()
 """
 
 
+def _late(target: str, arity: int, library: HelperLibrary) -> tuple[str, str]:
+    """(helper, call): `target` registered as a fallback called through Numba's object mode
+    (late1 / late3 in generated/quadrature.py), and the start of the call to print, ending with
+    the key and a comma. A caller in nopython code then compiles none of target's chain: target
+    compiles (or loads from the cache) on the first call that needs it, and the trampoline, one
+    per arity, compiles once per process for every fallback of every module (a fallback's name
+    is its integrand's digest: modules registering the same name hold the same code, the first
+    one serves all). Arguments outside the tables pay a Python call (about a microsecond,
+    against the quadrature's tens)."""
+    key = "0x" + hashlib.sha256(target.encode()).hexdigest()[:15]
+    helper = f"_late{target}"
+    library.imports.add(f"from .quadrature import late{arity}, register_late")
+    library.add(TextHelper(helper, f"register_late({key}, {target})", (), (target,)))
+    return helper, f"late{arity}(np.int64({key}), "
+
+
 def _suffix(name: str) -> str:
     return name[len("_expect") :]
 
@@ -533,6 +549,7 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
             (exact,),
         )
     )
+    late, call = _late(exact, 1, library)
     return TextHelper(
         name,
         (
@@ -541,10 +558,10 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
             f'    """<{f}> for x1 ~ N(0, k): Chebyshev table in log k, graded quadrature outside it."""\n'
             f"    if k >= TABLE_K_LO and k <= TABLE_K_HI:\n"
             f"        return table_value({table}, k)\n"
-            f"    return {exact}(k)"
+            f"    return {call}k)"
         ),
         (),
-        (build, exact),
+        (build, late),
     )
 
 
@@ -631,6 +648,31 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
             "                if value == value:\n"
             "                    return value\n"
         )
+    late, call = _late(exact, 3, library)
+    chain = (
+        tables
+        + "    if k11 >= TABLE_K_LO and k11 <= TABLE_K_HI and k22 >= TABLE_K_LO and k22 <= TABLE_K_HI:\n"
+        f"        value = mehler_sum({table_a}, {table_b}, k11, k22, k12)\n"
+        "        if value == value:\n"
+        "            return value\n"
+    )
+    requires = tuple(sorted(set(builds)))
+    # the same chain with the nested quadrature called directly, for the pair tables' fallback
+    # (compiled when first needed, one call through object mode instead of two)
+    library.add(
+        TextHelper(
+            f"_chain{_suffix(name)}",
+            (
+                '@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)\n'
+                f"def _chain{_suffix(name)}(k11, k22, k12):\n"
+                f'    """{name} with {exact} called directly: the pair tables\' fallback."""\n'
+                + chain
+                + f"    return {exact}(k11, k22, k12)"
+            ),
+            (),
+            requires + (exact,),
+        )
+    )
     return TextHelper(
         name,
         (
@@ -641,15 +683,11 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
             + ("two-point tables near the diagonal,\n    " if tables else "")
             + "Mehler series from tables,\n"
             '    nested graded quadrature where its tail bound is too large or outside the tables."""\n'
-            + tables
-            + f"    if k11 >= TABLE_K_LO and k11 <= TABLE_K_HI and k22 >= TABLE_K_LO and k22 <= TABLE_K_HI:\n"
-            f"        value = mehler_sum({table_a}, {table_b}, k11, k22, k12)\n"
-            f"        if value == value:\n"
-            f"            return value\n"
-            f"    return {exact}(k11, k22, k12)"
+            + chain
+            + f"    return {call}k11, k22, k12)"
         ),
         (),
-        tuple(sorted(set(builds))) + (exact,),
+        requires + (late,),
     )
 
 
@@ -890,6 +928,10 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
     f, g = factors
     suffix = _suffix(name)
     body = node.integrand.expr
+    # the general helper's chain compiled when first needed (_chain*, printed by _mehler_2d),
+    # or the general helper itself where it is the nested quadrature alone
+    chain = f"_chain{suffix}"
+    late, call = _late(chain if chain in library.functions else name, 3, library)
     if family == "s":
         build, pos, neg = _equal_tables(name, node, library)
         text = (
@@ -904,9 +946,9 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
             f"        value = pair_value({pos} if k12 > 0.0 else {neg}, s, v)\n"
             "        if value == value:\n"
             "            return value\n"
-            f"    return {name}(k, k, k12)"
+            f"    return {call}k, k, k12)"
         )
-        return TextHelper(f"{name}s", text, (), (build, name))
+        return TextHelper(f"{name}s", text, (), (build, late))
     plain = _heat_table(f, library, smooth=False)
     heat_b = _heat_table(g, library, smooth=True)
     table = f"_PAIRW{suffix}"
@@ -934,6 +976,6 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
         f"        value = pair_value({table}, ke, v)\n"
         "        if value == value:\n"
         "            return value\n"
-        f"    return {name}(ke, kl, ke)"
+        f"    return {call}ke, kl, ke)"
     )
-    return TextHelper(f"{name}w", text, (), (f"_pairw{suffix}", name))
+    return TextHelper(f"{name}w", text, (), (f"_pairw{suffix}", late))
