@@ -130,9 +130,14 @@ def test_generic_path_compiles_only_the_expectation_helpers_a_call_uses():
         # no eager signatures: importing (tables loaded or built) compiles no expectation
         assert len(fallbacks) > 5 and not compiled(), compiled()
         fieldgen.kernel_covariance("tanh", r=0.3, sigma_w2=1.0, depth=3, K0=1.0)
+        # inside the tables (the walk's diagonal Ke = Kl from the one-dimensional table of
+        # <f g>): no fallback at all
+        assert not compiled(), compiled()
+        # below the two-point tables (K < exp(-10)) the one-input covariance falls back for a
+        # few two-input expectations, not the Hessian's (kernel_mean_shift) nor the two-input
+        # path's: the control that the check above sees compiled fallbacks
+        fieldgen.kernel_covariance("tanh", r=0.3, sigma_w2=1.0, depth=3, K0=1e-6)
         used = compiled()
-        # the one-input covariance needs a few two-input expectations, not the Hessian's
-        # (kernel_mean_shift) nor the two-input path's
         assert used and len(used) < len(fallbacks) // 2, used
         assert not m.hessian_single.signatures and not m._one_loop_pair.signatures
         print("ok")

@@ -965,6 +965,16 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
             (plain, heat_b),
         )
     )
+    # The walk takes no step (kl == ke: the diagonal of every one-loop sum): x2 = x1, a
+    # one-dimensional expectation <f g>, tabulated like the others (outside the pair table,
+    # whose V starts at PAIR_V_LO, it would otherwise reach the general helper's fallbacks).
+    x1 = variables(1)[0]
+    diagonal = GaussianExpectation(sp.Lambda((x1,), f * g), sp.Symbol("k", real=True))
+    same, requires = "", [f"_pairw{suffix}", late]
+    if isinstance(diagonal, GaussianExpectation):
+        single = helper_name(diagonal)
+        library.add(_helper(single, diagonal, library))
+        same, requires = f"    if v == 0.0:\n        return {single}(ke)\n", requires + [single]
     text = (
         f'@njit(cache=True, nogil=True, error_model="numpy", '
         f'fastmath=FASTMATH, inline="always")\n'
@@ -972,10 +982,11 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
         f'    """<{body}> for (x1, x2) ~ N(0, [[ke, ke], [ke, kl]]) (x2 = x1 + sqrt(kl - ke) z):\n'
         f'    table in (log ke, log(kl - ke)) (generated/quadrature.py), {name} outside it."""\n'
         "    v = kl - ke\n"
+        f"{same}"
         "    if ke >= PAIR_S_LO and ke <= PAIR_S_HI and v >= PAIR_V_LO and v <= PAIR_V_HI:\n"
         f"        value = pair_value({table}, ke, v)\n"
         "        if value == value:\n"
         "            return value\n"
         f"    return {call}ke, kl, ke)"
     )
-    return TextHelper(f"{name}w", text, (), (f"_pairw{suffix}", late))
+    return TextHelper(f"{name}w", text, (), tuple(requires))
