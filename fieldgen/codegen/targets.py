@@ -391,9 +391,7 @@ def oneloop_module(name: str) -> ModuleSpec:
         "    _specialise(\n"
         "        __name__,\n"
         "        __file__,\n"
-        "        dict(\n"
-        + "".join(f"            {n}={n},\n" for n in names)
-        + "        ),\n"
+        "        dict(\n" + "".join(f"            {n}={n},\n" for n in names) + "        ),\n"
         f"        interpolate={tensor_hermite},\n"
         "    )\n"
         ")\n"
