@@ -370,24 +370,32 @@ def oneloop_module(name: str) -> ModuleSpec:
                 doc="out[p, q] = Cov(h h_p, h' h'_q), Cov(h, h') = kc.",
             ),
         ]
-    # The template: the scalar one-input accumulation (before the marker) and the D x D one,
-    # printed for pairs with D = 3 a constant; each calls its own coefficient functions
-    # (compiled lazily, a call compiles only its own). Where the pairs' two-layer coefficients
-    # take tensor Gauss-Hermite moments (no closed forms), they are interpolated over the layer
-    # pairs (INTERPOLATE); closed forms and path integrals stay exact.
+    # The accumulation, the pair interpolation and the continuum solver do not depend on the
+    # activation: they are printed once (oneloop_shared) and specialised here to this module's
+    # coefficient functions. Where the pairs' two-layer coefficients take tensor Gauss-Hermite
+    # moments (no closed forms), they are interpolated over the layer pairs (INTERPOLATE);
+    # closed forms and path integrals stay exact.
     tensor_hermite = any("GH3_NODES" in i or "GH4_NODES" in i for i in lib.imports)
-    text = resources.files("fieldgen.codegen").joinpath("templates/oneloop.tmpl").read_text()
-    head, accumulation = text.split("\n# @accumulation\n")
-    spec.tail_text = head + "\n".join(
-        "\n"
-        + string.Template(accumulation).substitute(WHICH=which, D=d, INTERPOLATE=tensor_hermite)
-        for which, d in (("pair", 3),)
+    by_name = {fn.name: fn for fn in spec.functions}
+    for stem, params in ONE_LOOP_COEFFICIENTS.items():
+        for which in ("single", "pair"):
+            got = [str(p) for p in by_name[f"{stem}_{which}"].params]
+            assert got == list(params), (stem, which, got)
+    names = [f"{stem}_{which}" for stem in ONE_LOOP_COEFFICIENTS for which in ("single", "pair")]
+    spec.tail_text = (
+        "\n\n"
+        "# The one-loop accumulation and the continuum solver (oneloop_shared), specialised to the\n"
+        "# coefficient functions above: one_loop, pair_grid, ... and their helpers.\n"
+        "from .oneloop_shared import specialise as _specialise  # noqa: E402\n\n"
+        "globals().update(\n"
+        "    _specialise(\n"
+        "        __name__,\n"
+        "        __file__,\n"
+        "        dict(\n" + "".join(f"            {n}={n},\n" for n in names) + "        ),\n"
+        f"        interpolate={tensor_hermite},\n"
+        "    )\n"
+        ")\n"
     )
-    continuum_text = (
-        resources.files("fieldgen.codegen").joinpath("templates/continuum_oneloop.tmpl").read_text()
-    )
-    # The continuum solver serves both input counts through dispatchers (compiled on its use).
-    spec.tail_text += "\n\n" + _dispatchers(spec.functions) + "\n\n" + continuum_text
     spec.tail_names = [
         "one_loop",
         "pair_grid",
@@ -399,21 +407,40 @@ def oneloop_module(name: str) -> ModuleSpec:
     return spec
 
 
-def _dispatchers(functions) -> str:
+# The one-loop coefficient functions (<stem>_single and <stem>_pair) and their parameters.
+ONE_LOOP_COEFFICIENTS = {
+    "flow": ("k", "params", "out"),
+    "jacobian": ("k", "out"),
+    "hessian": ("k", "out"),
+    "four_point": ("ke", "kl", "out"),
+    "self_feedback": ("ke", "kl", "out"),
+    "four_point_self_feedback": ("ke", "kl", "out_a", "out_f"),
+    "response_cross": ("kc", "J", "out"),
+    "sampling_noise": ("kc", "out"),
+}
+
+
+def oneloop_shared_module() -> ModuleSpec:
+    """The activation-independent one-loop code (oneloop_shared.tmpl's specialise, then the
+    accumulation printed for D = 3 pairs, the dispatchers and the continuum solver)."""
+    files = resources.files("fieldgen.codegen").joinpath("templates")
+    text = files.joinpath("oneloop_shared.tmpl").read_text()
+    head, accumulation = files.joinpath("oneloop.tmpl").read_text().split("\n# @accumulation\n")
+    text += "\n\n" + head + "\n\n" + string.Template(accumulation).substitute(WHICH="pair", D=3)
+    text += "\n\n" + _dispatchers() + "\n\n" + files.joinpath("continuum_oneloop.tmpl").read_text()
+    return ModuleSpec("oneloop_shared", "", raw_text=text)
+
+
+def _dispatchers() -> str:
     """`_<stem>(args)`: `<stem>_single` for one input (first argument of length 1), else
     `<stem>_pair`; same signature as the coefficient functions it picks from."""
-    by_name = {fn.name: fn for fn in functions}
     out = []
-    for fn in functions:
-        if not fn.name.endswith("_single"):
-            continue
-        stem = fn.name[: -len("_single")]
-        assert by_name[f"{stem}_pair"].signature == fn.signature, stem
-        args = ", ".join(str(p) for p in fn.params)
+    for stem, params in ONE_LOOP_COEFFICIENTS.items():
+        args = ", ".join(params)
         out.append(
-            '@njit(cache=True, nogil=True, inline="always")\n'
+            '@_generic(cache=True, nogil=True, inline="always")\n'
             f"def _{stem}({args}):\n"
-            f"    if {fn.params[0]}.shape[0] == 1:\n"
+            f"    if {params[0]}.shape[0] == 1:\n"
             f"        {stem}_single({args})\n"
             f"    else:\n"
             f"        {stem}_pair({args})\n"
@@ -507,6 +534,7 @@ def target_names() -> list[tuple[str, str | None]]:
         ("quadrature", None),
         ("streaming", None),
         ("shared", None),
+        ("oneloop_shared", None),
         ("inputs", None),
     ]
     for name in sorted(activations.ACTIVATIONS):
@@ -537,6 +565,7 @@ def build_target(target: tuple[str, str | None]) -> ModuleSpec:
             "quadrature": quadrature_module,
             "streaming": streaming_module,
             "shared": shared_module,
+            "oneloop_shared": oneloop_shared_module,
             "inputs": inputs_module,
         }[kind]()
     return BUILDERS[kind](activation)
