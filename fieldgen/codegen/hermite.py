@@ -1,15 +1,14 @@
-"""Tensor Gauss-Hermite moments that share a covariance, summed in one loop over the nodes.
+"""Three- and four-dimensional Gaussian expectations without a closed form: tensor Gauss-Hermite.
 
-A two-input one-loop coefficient of an activation without closed forms takes several three- and
-four-dimensional moments of the same two layers: the self-feedback of a layer pair has four
-4-D moments <f(x1) g(x2) u(x3) v(x4)> with one and the same covariance (the walk's early and late
-kernels) and pairs of 3-D moments with another. Each used to be a helper of its own
-(``quadrature._helper_hermite``), so the Cholesky factor, the grid and the activation's values
-at the 20736 nodes were computed once per moment. Here the moments of one covariance are summed
-over one grid: at each level of the loop nest the factors of every integrand that depend on that
-level's variable are computed together (one CSE, so tanh(x4) is evaluated once per node whatever
-the number of moments) and each moment keeps its own running product and sum. The values are
-those of the separate helpers up to the order of floating-point operations.
+x = L z (Cholesky) on a tensor grid of GH{n}_NODES (generated/quadrature.py); loop level j fixes
+z_j and x_j, and factors of an integrand that depend on x_0..x_j only are multiplied in at level
+j. A two-input one-loop coefficient of an activation without closed forms takes several such
+moments of the same two layers (the self-feedback of a layer pair: four 4-D moments with one and
+the same covariance, the walk's early and late kernels, and pairs of 3-D ones with another), so
+the moments of one covariance are summed over one grid (``fused_hermite_moments``): at each level
+the factors of every integrand are computed together (one CSE, so tanh(x4) is evaluated once per
+node whatever the number of moments) and each moment keeps its own running product and sum. A
+moment alone with its covariance is the same helper with one integrand (``lower_expectations``).
 """
 
 from __future__ import annotations
@@ -31,7 +30,7 @@ def fused_hermite_moments(exprs, library: HelperLibrary):
     entries with another one replaced by outputs of one helper per covariance.
 
     Expectations alone with their covariance, and those of lower dimension, are left to
-    ``lower_expectations``. Kinked terms are folded first (``fold_kinked_expectations``), as
+    ``lower_expectations`` (the same helper, one integrand). Kinked terms are folded first (``fold_kinked_expectations``), as
     ``cse_block`` would, so that the nodes replaced are those it would lower.
     """
     exprs = [fold_kinked_expectations(sp.sympify(e)) for e in exprs]
@@ -48,7 +47,7 @@ def fused_hermite_moments(exprs, library: HelperLibrary):
     for g, key in enumerate(keys):
         n, entries = key
         nodes = sorted(groups[key], key=lambda node: sp.srepr(node.integrand))
-        name = _fused_helper(n, [node.integrand for node in nodes], library)
+        name = tensor_hermite_helper([node.integrand for node in nodes], library)
         targets = sp.symbols(f"gh{g}_0:{len(nodes)}", real=True)
         statements.append(TupleAssign(tuple(targets), helper_call(name, *entries)))
         at.update(zip(nodes, targets))
@@ -64,8 +63,10 @@ def _by_level(body: sp.Expr, xs) -> list:
     return levels
 
 
-def _fused_helper(n: int, integrands, library: HelperLibrary) -> str:
-    """Print the helper summing every integrand over one n-D Gauss-Hermite grid; its name."""
+def tensor_hermite_helper(integrands, library: HelperLibrary) -> str:
+    """Print the helper summing every integrand (Lambdas of n variables, one covariance) over one
+    n-D Gauss-Hermite grid; its name. It returns a tuple, or a float for one integrand."""
+    n = len(integrands[0].variables)
     xs = variables(n)
     bodies = [lam.expr.xreplace(dict(zip(lam.variables, xs))) for lam in integrands]
     digest = hashlib.sha256(sp.srepr(sp.Tuple(*bodies)).encode()).hexdigest()[:12]
@@ -75,11 +76,11 @@ def _fused_helper(n: int, integrands, library: HelperLibrary) -> str:
     order = HERMITE_ORDER[n]
     params = [f"k{i}" for i in range(len(entry_positions(n)))]
     count = len(bodies)
+    what = f"<{bodies[0]}>" if count == 1 else f"{count} moments <f_j(x)>"
     lines = [
         '@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)',
         f"def {name}({', '.join(params)}):",
-        f'    """{count} moments <f_j(x)> for x ~ N(0, K), {n}-D: tensor Gauss-Hermite, {order} '
-        'nodes per axis, one grid."""',
+        f'    """{what} for x ~ N(0, K), {n}-D: tensor Gauss-Hermite, {order} nodes per axis."""',
         f"    cov = np.empty(({n}, {n}))",
         f"    low = np.empty(({n}, {n}))",
     ]
@@ -114,7 +115,10 @@ def _fused_helper(n: int, integrands, library: HelperLibrary) -> str:
                 lines.append(f"{indent}acc{m} += {value}")
             else:
                 lines.append(f"{indent}p{j + 1}_{m} = {value}")
-    lines.append("    return ({},)".format(", ".join(f"acc{m}" for m in range(count))))
+    if count == 1:
+        lines.append("    return acc0")
+    else:
+        lines.append("    return ({},)".format(", ".join(f"acc{m}" for m in range(count))))
     library.imports.add(f"from .quadrature import GH{n}_NODES, GH{n}_WEIGHTS")
     library.add(TextHelper(name, "\n".join(lines), tuple(texts), ("cholesky_psd",)))
     return name

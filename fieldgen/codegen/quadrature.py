@@ -59,7 +59,7 @@ import sympy as sp
 from sympy.codegen.ast import Assignment, For, Return, aug_assign
 from sympy.integrals.quadrature import gauss_hermite, gauss_legendre
 
-from ..derivations.expectation import GaussianExpectation, entry_positions, variables
+from ..derivations.expectation import GaussianExpectation, variables
 from .nodes import Allocate, JitFunction, helper_call
 
 ORDER = 10
@@ -206,6 +206,10 @@ def lower_expectations(expr: sp.Expr, library: HelperLibrary) -> sp.Expr:
     quadrature helpers added to `library`."""
 
     def lower(node):
+        if node.dimension >= 3:
+            from .hermite import tensor_hermite_helper  # hermite builds on this module
+
+            return helper_call(tensor_hermite_helper([node.integrand], library), *node.entries)
         name = helper_name(node)
         library.add(_helper(name, node, library))
         family = _pair_family(node)
@@ -227,13 +231,7 @@ def lower_expectations(expr: sp.Expr, library: HelperLibrary) -> sp.Expr:
 def _helper(name: str, node: GaussianExpectation, library: HelperLibrary) -> JitFunction:
     if node.dimension == 1:
         return _tabulated_1d(name, node, library)
-    if node.dimension == 2:
-        return _mehler_2d(name, node, library)
-    n = node.dimension
-    library.imports.add(
-        f"from .quadrature import GH{n}_NODES, GH{n}_WEIGHTS"
-    )  # cholesky_psd: EXTERNAL_HELPERS
-    return _helper_hermite(name, node)
+    return _mehler_2d(name, node, library)
 
 
 def _path_integral(integral: sp.Integral, library: HelperLibrary) -> sp.Expr:
@@ -274,57 +272,6 @@ def _path_integral(integral: sp.Integral, library: HelperLibrary) -> sp.Expr:
     )
     library.add(TextHelper(name, "\n".join(lines), tuple(exprs), ()))
     return helper_call(name, *args)
-
-
-def _helper_hermite(name: str, node: GaussianExpectation) -> JitFunction:
-    """<f(x)> for x ~ N(0, K) in 3 or 4 dimensions: x = L z on a tensor Gauss-Hermite grid.
-
-    Loop level j fixes z_j and x_j (x_j depends on z_0..z_j only); factors of the integrand that
-    depend on x_0..x_j only are multiplied in at level j.
-    """
-    n = node.dimension
-    xs = variables(n)
-    entries = sp.symbols(f"k0:{len(node.entries)}", real=True)
-    cov = sp.IndexedBase("cov", shape=(n, n))
-    low = sp.IndexedBase("low", shape=(n, n))
-    order = HERMITE_ORDER[n]
-    nodes = sp.IndexedBase(f"GH{n}_NODES", shape=(order,))
-    weights = sp.IndexedBase(f"GH{n}_WEIGHTS", shape=(order,))
-    idx = sp.symbols(f"i0:{n}", integer=True)
-    zs = sp.symbols(f"z0:{n}", real=True)
-    partial = sp.symbols(f"p0:{n + 1}", real=True)
-    acc = sp.Symbol("acc", real=True)
-    body = node.integrand.expr
-    factors = sp.Mul.make_args(body) if isinstance(body, sp.Mul) else (body,)
-    by_level = [sp.S.One] * n
-    for f in factors:
-        level = max((j for j, x in enumerate(xs) if f.has(x)), default=0)
-        by_level[level] *= f
-    setup = [Allocate(cov, (n, n)), Allocate(low, (n, n))]
-    for (a, b), e in zip(entry_positions(n), entries):
-        setup.append(Assignment(cov[a, b], e))
-        if a != b:
-            setup.append(Assignment(cov[b, a], e))
-    setup += [
-        helper_call("cholesky_psd", cov, low),
-        Assignment(acc, 0.0),
-        Assignment(partial[0], 1.0),
-    ]
-    inner = [aug_assign(acc, "+", partial[n])]
-    for j in reversed(range(n)):
-        level = [
-            Assignment(zs[j], nodes[idx[j]]),
-            Assignment(xs[j], sum(low[j, i] * zs[i] for i in range(j + 1))),
-            Assignment(partial[j + 1], partial[j] * weights[idx[j]] * by_level[j]),
-        ] + inner
-        inner = [For(idx[j], sp.Range(0, order), level)]
-    return JitFunction(
-        name,
-        entries,
-        "float64({})".format(", ".join(["float64"] * len(entries))),
-        tuple(setup + inner + [Return(acc)]),
-        f"<{body}> for x ~ N(0, K), {n}-D: tensor Gauss-Hermite, {order} nodes per axis.",
-    )
 
 
 _z, _w, _z1, _w1, _z2, _w2 = (
