@@ -579,21 +579,17 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
         tables = (
             "    if k11 == k22:\n"
             "        s = abs(k12)\n"
-            "        v = k11 - s\n"
-            "        if s >= PAIR_S_LO and s <= PAIR_S_HI and v >= PAIR_V_LO and v <= PAIR_V_HI:\n"
-            f"            value = pair_value({pos} if k12 > 0.0 else {neg}, s, v)\n"
-            "            if value == value:\n"
-            "                return value\n"
+            f"        value = pair_value({pos} if k12 > 0.0 else {neg}, s, k11 - s)\n"
+            "        if value == value:\n"
+            "            return value\n"
             "    elif k12 > 0.0:\n"
             "        ka = min(k11, k22)\n"
             "        t = math.sqrt(max(k11, k22) / ka)\n"
             "        if t <= PAIR_T_HI:\n"
             "            s = k12 / t\n"
-            "            v = ka - s\n"
-            "            if s >= PAIR_S_LO and s <= PAIR_S_HI and v >= PAIR_V_LO and v <= PAIR_V_HI:\n"
-            f"                value = pair_value_t({table_t}, s, v, t)\n"
-            "                if value == value:\n"
-            "                    return value\n"
+            f"            value = pair_value_t({table_t}, s, ka - s, t)\n"
+            "            if value == value:\n"
+            "                return value\n"
         )
     late, call = _late(exact, 3, library)
     chain = (
@@ -641,7 +637,7 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
 # ---- Two-point tables near the diagonal (equal variances, the walk) -----------------------
 
 _PAIR_IMPORTS = (
-    "from .quadrature import MAX_NODES, PAIR_S_HI, PAIR_S_LO, PAIR_V_HI, PAIR_V_LO, PAIR_Y, "
+    "from .quadrature import MAX_NODES, PAIR_Y, "
     "PAIR_Y_LIMITS, "
     "built, cached_table, graded_rule, pair_table, pair_v_points, pair_value"
 )
@@ -888,11 +884,9 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
             f'    """<{body}> for (x1, x2) ~ N(0, [[k, k12], [k12, k]]): table in (log |k12|,\n'
             f'    log(k - |k12|)) (generated/quadrature.py), {name} outside it."""\n'
             "    s = abs(k12)\n"
-            "    v = k - s\n"
-            "    if s >= PAIR_S_LO and s <= PAIR_S_HI and v >= PAIR_V_LO and v <= PAIR_V_HI:\n"
-            f"        value = pair_value({pos} if k12 > 0.0 else {neg}, s, v)\n"
-            "        if value == value:\n"
-            "            return value\n"
+            f"    value = pair_value({pos} if k12 > 0.0 else {neg}, s, k - s)\n"
+            "    if value == value:\n"
+            "        return value\n"
             f"    return {call}k, k, k12)"
         )
         return TextHelper(f"{name}s", text, (), (build, late))
@@ -930,10 +924,9 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
         f'    table in (log ke, log(kl - ke)) (generated/quadrature.py), {name} outside it."""\n'
         "    v = kl - ke\n"
         f"{same}"
-        "    if ke >= PAIR_S_LO and ke <= PAIR_S_HI and v >= PAIR_V_LO and v <= PAIR_V_HI:\n"
-        f"        value = pair_value({table}, ke, v)\n"
-        "        if value == value:\n"
-        "            return value\n"
+        f"    value = pair_value({table}, ke, v)\n"
+        "    if value == value:\n"
+        "        return value\n"
         f"    return {call}ke, kl, ke)"
     )
     return TextHelper(f"{name}w", text, (), tuple(requires))
