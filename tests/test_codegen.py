@@ -168,3 +168,33 @@ def test_moments_sharing_a_covariance_are_summed_on_one_grid_exactly(tmp_path):
     swapped = K[::-1, ::-1]
     with pytest.raises(AssertionError):
         np.testing.assert_allclose(out, _isserlis(swapped), rtol=1e-3)
+
+
+def test_one_loop_modules_keep_the_constants_they_import():
+    """oneloop_<activation> adds the shared one-loop code's constants to its globals (specialise):
+    none may rebind a name the module imported (the quadrature module's MAX_NODES, the size of
+    the buffers of table builders compiled after the import, was once rebound to the grids'
+    128: a heap overflow). Negative control: a module holding a constant of the shared code under
+    the same name is refused."""
+    import types
+
+    from fieldgen.generated import module, oneloop_shared, quadrature
+
+    for name in ("tanh", "erf"):
+        mod = module("oneloop", name)
+        shared = {k for k in vars(quadrature) if k.isupper()} & set(vars(mod))
+        assert "MAX_NODES" in shared or name != "tanh", shared
+        for k in shared:
+            assert getattr(mod, k) is getattr(quadrature, k), (name, k)
+    fake = types.ModuleType("fieldgen_test_clash")
+    fake.GRID_MAX_NODES = 2048
+    sys.modules[fake.__name__] = fake
+    try:
+        with pytest.raises(RuntimeError, match="GRID_MAX_NODES"):
+            oneloop_shared.specialise(fake.__name__, oneloop_shared.__file__, {}, False)
+        del fake.GRID_MAX_NODES
+        assert "one_loop" in oneloop_shared.specialise(
+            fake.__name__, oneloop_shared.__file__, {}, False
+        )
+    finally:
+        del sys.modules[fake.__name__]

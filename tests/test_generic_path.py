@@ -288,7 +288,7 @@ def test_mehler_tail_bound_rejects_truncation():
     from fieldgen.generated import gauss_tanh
     from fieldgen.generated import quadrature as q
 
-    tables = [v for n, v in vars(gauss_tanh).items() if n.startswith("_HERMITE_")]
+    tables = [q.stored_table(v) for n, v in vars(gauss_tanh).items() if n.startswith("_HERMITE_")]
     assert tables
     table = tables[0]
     k = 100.0
@@ -368,8 +368,8 @@ def test_two_point_tables_are_used_and_checked(helpers):
     module = helpers["tanh"]
     q = sys.modules[module.__name__.rsplit(".", 1)[0] + ".quadrature"]
     K, rho = 30.0, 0.99
-    table_pos = [v for n, v in vars(module).items() if n.startswith("_PAIRS_POS")]
-    table_neg = [v for n, v in vars(module).items() if n.startswith("_PAIRS_NEG")]
+    table_pos = [q.stored_table(v) for n, v in vars(module).items() if n.startswith("_PAIRS_POS")]
+    table_neg = [q.stored_table(v) for n, v in vars(module).items() if n.startswith("_PAIRS_NEG")]
     assert table_pos and table_neg
     want = expect_2d(math.tanh, math.tanh, K, K, rho * K)
     scale = expect_1d(lambda x: math.tanh(x) ** 2, K)
@@ -442,7 +442,7 @@ def test_two_point_tables_in_t_are_used_and_checked(helpers):
     x2) is far off (negative control)."""
     module = helpers["silu"]
     q = sys.modules[module.__name__.rsplit(".", 1)[0] + ".quadrature"]
-    (table,) = [v for n, v in vars(module).items() if n.startswith("_PAIRT")]
+    (table,) = [q.stored_table(v) for n, v in vars(module).items() if n.startswith("_PAIRT")]
     f = NUMERIC["silu"][0]
     k11, k22, rho = 30.0, 39.0, 0.99
     k12 = rho * math.sqrt(k11 * k22)
@@ -466,7 +466,7 @@ def test_mehler_accepted_for_growing_activations(helpers):
     x1 = variables(1)[0]
     phi = SYMBOLIC["silu"].xreplace({X: x1})
     digest = hashlib.sha256(sp.srepr(sp.Lambda(x1, phi)).encode()).hexdigest()[:12]
-    table = getattr(module, f"_HERMITE_{digest}")
+    table = q.stored_table(getattr(module, f"_HERMITE_{digest}"))
     for k11, k22, rho in [(1.0, 1.3, 0.5), (1e2, 1.0, -0.3), (1e4, 2.5, 0.6)]:
         k12 = rho * math.sqrt(k11 * k22)
         got = q.mehler_sum(table, table, k11, k22, k12)

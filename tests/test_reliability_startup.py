@@ -8,11 +8,13 @@ those modules; a first call compiles only the functions it uses (importing the q
 compiles nothing, a one-input covariance neither the mean shift's functions nor the two-input
 path) and compiles fieldgen's functions without Numba's C-callable wrapper; on the generic (table)
 path, importing a generated module compiles none of its expectation helpers and a first call
-only those it uses; after `fieldgen
-warm-cache`, a new process loads what its first call needs from the cache and compiles nothing.
+only those it uses, and loads (or builds) only the tables those use, none at all when they come
+from Numba's cache; after `fieldgen warm-cache`, a new process loads what its first call needs
+from the cache and compiles nothing.
 Each check runs in a new interpreter. No timing: bench_cold_start.py measures.
 """
 
+import json
 import os
 import subprocess
 import sys
@@ -124,10 +126,11 @@ def test_generic_path_compiles_only_the_expectation_helpers_a_call_uses():
         from fieldgen.generated import oneloop_tanh as m
 
         # the two-input expectations' nested-quadrature fallbacks: compiled with (as callees of)
-        # the expectations that use them; table builders (run at import) do not call them
+        # the expectations that use them; table builders (run when a compilation first needs
+        # their table) do not call them
         fallbacks = [getattr(m, n) for n in dir(m) if n.startswith("_exact2")]
         compiled = lambda: sorted(f.__name__ for f in fallbacks if f.signatures)
-        # no eager signatures: importing (tables loaded or built) compiles no expectation
+        # no eager signatures: importing compiles no expectation
         assert len(fallbacks) > 5 and not compiled(), compiled()
         fieldgen.kernel_covariance("tanh", r=0.3, sigma_w2=1.0, depth=3, K0=1.0)
         # inside the tables (the walk's diagonal Ke = Kl from the one-dimensional table of
@@ -143,6 +146,47 @@ def test_generic_path_compiles_only_the_expectation_helpers_a_call_uses():
         print("ok")
     """)
     assert out.strip() == "ok"
+
+
+def test_generic_path_builds_only_the_tables_a_call_compiles_with(tmp_path):
+    env = dict(
+        os.environ,
+        NUMBA_CACHE_DIR=str(tmp_path / "numba"),  # empty: every function compiles
+        FIELDGEN_CACHE_DIR=str(tmp_path / "store"),  # empty table store: tables are built
+    )
+    code = """
+        import json, sys
+        import fieldgen
+        from fieldgen.generated import meanfield_tanh as m, quadrature as q
+
+        refs = lambda prefix: {getattr(m, n) for n in dir(m) if n.startswith(prefix)}
+        one, two = refs("_TABLE1_"), refs("_HERMITE_")  # 1-D tables; Hermite tables (2-D)
+        assert one and two and not one & two, (one, two)
+        assert not q._TABLES  # importing loads and builds no table
+        fieldgen.kernel("tanh", r=0.3, sigma_w2=1.0, depth=5, K0=1.0)
+        single = set(q._TABLES)
+        fieldgen.kernel("tanh", r=0.3, sigma_w2=1.0, depth=5, K0=[[1.0, 0.5], [0.5, 1.0]])
+        print(json.dumps([sorted(one), sorted(two), sorted(single), sorted(q._TABLES)]))
+    """
+    one, two, single, both = map(set, json.loads(_run(code, env)))
+    stored = {p.stem for p in (tmp_path / "store" / "tables").glob("*.npz")}
+    # a one-input kernel needs the 1-D table of <phi^2> only: the 2-D tables are not built
+    assert single and single <= one and not single & two, (single, one, two)
+    # negative control: the two-input kernel needs a Hermite table, and it is built and stored
+    assert both & two and both - single <= two, (both, single)
+    assert stored == both, (stored, both)
+    # a later process loading its function from Numba's cache loads no table at all (tables are
+    # frozen into the cached machine code); the first process, which compiled it, loaded one
+    again = _run(
+        """
+        import fieldgen
+        from fieldgen.generated import quadrature as q
+        fieldgen.kernel("tanh", r=0.3, sigma_w2=1.0, depth=5, K0=1.0)
+        print(len(q._TABLES))
+        """,
+        env,
+    )
+    assert again.strip() == "0"
 
 
 def test_generic_path_compiles_the_fallback_chain_only_for_arguments_outside_the_tables():

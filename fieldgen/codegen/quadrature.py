@@ -6,8 +6,9 @@ not depend on traversal order.
 
 1-D, <f(x1)> with x1 ~ N(0, k): a piecewise Chebyshev table in log k (analytic there), built from
 the composite Gauss-Legendre rule ``table_rule`` of generated/quadrature.py, which also serves
-outside the table's range and at k <= 0. Every table is built the first time a module needs it
-and stored in the per-user cache (usercache.load_table) under a key printed here (_table_key).
+outside the table's range and at k <= 0. Every table is built the first time a compilation needs
+it (stored_table, typed by loading it) and stored in the per-user cache (usercache.load_table)
+under a key printed here (_table_key); importing a module loads no table.
 
 2-D, <f(x1) g(x2)>: Mehler's series sum_n rho^n a_n(k11) b_n(k22) with the Hermite coefficient
 functions of f and g tabulated the same way; its tail is bounded by Cauchy-Schwarz and where the
@@ -397,8 +398,8 @@ class TextHelper:
 
 
 _TABLE_IMPORTS = (
-    "from .quadrature import TABLE_K_HI, TABLE_K_LO, TABLE_MAX_NODES, cached_table, table_points, "
-    "table_rule"
+    "from .quadrature import TABLE_K_HI, TABLE_K_LO, TABLE_MAX_NODES, stored_table, table_points, "
+    "table_ref, table_rule"
 )
 
 
@@ -450,8 +451,8 @@ def _suffix(name: str) -> str:
 
 
 def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) -> TextHelper:
-    """<f(x1)>, x1 ~ N(0, k): a Chebyshev table in log k built at import from the composite rule
-    (table_rule), which also serves outside the table's range (and k <= 0)."""
+    """<f(x1)>, x1 ~ N(0, k): a Chebyshev table in log k built (when first needed) from the
+    composite rule (table_rule), which also serves outside the table's range (and k <= 0)."""
     suffix = _suffix(name)
     exact, build, table = f"_exact{suffix}", f"_build{suffix}", f"_TABLE{suffix}"
     library.imports.add(_TABLE_IMPORTS)
@@ -490,7 +491,7 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
                 "    for i in range(points.shape[0]):\n"
                 f"        values[i] = {exact}(points[i])\n"
                 "    return chebyshev_table(values)\n"
-                f'\n\n{table} = cached_table("{_table_key("chebyshev", f)}", {build})'
+                f'\n\n{table} = table_ref("{_table_key("chebyshev", f)}", {build})'
             ),
             (),
             (exact,),
@@ -504,7 +505,7 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
             f"def {name}(k):\n"
             f'    """<{f}> for x1 ~ N(0, k): Chebyshev table in log k, graded quadrature outside it."""\n'
             f"    if k >= TABLE_K_LO and k <= TABLE_K_HI:\n"
-            f"        return table_value({table}, k)\n"
+            f"        return table_value(stored_table({table}), k)\n"
             f"    return {call}k)"
         ),
         (),
@@ -513,7 +514,8 @@ def _tabulated_1d(name: str, node: GaussianExpectation, library: HelperLibrary) 
 
 
 def _hermite_table(f: sp.Expr, library: HelperLibrary) -> str:
-    """The global name of the Hermite table of f(x1) (built at import by a generated helper)."""
+    """The global name of the reference to the Hermite table of f(x1) (built when first needed
+    by a generated helper)."""
     (x1,) = variables(1)
     digest = hashlib.sha256(sp.srepr(sp.Lambda(x1, f)).encode()).hexdigest()[:12]
     build, table = f"_hermite_{digest}", f"_HERMITE_{digest}"
@@ -535,7 +537,7 @@ def _hermite_table(f: sp.Expr, library: HelperLibrary) -> str:
                 f"def {build}():\n"
                 f'    """Hermite coefficients of {f} tabulated in log k (generated/quadrature.py)."""\n'
                 + body
-                + f'\n\n{table} = cached_table("{_table_key("hermite", f)}", {build})'
+                + f'\n\n{table} = table_ref("{_table_key("hermite", f)}", {build})'
             ),
             (f,),
             (),
@@ -579,7 +581,7 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
         tables = (
             "    if k11 == k22:\n"
             "        s = abs(k12)\n"
-            f"        value = pair_value({pos} if k12 > 0.0 else {neg}, s, k11 - s)\n"
+            f"        value = pair_value(stored_table({pos}) if k12 > 0.0 else stored_table({neg}), s, k11 - s)\n"
             "        if value == value:\n"
             "            return value\n"
             "    elif k12 > 0.0:\n"
@@ -587,7 +589,7 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
             "        t = math.sqrt(max(k11, k22) / ka)\n"
             "        if t <= PAIR_T_HI:\n"
             "            s = k12 / t\n"
-            f"            value = pair_value_t({table_t}, s, ka - s, t)\n"
+            f"            value = pair_value_t(stored_table({table_t}), s, ka - s, t)\n"
             "            if value == value:\n"
             "                return value\n"
         )
@@ -595,7 +597,7 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
     chain = (
         tables
         + "    if k11 >= TABLE_K_LO and k11 <= TABLE_K_HI and k22 >= TABLE_K_LO and k22 <= TABLE_K_HI:\n"
-        f"        value = mehler_sum({table_a}, {table_b}, k11, k22, k12)\n"
+        f"        value = mehler_sum(stored_table({table_a}), stored_table({table_b}), k11, k22, k12)\n"
         "        if value == value:\n"
         "            return value\n"
     )
@@ -639,7 +641,7 @@ def _mehler_2d(name: str, node: GaussianExpectation, library: HelperLibrary):
 _PAIR_IMPORTS = (
     "from .quadrature import MAX_NODES, PAIR_Y, "
     "PAIR_Y_LIMITS, "
-    "built, cached_table, graded_rule, pair_table, pair_v_points, pair_value"
+    "built, graded_rule, pair_table, pair_v_points, pair_value, stored_table, table_ref"
 )
 
 
@@ -788,7 +790,8 @@ def _equal_tables(name: str, node: GaussianExpectation, library: HelperLibrary):
                 f"    a = built({heat_a})\n"
                 f"    b = built({heat_b})\n"
                 "    return pair_table(a, b, False), pair_table(a, b, True)\n"
-                f'\n\n{pos}, {neg} = cached_table("{_table_key("pairs", f, g)}", {build})'
+                f'\n\n{pos} = table_ref("{_table_key("pairs", f, g)}", {build}, 0)'
+                f'\n{neg} = table_ref("{_table_key("pairs", f, g)}", {build}, 1)'
             ),
             (),
             (heat_a, heat_b),
@@ -854,7 +857,7 @@ def _scaled_tables(name: str, node: GaussianExpectation, library: HelperLibrary)
                 f"    a = built({heat_a})\n"
                 f"    b = {scaled}(np.array(pair_t_points()))\n"
                 "    return pair_t_table([pair_table(a, b[i], False) for i in range(b.shape[0])])\n"
-                f'\n\n{table} = cached_table("{_table_key("pairs-t", f)}", {build})'
+                f'\n\n{table} = table_ref("{_table_key("pairs-t", f)}", {build})'
             ),
             (),
             (heat_a, scaled),
@@ -884,7 +887,7 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
             f'    """<{body}> for (x1, x2) ~ N(0, [[k, k12], [k12, k]]): table in (log |k12|,\n'
             f'    log(k - |k12|)) (generated/quadrature.py), {name} outside it."""\n'
             "    s = abs(k12)\n"
-            f"    value = pair_value({pos} if k12 > 0.0 else {neg}, s, k - s)\n"
+            f"    value = pair_value(stored_table({pos}) if k12 > 0.0 else stored_table({neg}), s, k - s)\n"
             "    if value == value:\n"
             "        return value\n"
             f"    return {call}k, k, k12)"
@@ -900,7 +903,7 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
                 f"def _pairw{suffix}():\n"
                 f'    """Table of <{body}> at K12 = K11."""\n'
                 f"    return pair_table(built({plain}), built({heat_b}), False)\n"
-                f'\n\n{table} = cached_table("{_table_key("walk", f, g)}", _pairw{suffix})'
+                f'\n\n{table} = table_ref("{_table_key("walk", f, g)}", _pairw{suffix})'
             ),
             (),
             (plain, heat_b),
@@ -924,7 +927,7 @@ def _pair_helper(name: str, family: str, node: GaussianExpectation, library: Hel
         f'    table in (log ke, log(kl - ke)) (generated/quadrature.py), {name} outside it."""\n'
         "    v = kl - ke\n"
         f"{same}"
-        f"    value = pair_value({table}, ke, v)\n"
+        f"    value = pair_value(stored_table({table}), ke, v)\n"
         "    if value == value:\n"
         "        return value\n"
         f"    return {call}ke, kl, ke)"
