@@ -30,8 +30,9 @@ The generic rows (--generic, default tanh: an activation without closed forms, w
 expectations come from tables) run the same calls with the table store (FIELDGEN_CACHE_DIR) filled
 beforehand by another process ("tables stored": a second process after any first use, or after
 `fieldgen warm-cache`), and once with an empty table store as well ("fresh tables": the very
-first use on a machine, which builds the tables the imported modules hold). Every child process
-has a table store of its own, never the user's.
+first use on a machine, which builds the tables of the functions the call compiles, when they
+compile; a process loading them from Numba's cache reads no table). Every child process has a
+table store of its own, never the user's.
 
 Targets (issue: cold start): first call of any public function in a fresh install <= 2 s; a new
 process with a warm cache <= 0.3 s to the first result. The last column but one compares the
@@ -62,7 +63,7 @@ CALLS = {
 }
 # The generic path's rows (an activation without closed forms): tables stored, then fresh tables.
 GENERIC_CALLS = ("kernel", "sensitivity", "kernel_covariance")
-GENERIC_FRESH = ("kernel_covariance",)
+GENERIC_FRESH = ("kernel", "kernel_covariance")
 EMPTY_TARGET, WARM_TARGET = 2.0, 0.3
 HEAVY = ("sympy", "scipy.linalg", "dask", "distributed", "tqdm", "matplotlib", "fieldgen.report")
 
