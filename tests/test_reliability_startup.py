@@ -9,8 +9,9 @@ compiles nothing, a one-input covariance neither the mean shift's functions nor 
 path) and compiles fieldgen's functions without Numba's C-callable wrapper; on the generic (table)
 path, importing a generated module compiles none of its expectation helpers and a first call
 only those it uses, and loads (or builds) only the tables those use, none at all when they come
-from Numba's cache; after `fieldgen warm-cache`, a new process loads what its first call needs
-from the cache and compiles nothing.
+from Numba's cache, and its fallbacks' trampoline passes their values and exceptions through;
+after `fieldgen warm-cache`, a new process loads what its first call needs from the cache and
+compiles nothing.
 Each check runs in a new interpreter. No timing: bench_cold_start.py measures.
 """
 
@@ -257,4 +258,35 @@ def test_warm_cache_leaves_nothing_to_compile_for_a_later_process(tmp_path):
         """,
         env=env,
     )
+    assert out.strip() == "ok"
+
+
+def test_fallback_trampoline_returns_the_fallback_and_propagates_its_exceptions():
+    """late1 / late3 (generated/quadrature.py) call the registered fallback through the Python C
+    API from compiled code: below the tables the value is the nested quadrature's, bit for bit,
+    and an exception raised by the fallback reaches the caller (negative control: a fallback
+    that raises)."""
+    out = _run("""
+        from fieldgen.generated import gauss_tanh as g, quadrature as q
+
+        k = 0.5 * q.TABLE_K_LO  # below the tables: the fallback answers
+        assert g.expect_single(k) == g._exact1_72e59afba973(k)
+        (key,) = [key for key, f in q._LATE.items() if f is g._exact1_72e59afba973]
+        pair = [key for key, f in q._LATE.items() if f is g._exact2_e698f675438c]
+        assert g.expect_pair(k, k, 0.5 * k)[2] == g._exact2_e698f675438c(k, k, 0.5 * k), pair
+
+        def fail(*args):
+            raise ZeroDivisionError(f"fallback at {args}")
+
+        saved, q._LATE[key] = q._LATE[key], fail
+        try:
+            g.expect_single(k)
+        except ZeroDivisionError as exc:
+            assert "fallback at" in str(exc)
+        else:
+            raise AssertionError("the fallback's exception was lost")
+        q._LATE[key] = saved
+        assert g.expect_single(k) == g._exact1_72e59afba973(k)
+        print("ok")
+    """)
     assert out.strip() == "ok"
