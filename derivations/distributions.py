@@ -104,11 +104,14 @@ def _sift(term: sp.Expr, x: sp.Symbol) -> sp.Expr:
     rest = sp.Mul(*[f for f in factors if f is not delta])
     if not rest.has(x):
         return term
-    if any(
-        isinstance(h, (sp.Heaviside, sp.DiracDelta)) and h.args[0].has(x)
-        for h in rest.atoms(sp.Heaviside, sp.DiracDelta)
-    ):
-        raise ValueError(f"{term} needs Theta(0): the product is not defined")
+    steps = [h for h in rest.atoms(sp.Heaviside, sp.DiracDelta) if h.args[0].has(x)]
+    if steps:
+        # f continuous at 0 although it has steps (relu's x Theta(x)): f delta = f(0) delta.
+        # The one-sided values at 0 agree; otherwise f(0) would need Theta(0).
+        sides = {sp.simplify(rest.xreplace({h: side for h in steps}).subs(x, 0)) for side in (0, 1)}
+        if n or any(h != sp.Heaviside(x) for h in steps) or len(sides) != 1:
+            raise ValueError(f"{term} needs Theta(0): the product is not defined")
+        return sides.pop() * delta
     return sp.Add(
         *[
             (-1) ** k

@@ -42,6 +42,7 @@ import sympy as sp
 from . import activations, closed_forms, gauss, model
 from .distributions import derivative, simplify_distributions
 from .expectation import (
+    Correlation,
     GaussianExpectation,
     covariance_matrix,
     entry_positions,
@@ -233,13 +234,100 @@ def self_feedback(name: str, n_inputs: int) -> tuple:
 
             rows.append(
                 [
-                    _two_time(_phiphi(phi, q), late_body, early, late, n_inputs)
+                    _with_stalled_limit(
+                        _two_time(_phiphi(phi, q), late_body, early, late, n_inputs),
+                        _phiphi(phi, q),
+                        late_body,
+                        early,
+                        late,
+                        n_inputs,
+                    )
                     - jac[pi, si] * P_early[qi]
                     for qi, q in enumerate(pairs)
                 ]
             )
         out.append(rows)
     return tuple(tuple(tuple(r) for r in rows) for rows in out)
+
+
+def conditional_variance(early, late, i: int) -> sp.Expr:
+    """Var(h^early_i | h^late_i = 0) = Ke_ii - Ke_ii^2 / Kl_ii of two inputs, the Schur complement
+    exactly as ``expectation._condition_on_zero`` writes it when a delta of the late layer
+    conditions."""
+    cov = walk_covariance(early, late, 2)
+    return cov[i, i] - cov[i, 2 + i] * cov[2 + i, i] / cov[2 + i, 2 + i]
+
+
+def _divides_by(expr: sp.Expr, v: sp.Expr) -> bool:
+    """Whether expr divides by an expression containing v (a power with a negative exponent, or a
+    correlation with v in a variance)."""
+    for e in sp.preorder_traversal(expr):
+        if e.is_Pow and e.exp.is_negative and e.base.has(v):
+            return True
+        if isinstance(e, Correlation) and any(arg.has(v) for arg in e.args[:2]):
+            return True
+    return False
+
+
+def stalled_two_time(body_early, body_late, early, late, i: int) -> sp.Expr:
+    """<f(h^early) g(h^late)> of two inputs where component i of the walk takes no step.
+
+    With Kl_ii = Ke_ii, h^late_i - h^early_i has variance Kl_ii - 2 Ke_ii + Ke_ii = 0, so
+    h^late_i = h^early_i and the moment is a 3-D expectation over (h^early_1, h^early_2, h^late_j),
+    j the other component: Cov = Ke on the early block, Cov(h^early, h^late_j) = Ke[:, j],
+    Var(h^late_j) = Kl_jj. A delta of h^late_i then sits on h^early_i (relu: delta(x) relu(x) = 0).
+    """
+    j = 1 - i
+    xs = variables(3)
+    x = xs[:2]
+    y = [xs[2], xs[2]]
+    y[i] = x[i]
+    Ke = model.kernel_matrix(early, 2)
+    cov = sp.zeros(3, 3)
+    cov[:2, :2] = Ke
+    for a in range(2):
+        cov[a, 2] = cov[2, a] = Ke[a, j]
+    cov[2, 2] = late[j]
+    entries = [cov[a, b] for a, b in entry_positions(3)]
+    body = simplify_distributions(body_early(x) * body_late(tuple(y)), xs)
+    return _close_kinked(closed_forms.close(GaussianExpectation(sp.Lambda(xs, body), *entries)))
+
+
+def _with_stalled_limit(general, body_early, body_late, early, late, n_inputs):
+    """The two-time moment, with its value where the walk takes no step where the closed form
+    divides by the vanishing conditional variance (0/0 there).
+
+    A delta of the late layer, delta(h^late_i), conditions h^early_i on h^late_i = 0 with variance
+    V_i = Ke_ii (Kl_ii - Ke_ii) / Kl_ii, which is 0 where component i takes no step (Kl_ii = Ke_ii).
+    There the moment is ``stalled_two_time``: Piecewise((general, V_i > 0), (stalled, True)), V_i
+    written factored inside the general form too (exactly 0 at Kl_ii = Ke_ii, no cancellation
+    near it), so that the printed code shares it and takes the branch where it is 0. (V_i < 0,
+    Kl_ii < Ke_ii, is no walk.) Where the stalled moment is not defined (sign: delta'(x) sign(x))
+    or does not close, the general form stays as it is.
+    """
+    if n_inputs != 2:
+        return general
+    late_vars = variables(2)
+    conditioned = {d.args[0] for d in body_late(late_vars).atoms(sp.DiracDelta)}
+    out = general
+    for i in range(2):
+        if late_vars[i] not in conditioned:
+            continue
+        v = conditional_variance(early, late, i)
+        if not _divides_by(out, v):
+            continue
+        try:
+            stalled = stalled_two_time(body_early, body_late, early, late, i)
+        except ValueError:  # sign: delta'(x) sign(x) is not defined (the moment diverges)
+            continue
+        if stalled.has(GaussianExpectation, sp.zoo, sp.nan, sp.oo):
+            continue  # no finite limit derived: the 0/0 stays (a clear error downstream)
+        factored = sp.factor(v)
+        general_f = out.xreplace({v: factored})
+        if any(e == v for e in sp.preorder_traversal(general_f)):
+            raise AssertionError(f"conditional variance {v} left unfactored")
+        out = sp.Piecewise((general_f, factored > 0), (stalled, True))
+    return out
 
 
 @lru_cache(maxsize=None)
