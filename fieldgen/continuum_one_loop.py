@@ -188,12 +188,14 @@ def continuum_one_loop(
     # (the tadpole is finite there: a NaN in it is a domain problem, reported below)
     feedback_only = np.isnan(shift[:, 2]).any() and not np.isnan(shift[:, 1]).any()
     if feedback_only and not np.isnan(cov).any():
-        # The self-feedback at s = tau (the walk takes no step) is 0/0 in the printed closed form
-        # of some activations' pairs (relu): its limit is not derived yet. Say so, not "overflow".
+        # The self-feedback at s = tau (the walk takes no step) is its derived limit where one
+        # exists (relu, abs, leaky_relu, abrelu); sign's pairs diverge there (like the
+        # step^(-1/2), integrable, but not on this grid). Say so, not "overflow".
         raise ValueError(
             f"activation {getattr(activation, 'name', activation)!r}: the continuum mean shift of "
-            "two inputs needs the self-feedback where the walk takes no step, which its closed "
-            "form leaves undefined (0/0); use one input, or the discrete kernel_mean_shift"
+            "two inputs needs the self-feedback where the walk takes no step, which is not finite "
+            "for this activation (sign's diverges there); use one input, or the discrete "
+            "kernel_mean_shift"
         )
     if not (np.all(np.isfinite(cov)) and np.all(np.isfinite(shift))):
         domain.raise_not_finite(

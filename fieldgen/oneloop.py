@@ -106,13 +106,14 @@ def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covari
             )
     stalled = D == 3 and depth > 0 and bool(np.any(np.all(path[1:] == path[:-1], axis=1)))
     if stalled and np.isnan(shift).any() and not np.isnan(cov).any():
-        # Steps below the kernel's float64 resolution: K^l == K^(l-1) bitwise, where a pair
-        # self-feedback printed in closed form (relu's) is 0/0; its limit is not derived.
+        # Steps below the kernel's float64 resolution: K^l == K^(l-1) bitwise. The pair
+        # self-feedback there is its derived limit where one exists (relu, abs, leaky_relu,
+        # abrelu); sign's diverges (like the step^(-1/2)): no finite value to return.
         raise ValueError(
             f"r = {r:g}, sigma_w2 = {sigma_w2:g}: the layer steps r^2 (sigma_w2 P + sigma_b2) fall "
             "below the float64 resolution of the kernel (K^l equals K^(l-1) exactly), where the "
-            f"two-input self-feedback of {getattr(activation, 'name', activation)!r} is 0/0 in its "
-            "closed form; use r^2 sigma_w2 >= ~1e-14 (or one input)"
+            f"two-input self-feedback of {getattr(activation, 'name', activation)!r} is not finite "
+            "(sign's diverges as the step goes to 0); use r^2 sigma_w2 >= ~1e-14 (or one input)"
         )
     if not (np.all(np.isfinite(shift)) and np.all(np.isfinite(cov))):
         # The kernel path is finite (kernel() raised otherwise): a singular input or overflow.

@@ -16,6 +16,7 @@ from fieldgen.stats import covariance_and_se, variance_and_se
 PAIR = [[1.0, 0.5], [0.5, 1.2]]
 CASES = {
     "relu": dict(activation="relu", sigma_w2=2.0, K0=1.0),
+    "relu-pair": dict(activation="relu", sigma_w2=2.0, K0=PAIR),
     "erf": dict(activation="erf", sigma_w2=1.0, K0=1.0, sigma_b2=0.1),
     "erf-pair": dict(activation="erf", sigma_w2=1.0, K0=PAIR),
 }
@@ -92,7 +93,7 @@ def test_the_continuum_grid_is_converged(case):
 
 
 # The discrete pair one loop at depth 1000 takes about 20 s (issue 12 speeds it up).
-RATE_CASES = ["erf", "relu", pytest.param("erf-pair", marks=pytest.mark.slow)]
+RATE_CASES = ["erf", "relu", "relu-pair", pytest.param("erf-pair", marks=pytest.mark.slow)]
 
 
 @pytest.mark.parametrize("case", RATE_CASES)
@@ -208,11 +209,32 @@ def test_pairs_follow_the_kernel_covariance_convention_and_inputs_are_checked():
         fieldgen.r_for_tau(1.0, 0, 1.0)
 
 
-def test_relu_pairs_mean_shift_is_a_clear_error_not_an_overflow():
-    """relu's pair self-feedback is 0/0 where the walk takes no step (its limit is not derived
-    yet): the continuum of two inputs says so instead of reporting an overflow; erf works."""
-    pair = np.array([[1.0, 0.5], [0.5, 1.0]])
-    with pytest.raises(ValueError, match="self-feedback"):
-        fieldgen.continuum_one_loop("relu", tau=0.5, sigma_w2=1.0, K0=pair, points=8)
-    res = fieldgen.continuum_one_loop("erf", tau=0.5, sigma_w2=1.0, K0=pair, points=8)
-    assert np.isfinite(res.covariance).all()
+def test_relu_pairs_mean_shift_diagonal_equals_the_one_input_continuum():
+    """relu's pair self-feedback at s = tau (the walk takes no step) is its derived limit (it was
+    0/0): the continuum of two inputs is finite, and its diagonal is the one-input continuum of
+    each input alone (separate derivations and evaluators). The off-diagonal: the 1/L rate test."""
+    K0 = np.array(PAIR)
+    kw = dict(tau=0.5, sigma_w2=1.0, points=8)
+    pair = fieldgen.continuum_one_loop("relu", K0=K0, **kw)
+    assert np.isfinite(pair.mean_shift.total).all() and np.isfinite(pair.covariance).all()
+    for i in range(2):
+        one = fieldgen.continuum_one_loop("relu", K0=K0[i, i], **kw)
+        np.testing.assert_allclose(pair.mean_shift.total[:, i, i], one.mean_shift.total, rtol=1e-10)
+    # control: the two diagonals differ (K0_11 != K0_22), so the comparison is not vacuous
+    assert not np.allclose(pair.mean_shift.total[:, 0, 0], pair.mean_shift.total[:, 1, 1])
+
+
+@pytest.mark.slow
+def test_sign_pairs_mean_shift_is_a_clear_error_not_an_overflow():
+    """sign's pair self-feedback diverges where the walk takes no step (like the step^(-1/2)):
+    the continuum of two inputs, and the discrete one loop whose steps fall below the float64
+    resolution, say so instead of reporting an overflow; the discrete one with resolved steps
+    is finite (generates sign into the user cache: slow)."""
+    pair = np.array(PAIR)
+    with pytest.raises(ValueError, match="self-feedback.*not finite.*sign"):
+        fieldgen.continuum_one_loop("sign", tau=0.5, sigma_w2=1.0, K0=pair, points=8)
+    with pytest.raises(ValueError, match="float64 resolution.*'sign' is not finite"):
+        fieldgen.kernel_mean_shift("sign", r=0.1, sigma_w2=1e-30, depth=3, K0=pair)
+    assert np.isfinite(
+        fieldgen.kernel_mean_shift("sign", r=0.1, sigma_w2=1.0, depth=3, K0=pair)
+    ).all()

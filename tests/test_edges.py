@@ -271,12 +271,17 @@ def test_optimal_r_at_full_correlation_has_no_nan(activation, c0):
             assert not best, best.message
 
 
-def test_relu_pair_mean_shift_below_float64_resolution_is_a_value_error():
-    """r^2 sigma_w2 = 1e-32: every layer step is below the kernel's float64 resolution, where
-    relu's pair self-feedback is 0/0 in closed form: a ValueError naming r and sigma_w2, not an
-    overflow. Control: one step above the resolution (r^2 sigma_w2 = 1e-10) is finite."""
+def test_relu_pair_mean_shift_below_float64_resolution_is_its_small_step_limit():
+    """r^2 sigma_w2 = 1e-32: every layer step is below the kernel's float64 resolution (K^l equals
+    K^(l-1) bitwise), where relu's pair self-feedback takes its stalled branch. The shift is
+    O(g^2) in g = r^2 sigma_w2 at fixed depth: divided by g^2 it equals the same call at
+    g = 1e-10 (steps resolved, the general branch) to O(g). Control: the g^1 scaling is rejected."""
     K0 = np.array([[1.0, 0.5], [0.5, 1.2]])
-    with pytest.raises(ValueError, match="r = 0.1, sigma_w2 = 1e-30.*float64 resolution"):
-        fieldgen.kernel_mean_shift("relu", r=0.1, sigma_w2=1e-30, depth=3, K0=K0)
-    shift = fieldgen.kernel_mean_shift("relu", r=0.1, sigma_w2=1e-8, depth=3, K0=K0)
-    assert np.all(np.isfinite(shift))
+    g_tiny, g_small = 0.01 * 1e-30, 0.01 * 1e-8
+    tiny = fieldgen.kernel_mean_shift("relu", r=0.1, sigma_w2=1e-30, depth=3, K0=K0)
+    path = fieldgen.kernel("relu", r=0.1, sigma_w2=1e-30, depth=3, K0=K0)
+    assert np.all(path == path[0])  # the walk takes no step in float64
+    small = fieldgen.kernel_mean_shift("relu", r=0.1, sigma_w2=1e-8, depth=3, K0=K0)
+    assert np.all(np.isfinite(tiny)) and np.all(tiny[-1] != 0)
+    np.testing.assert_allclose(tiny / g_tiny**2, small / g_small**2, rtol=1e-8, atol=0)
+    assert not np.allclose(tiny / g_tiny, small / g_small, rtol=1e-2, atol=0)
