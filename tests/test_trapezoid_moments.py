@@ -95,7 +95,9 @@ def _erf_reference(Ke, Kl):
     p_e12 = _erf_pair(Ke[0, 0], Ke[1, 1], Ke[0, 1])
     p_l12 = _erf_pair(Kl[0, 0], Kl[1, 1], Kl[0, 1])
     p_e11 = _erf_pair(Ke[0, 0], Ke[0, 0], Ke[0, 0])
-    return np.array([A[2, 2] + p_e12 * p_l12, F[0, 2, 2] + J[2, 0] * p_e12, A[0, 2] + p_e11 * p_l12])
+    return np.array(
+        [A[2, 2] + p_e12 * p_l12, F[0, 2, 2] + J[2, 0] * p_e12, A[0, 2] + p_e11 * p_l12]
+    )
 
 
 def _erf_trapezoid(mod, Ke, Kl, bump=0.0):

@@ -1,14 +1,16 @@
-"""Three- and four-dimensional Gaussian expectations without a closed form: tensor Gauss-Hermite.
+"""Three- and four-dimensional Gaussian expectations without a closed form.
 
-x = L z (Cholesky) on a tensor grid of GH{n}_NODES (generated/quadrature.py); loop level j fixes
-z_j and x_j, and factors of an integrand that depend on x_0..x_j only are multiplied in at level
-j. A two-input one-loop coefficient of an activation without closed forms takes several such
-moments of the same two layers (the self-feedback of a layer pair: four 4-D moments with one and
-the same covariance, the walk's early and late kernels, and pairs of 3-D ones with another), so
-the moments of one covariance are summed over one grid (``fused_hermite_moments``): at each level
-the factors of every integrand are computed together (one CSE, so tanh(x4) is evaluated once per
-node whatever the number of moments) and each moment keeps its own running product and sum. A
-moment alone with its covariance is the same helper with one integrand (``lower_expectations``).
+x = L z (Cholesky). Analytic integrands: the trapezoidal rule in whitened coordinates
+(``tensor_trapezoid_helper``), 1e-9; kinked ones (Heaviside, Abs, Piecewise): tensor Gauss-Hermite
+on a grid of GH{n}_NODES (generated/quadrature.py). Loop level j fixes z_j and x_j, and factors
+of an integrand that depend on x_0..x_j only are multiplied in at level j. A two-input one-loop
+coefficient of an activation without closed forms takes several such moments of the same two
+layers (the self-feedback of a layer pair: four 4-D moments with one and the same covariance, the
+walk's early and late kernels, and pairs of 3-D ones with another), so the moments of one
+covariance are summed over one grid (``fused_hermite_moments``): at each level the factors of
+every integrand are computed together (one CSE, so tanh(x4) is evaluated once per node whatever
+the number of moments) and each moment keeps its own running product and sum. A moment alone
+with its covariance is the same helper with one integrand (``lower_expectations``).
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
         '@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)',
         f"def {name}({', '.join(params)}):",
         f'    """{what} for x ~ N(0, K), {n}-D: trapezoidal rule in whitened coordinates, the',
-        f'    last axis summed into tables of the smoothed last-level factors."""',
+        '    last axis summed into tables of the smoothed last-level factors."""',
         f"    cov = np.empty(({n}, {n}))",
         f"    low = np.empty(({n}, {n}))",
     ]
@@ -188,8 +190,8 @@ def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
     ]
     lines += [f"    weights{j} = trap_weights(steps[{j}], halves[{j}])" for j in range(n)]
     lines += [
-        f"    for i in range(npts):",
-        f"        mu = lo + i*delta",
+        "    for i in range(npts):",
+        "        mu = lo + i*delta",
         f"        for k in range(-halves[{last}], halves[{last}] + 1):",
         f"            w = weights{last}[k + halves[{last}]]",
         f"            {xs[last]} = mu + sigma*(k*h)",
@@ -204,7 +206,7 @@ def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
         for i, factor in enumerate(factors):
             lines.append(f"            table[{i}, i] += w*(@{len(texts)}@)")
             texts.append(factor)
-    lines += [f"    bw = np.empty(TRAP_DEGREE + 1)"]
+    lines += ["    bw = np.empty(TRAP_DEGREE + 1)"]
     lines += [f"    acc{m} = 0.0" for m in range(count)]
     indent = "    "
     for j in range(last):
@@ -239,7 +241,7 @@ def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
             continue
         mu = " + ".join(f"z{i}*low[{last}, {i}]" for i in range(last))
         lines.append(f"{indent}at = trap_interpolation(({mu} - lo)/delta, npts, bw)")
-        for f, i in slot.items():
+        for i in slot.values():
             lines.append(f"{indent}g{i} = 0.0")
             lines.append(f"{indent}for a in range(TRAP_DEGREE + 1):")
             lines.append(f"{indent}    g{i} += bw[a]*table[{i}, at + a]")

@@ -44,8 +44,9 @@ a lookup ~0.3 us (Mehler's series: ~0.5 us; the nested rule: ~0.4 ms). Then Mehl
 the nested rule as before. Building these tables (the heat-smoothed f(t .) at every t) takes about
 a minute once per integrand; it is stored in the per-user table cache.
 
-3-D and 4-D: tensor Gauss-Hermite. The activation's sharp region is assumed at h = 0 with unit
-width (kinks at 0 fall on panel edges); tests check each helper kind against adaptive quadrature.
+3-D and 4-D (hermite.py): the trapezoidal rule in whitened coordinates for analytic integrands
+(TRAP_* below), tensor Gauss-Hermite for kinked ones; tests check each helper kind against an
+independent reference (adaptive quadrature, closed forms, brute-force sums).
 """
 
 from __future__ import annotations
@@ -70,9 +71,9 @@ ORDER = 10
 # relative with (32, 4); (24, 1), the plain rule used before, gave 1e-4 at K ~ 30.
 PATH_ORDER = 32
 PATH_POWER = 4
-# Gauss-Hermite nodes per axis for 3-D and 4-D expectations (8000 and 20736 nodes): only activations
-# without closed forms (tanh pairs, presets) still reach them; relu's and erf's one-loop moments
-# are path integrals of closed forms.
+# Gauss-Hermite nodes per axis for 3-D and 4-D expectations of kinked integrands (8000 and 20736
+# nodes): relu's and erf's one-loop moments are path integrals of closed forms, the analytic ones
+# without closed forms take the trapezoidal rule below.
 HERMITE_ORDER = {3: 20, 4: 12}
 # The trapezoidal rule in whitened coordinates for 3-D and 4-D expectations of analytic
 # integrands (hermite.py, tensor_trapezoid_helper): nodes on a lattice of step h_j along z_j
