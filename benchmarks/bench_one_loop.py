@@ -19,7 +19,9 @@
    two inputs, with and without the 1/L term).
 4. Accuracy: relu pair four-point coefficients against nested adaptive quadrature (scipy nquad
    over the positive orthant, rtol 1e-11) at c0 in {-0.9, 0, 0.5, 0.99} and unequal norms
-   (`--accuracy`; minutes per point).
+   (`--accuracy`; minutes per point); then tanh's 4-D four-point moment (the generic path's
+   trapezoidal rule) against a brute-force 4-D trapezoidal sum (step 0.15, a cube of nodes, no
+   tables), and the tensor Gauss-Hermite rule (12 nodes per axis) it replaced.
 
     python benchmarks/bench_one_loop.py [--repeat 3] [--pilot 200] [--skip-depth-1000-pairs]
         [--pair-depths 100 1000] [--pair-activations relu erf linear tanh gelu]
@@ -195,6 +197,7 @@ def main():
 
     if args.accuracy:
         accuracy_table()
+        generic_accuracy_table()
 
 
 def _module_and_path(name, kw):
@@ -296,6 +299,72 @@ def accuracy_table():
                 f"{c0:>6} {label:>6} {gen:>20.14g} {ref:>20.14g} {abs(gen / ref - 1):>11.2e}",
                 flush=True,
             )
+
+
+def _brute_tanh4(C, h, half):
+    """E[t(x1) t(x2) t(x3) t(x4)], x = C z: the plain trapezoidal sum on [-half, half]^4."""
+    from numba import njit, prange
+
+    @njit(parallel=True)
+    def run(C, h, half):
+        n = int(np.ceil(half / h))
+        z = (np.arange(2 * n + 1) - n) * h
+        w = np.exp(-0.5 * z * z) * h / np.sqrt(2.0 * np.pi)
+        parts = np.zeros(z.shape[0])
+        for i in prange(z.shape[0]):
+            s = 0.0
+            a = np.tanh(C[0, 0] * z[i])
+            for j in range(z.shape[0]):
+                b = np.tanh(C[1, 0] * z[i] + C[1, 1] * z[j])
+                for k in range(z.shape[0]):
+                    c = np.tanh(C[2, 0] * z[i] + C[2, 1] * z[j] + C[2, 2] * z[k])
+                    base = C[3, 0] * z[i] + C[3, 1] * z[j] + C[3, 2] * z[k]
+                    inner = 0.0
+                    for q in range(z.shape[0]):
+                        inner += w[q] * np.tanh(base + C[3, 3] * z[q])
+                    s += w[j] * w[k] * b * c * inner
+            parts[i] = w[i] * a * s
+        return parts.sum()
+
+    return run(C, h, half)
+
+
+def generic_accuracy_table():
+    from fieldgen.generated import module
+
+    four_point = module("oneloop", "tanh").four_point_pair
+    pair = module("gauss", "tanh").expect_pair
+    z, w = np.polynomial.hermite_e.hermegauss(12)
+    w = w / w.sum()
+    grid = np.array(np.meshgrid(z, z, z, z, indexing="ij")).reshape(4, -1)
+    weight = np.einsum("i,j,k,l->ijkl", w, w, w, w).ravel()
+    print(
+        "\nAccuracy: tanh pair, E[t(x1) t(x2) t(y1) t(y2)] (late K11 = K, K22 = 1.2 K, "
+        "early = frac * late)"
+    )
+    print(
+        f"{'K':>5} {'c0':>6} {'frac':>6} {'generated':>20} {'brute force':>20} "
+        f"{'rel. error':>11} {'GH 12 (old)':>11}"
+    )
+    for K in (1.5, 5.0):
+        for c0 in (-0.9, 0.0, 0.5, 0.99):
+            for frac in (0.999, 0.5):
+                root = np.sqrt(1.2)
+                Kl = K * np.array([[1.0, c0 * root], [c0 * root, 1.2]])
+                Ke = frac * Kl
+                ke = np.array([Ke[0, 0], Ke[1, 1], Ke[0, 1]])
+                kl = np.array([Kl[0, 0], Kl[1, 1], Kl[0, 1]])
+                A = np.empty((3, 3))
+                four_point(ke, kl, A)
+                got = A[2, 2] + pair(*ke)[2] * pair(*kl)[2]
+                C = np.linalg.cholesky(np.block([[Ke, Ke], [Ke, Kl]]))
+                ref = _brute_tanh4(C, 0.15 / np.sqrt(K / 1.5), 8.0)
+                gh = float(np.sum(weight * np.prod(np.tanh(C @ grid), axis=0)))
+                print(
+                    f"{K:>5} {c0:>6} {frac:>6} {got:>20.14g} {ref:>20.14g} "
+                    f"{abs(got / ref - 1):>11.2e} {abs(gh / ref - 1):>11.2e}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

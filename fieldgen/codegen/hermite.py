@@ -1,14 +1,16 @@
-"""Three- and four-dimensional Gaussian expectations without a closed form: tensor Gauss-Hermite.
+"""Three- and four-dimensional Gaussian expectations without a closed form.
 
-x = L z (Cholesky) on a tensor grid of GH{n}_NODES (generated/quadrature.py); loop level j fixes
-z_j and x_j, and factors of an integrand that depend on x_0..x_j only are multiplied in at level
-j. A two-input one-loop coefficient of an activation without closed forms takes several such
-moments of the same two layers (the self-feedback of a layer pair: four 4-D moments with one and
-the same covariance, the walk's early and late kernels, and pairs of 3-D ones with another), so
-the moments of one covariance are summed over one grid (``fused_hermite_moments``): at each level
-the factors of every integrand are computed together (one CSE, so tanh(x4) is evaluated once per
-node whatever the number of moments) and each moment keeps its own running product and sum. A
-moment alone with its covariance is the same helper with one integrand (``lower_expectations``).
+x = L z (Cholesky). Analytic integrands: the trapezoidal rule in whitened coordinates
+(``tensor_trapezoid_helper``), 1e-9; kinked ones (Heaviside, Abs, Piecewise): tensor Gauss-Hermite
+on a grid of GH{n}_NODES (generated/quadrature.py). Loop level j fixes z_j and x_j, and factors
+of an integrand that depend on x_0..x_j only are multiplied in at level j. A two-input one-loop
+coefficient of an activation without closed forms takes several such moments of the same two
+layers (the self-feedback of a layer pair: four 4-D moments with one and the same covariance, the
+walk's early and late kernels, and pairs of 3-D ones with another), so the moments of one
+covariance are summed over one grid (``fused_hermite_moments``): at each level the factors of
+every integrand are computed together (one CSE, so tanh(x4) is evaluated once per node whatever
+the number of moments) and each moment keeps its own running product and sum. A moment alone
+with its covariance is the same helper with one integrand (``lower_expectations``).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sympy as sp
 from ..derivations.expectation import GaussianExpectation, entry_positions, variables
 from .folding import fold_kinked_expectations
 from .nodes import TupleAssign, helper_call
-from .quadrature import HERMITE_ORDER, HelperLibrary, TextHelper
+from .quadrature import HERMITE_ORDER, HelperLibrary, TextHelper, _kinked
 
 INDENT = "    "
 
@@ -65,10 +67,18 @@ def _by_level(body: sp.Expr, xs) -> list:
 
 def tensor_hermite_helper(integrands, library: HelperLibrary) -> str:
     """Print the helper summing every integrand (Lambdas of n variables, one covariance) over one
-    n-D Gauss-Hermite grid; its name. It returns a tuple, or a float for one integrand."""
+    n-D grid; its name. It returns a tuple, or a float for one integrand.
+
+    Analytic integrands whose last variable enters through factors of its own get the
+    trapezoidal rule in whitened coordinates (``tensor_trapezoid_helper``); kinked ones keep
+    tensor Gauss-Hermite."""
     n = len(integrands[0].variables)
     xs = variables(n)
     bodies = [lam.expr.xreplace(dict(zip(lam.variables, xs))) for lam in integrands]
+    if not any(_kinked(b) for b in bodies) and all(
+        lv[n - 1].free_symbols <= {xs[n - 1]} for lv in (_by_level(b, xs) for b in bodies)
+    ):
+        return tensor_trapezoid_helper(bodies, xs, library)
     digest = hashlib.sha256(sp.srepr(sp.Tuple(*bodies)).encode()).hexdigest()[:12]
     name = f"_moments{n}_{digest}"
     if name in library.functions:
@@ -122,3 +132,143 @@ def tensor_hermite_helper(integrands, library: HelperLibrary) -> str:
     library.imports.add(f"from .quadrature import GH{n}_NODES, GH{n}_WEIGHTS")
     library.add(TextHelper(name, "\n".join(lines), tuple(texts), ("cholesky_psd",)))
     return name
+
+
+def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
+    """The helper of ``tensor_hermite_helper`` on the trapezoidal rule in whitened coordinates.
+
+    x = L z (Cholesky); z on a lattice of step h_j per axis (``trap_steps``: h_j resolves the
+    fastest argument along z_j) inside the ball |z| <= TRAP_Z. The last variable x_{n-1} =
+    mu + L[n-1, n-1] z_{n-1} enters only through factors of its own, so the sum over z_{n-1} is
+    done once: each distinct last-level factor f, smoothed, S_f(mu) = <f(mu + sigma t)>, is
+    tabulated on a uniform grid in mu and read at the mu of every outer node by local
+    interpolation. Work n^(d-1) + (table) instead of n^d.
+    """
+    n = len(xs)
+    digest = hashlib.sha256(sp.srepr(sp.Tuple(*bodies)).encode()).hexdigest()[:12]
+    name = f"_moments{n}_{digest}"
+    if name in library.functions:
+        return name
+    params = [f"k{i}" for i in range(len(entry_positions(n)))]
+    count = len(bodies)
+    levels = [_by_level(body, xs) for body in bodies]
+    last = n - 1
+    radius = "TRAP_Z_GROWING" if _unbounded(bodies, xs) else "TRAP_Z"
+    tabulated = sorted({lv[last] for lv in levels if lv[last] != 1}, key=sp.default_sort_key)
+    slot = {f: i for i, f in enumerate(tabulated)}
+    what = f"<{bodies[0]}>" if count == 1 else f"{count} moments <f_j(x)>"
+    texts: list = []
+    lines = [
+        '@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)',
+        f"def {name}({', '.join(params)}):",
+        f'    """{what} for x ~ N(0, K), {n}-D: trapezoidal rule in whitened coordinates, the',
+        '    last axis summed into tables of the smoothed last-level factors."""',
+        f"    cov = np.empty(({n}, {n}))",
+        f"    low = np.empty(({n}, {n}))",
+    ]
+    for (a, b), k in zip(entry_positions(n), params):
+        lines.append(f"    cov[{a}, {b}] = {k}")
+        if a != b:
+            lines.append(f"    cov[{b}, {a}] = {k}")
+    lines += [
+        "    cholesky_psd(cov, low)",
+        f"    steps = np.empty({n})",
+        f"    halves = np.empty({n}, np.int64)",
+        f"    trap_steps(low, {radius}, steps, halves)",
+        f"    sigma = low[{last}, {last}]",
+        "    spread = math.sqrt({})".format(
+            " + ".join(f"low[{last}, {i}]**2" for i in range(last))
+        ),
+        "    delta = TRAP_DELTA*max(1.0, sigma)",
+        f"    span = {radius}*spread + (TRAP_DEGREE + 2)*delta",
+        "    if 2.0*span/delta > TRAP_MAX_TABLE:",
+        "        delta = 2.0*span/TRAP_MAX_TABLE",
+        "    lo = -span",
+        "    npts = int(2.0*span/delta) + TRAP_DEGREE + 2",
+        f"    table = np.zeros(({max(len(tabulated), 1)}, npts))",
+        f"    h = steps[{last}]",
+    ]
+    lines += [f"    weights{j} = trap_weights(steps[{j}], halves[{j}])" for j in range(n)]
+    lines += [
+        "    for i in range(npts):",
+        "        mu = lo + i*delta",
+        f"        for k in range(-halves[{last}], halves[{last}] + 1):",
+        f"            w = weights{last}[k + halves[{last}]]",
+        f"            {xs[last]} = mu + sigma*(k*h)",
+    ]
+    if tabulated:
+        replacements, factors = sp.cse(
+            tabulated, symbols=sp.numbered_symbols("s_"), order="canonical"
+        )
+        for a, b in replacements:
+            lines.append(f"            {a} = @{len(texts)}@")
+            texts.append(b)
+        for i, factor in enumerate(factors):
+            lines.append(f"            table[{i}, i] += w*(@{len(texts)}@)")
+            texts.append(factor)
+    lines += ["    bw = np.empty(TRAP_DEGREE + 1)"]
+    lines += [f"    acc{m} = 0.0" for m in range(count)]
+    indent = "    "
+    for j in range(last):
+        left = f"{radius}**2" if j == 0 else f"{radius}**2 - r{j - 1}"
+        lines += [
+            f"{indent}m{j} = halves[{j}]",
+            f"{indent}if steps[{j}] > 0.0:",
+            f"{indent}    m{j} = min(m{j}, int(math.sqrt(max(0.0, {left}))/steps[{j}]))",
+            f"{indent}for i{j} in range(-m{j}, m{j} + 1):",
+        ]
+        indent += INDENT
+        lines.append(f"{indent}z{j} = i{j}*steps[{j}]")
+        lines.append(f"{indent}r{j} = " + (f"z{j}*z{j}" if j == 0 else f"r{j - 1} + z{j}*z{j}"))
+        terms = " + ".join(f"z{i}*low[{j}, {i}]" for i in range(j + 1))
+        lines.append(f"{indent}{xs[j]} = {terms}")
+        lines.append(f"{indent}w{j} = weights{j}[i{j} + halves[{j}]]")
+        replacements, factors = sp.cse(
+            [lv[j] for lv in levels], symbols=sp.numbered_symbols(f"u{j}_"), order="canonical"
+        )
+        for a, b in replacements:
+            lines.append(f"{indent}{a} = @{len(texts)}@")
+            texts.append(b)
+        values = []
+        for m, factor in enumerate(factors):
+            before = "" if j == 0 else f"p{j}_{m}*"
+            value = f"{before}w{j}" if factor == 1 else f"{before}w{j}*(@{len(texts)}@)"
+            if factor != 1:
+                texts.append(factor)
+            values.append(value)
+        if j < last - 1:
+            lines += [f"{indent}p{j + 1}_{m} = {v}" for m, v in enumerate(values)]
+            continue
+        mu = " + ".join(f"z{i}*low[{last}, {i}]" for i in range(last))
+        lines.append(f"{indent}at = trap_interpolation(({mu} - lo)/delta, npts, bw)")
+        for i in slot.values():
+            lines.append(f"{indent}g{i} = 0.0")
+            lines.append(f"{indent}for a in range(TRAP_DEGREE + 1):")
+            lines.append(f"{indent}    g{i} += bw[a]*table[{i}, at + a]")
+        for m, v in enumerate(values):
+            g = levels[m][last]
+            lines.append(f"{indent}acc{m} += {v}" + ("" if g == 1 else f"*g{slot[g]}"))
+    if count == 1:
+        lines.append("    return acc0")
+    else:
+        lines.append("    return ({},)".format(", ".join(f"acc{m}" for m in range(count))))
+    library.imports.add(
+        "from .quadrature import TRAP_DEGREE, TRAP_DELTA, TRAP_MAX_TABLE, TRAP_Z, TRAP_Z_GROWING, "
+        "trap_interpolation, trap_steps, trap_weights"
+    )
+    library.add(TextHelper(name, "\n".join(lines), tuple(texts), ("cholesky_psd",)))
+    return name
+
+
+def _unbounded(bodies, xs) -> bool:
+    """Whether a factor of one variable grows without bound (|f(+-1e4)| >= 100: relu-like
+    activations, polynomials), which takes the wider ball TRAP_Z_GROWING."""
+    from .quadrature import _growth
+
+    (x1,) = variables(1)
+    for body in bodies:
+        for factor in sp.Mul.make_args(body):
+            free = factor.free_symbols & set(xs)
+            if len(free) == 1 and _growth(factor.xreplace({free.pop(): x1})) >= 100:
+                return True
+    return False

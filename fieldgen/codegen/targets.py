@@ -372,10 +372,13 @@ def oneloop_module(name: str) -> ModuleSpec:
         ]
     # The accumulation, the pair interpolation and the continuum solver do not depend on the
     # activation: they are printed once (oneloop_shared) and specialised here to this module's
-    # coefficient functions. Where the pairs' two-layer coefficients take tensor Gauss-Hermite
-    # moments (no closed forms), they are interpolated over the layer pairs (INTERPOLATE);
-    # closed forms and path integrals stay exact.
-    tensor_hermite = any("GH3_NODES" in i or "GH4_NODES" in i for i in lib.imports)
+    # coefficient functions. Where the pairs' two-layer coefficients take 3-D/4-D quadrature
+    # (no closed forms: the trapezoidal rule, tensor Gauss-Hermite for kinked integrands), they
+    # are interpolated over the layer pairs (INTERPOLATE); closed forms and path integrals stay
+    # exact.
+    tensor_hermite = any(
+        "GH3_NODES" in i or "GH4_NODES" in i or "trap_steps" in i for i in lib.imports
+    )
     by_name = {fn.name: fn for fn in spec.functions}
     for stem, params in ONE_LOOP_COEFFICIENTS.items():
         for which in ("single", "pair"):
