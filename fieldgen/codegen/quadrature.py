@@ -77,7 +77,8 @@ PATH_POWER = 4
 HERMITE_ORDER = {3: 20, 4: 12}
 # The trapezoidal rule in whitened coordinates for 3-D and 4-D expectations of analytic
 # integrands (hermite.py, tensor_trapezoid_helper): nodes on a lattice of step h_j along z_j
-# inside the ball |z| <= TRAP_Z (Gaussian mass outside: 4e-13 in 4-D; TRAP_Z_GROWING for
+# inside the ball |z| <= TRAP_Z of the outer axes (Gaussian mass outside: 4e-12 in 3-D; the last
+# axis, tabulated, runs over [-TRAP_Z, TRAP_Z]; TRAP_Z_GROWING for
 # integrands with an unbounded factor, polynomial of degree up to 8 overall: 1e-12 relative),
 # h_j = TRAP_H_ARG over the fastest rate at which an argument moves along z_j, at most
 # TRAP_H_GAUSS (the weight times a polynomial of degree 8: aliasing error
@@ -89,7 +90,7 @@ HERMITE_ORDER = {3: 20, 4: 12}
 # axis is summed once per covariance into tables of the smoothed innermost factors on a grid of
 # spacing TRAP_DELTA (times the smoothing width when it is wider than 1), read by local
 # interpolation of degree TRAP_DEGREE: n^(d-1) work instead of n^d.
-TRAP_Z = 8.0
+TRAP_Z = 7.5
 TRAP_Z_GROWING = 9.5
 TRAP_H_ARG = 0.3
 TRAP_H_GAUSS = 0.6
