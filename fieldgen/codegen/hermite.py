@@ -56,6 +56,21 @@ def fused_hermite_moments(exprs, library: HelperLibrary):
     return statements, [e.xreplace(at) for e in exprs]
 
 
+def _whitened(j: int) -> str:
+    """x_j = sum_{i <= j} z_i low[j, i] (text)."""
+    return " + ".join(f"z{i}*low[{j}, {i}]" for i in range(j + 1))
+
+
+def _shared_terms(exprs, prefix: str, indent: str, lines: list, texts: list) -> list:
+    """Append the common subexpressions of `exprs` as assignments (markers into `texts`); return
+    the reduced expressions."""
+    replacements, reduced = sp.cse(exprs, symbols=sp.numbered_symbols(prefix), order="canonical")
+    for a, b in replacements:
+        lines.append(f"{indent}{a} = @{len(texts)}@")
+        texts.append(b)
+    return reduced
+
+
 def _by_level(body: sp.Expr, xs) -> list:
     """The factors of `body` grouped by the last variable they depend on (loop level)."""
     levels = [sp.S.One] * len(xs)
@@ -107,15 +122,9 @@ def tensor_hermite_helper(integrands, library: HelperLibrary) -> str:
         lines.append(f"{indent}for i{j} in range({order}):")
         indent += INDENT
         lines.append(f"{indent}z{j} = GH{n}_NODES[i{j}]")
-        terms = " + ".join(f"z{i}*low[{j}, {i}]" for i in range(j + 1))
-        lines.append(f"{indent}{xs[j]} = {terms}")
+        lines.append(f"{indent}{xs[j]} = {_whitened(j)}")
         lines.append(f"{indent}w{j} = GH{n}_WEIGHTS[i{j}]")
-        replacements, factors = sp.cse(
-            [lv[j] for lv in levels], symbols=sp.numbered_symbols(f"u{j}_"), order="canonical"
-        )
-        for a, b in replacements:
-            lines.append(f"{indent}{a} = @{len(texts)}@")
-            texts.append(b)
+        factors = _shared_terms([lv[j] for lv in levels], f"u{j}_", indent, lines, texts)
         for m, factor in enumerate(factors):
             before = "" if j == 0 else f"p{j}_{m}*"
             value = f"{before}w{j}" if factor == 1 else f"{before}w{j}*(@{len(texts)}@)"
@@ -197,12 +206,7 @@ def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
         f"            {xs[last]} = mu + sigma*(k*h)",
     ]
     if tabulated:
-        replacements, factors = sp.cse(
-            tabulated, symbols=sp.numbered_symbols("s_"), order="canonical"
-        )
-        for a, b in replacements:
-            lines.append(f"            {a} = @{len(texts)}@")
-            texts.append(b)
+        factors = _shared_terms(tabulated, "s_", 3 * INDENT, lines, texts)
         for i, factor in enumerate(factors):
             lines.append(f"            table[{i}, i] += w*(@{len(texts)}@)")
             texts.append(factor)
@@ -220,15 +224,9 @@ def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
         indent += INDENT
         lines.append(f"{indent}z{j} = i{j}*steps[{j}]")
         lines.append(f"{indent}r{j} = " + (f"z{j}*z{j}" if j == 0 else f"r{j - 1} + z{j}*z{j}"))
-        terms = " + ".join(f"z{i}*low[{j}, {i}]" for i in range(j + 1))
-        lines.append(f"{indent}{xs[j]} = {terms}")
+        lines.append(f"{indent}{xs[j]} = {_whitened(j)}")
         lines.append(f"{indent}w{j} = weights{j}[i{j} + halves[{j}]]")
-        replacements, factors = sp.cse(
-            [lv[j] for lv in levels], symbols=sp.numbered_symbols(f"u{j}_"), order="canonical"
-        )
-        for a, b in replacements:
-            lines.append(f"{indent}{a} = @{len(texts)}@")
-            texts.append(b)
+        factors = _shared_terms([lv[j] for lv in levels], f"u{j}_", indent, lines, texts)
         values = []
         for m, factor in enumerate(factors):
             before = "" if j == 0 else f"p{j}_{m}*"
