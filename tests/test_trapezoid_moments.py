@@ -203,3 +203,150 @@ def test_tanh_four_point_against_a_brute_force_trapezoid(frac):
     weight = np.einsum("i,j,k,l->ijkl", w, w, w, w).ravel()
     gh = float(np.sum(weight * np.prod(np.tanh(C @ grid), axis=0)))
     assert gh != pytest.approx(want, rel=1e-9)
+
+
+# ---- refinement: the rule finds the step an integrand needs ------------------------------
+
+
+def _printed_moments(name, integrands):
+    """A module printed by the generator with one function `moments(k, out)` per (variables,
+    body, entry symbols) in `integrands`, each lowered to the trapezoidal rule."""
+    import sympy as sp
+
+    from fieldgen.codegen.builders import packed_function
+    from fieldgen.codegen.module import ModuleSpec, render
+    from fieldgen.derivations.expectation import GaussianExpectation
+
+    spec = ModuleSpec(name, "test module", integrity_check=False)
+    for i, (xs, body, ks) in enumerate(integrands):
+        entries = {(0,): GaussianExpectation(sp.Lambda(xs, body), *ks)}
+        spec.functions.append(
+            packed_function(
+                f"moments{i}", inputs=[("k", ks)], entries=entries, shape=(1,), doc="",
+                library=spec.library,
+            )
+        )  # fmt: skip
+    text = render(spec).replace("from .", "from fieldgen.generated.")
+    assert "trap_converged" in text and "GH4_NODES" not in text
+    return text
+
+
+@pytest.fixture(scope="module")
+def refined_moments(tmp_path_factory):
+    """tanh(5 x)^2 tanh(5 y) tanh(5 z) (3-D: singularities five times closer to the real axis
+    than tanh's) and tanh's four-point walk moment (4-D), printed by the generator."""
+    import sympy as sp
+
+    from fieldgen.derivations.expectation import variables
+
+    x1, x2, x3, x4 = variables(4)
+    k3 = sp.symbols("a00 a11 a22 a01 a02 a12", real=True)
+    k4 = sp.symbols("c00 c11 c22 c33 c01 c02 c03 c12 c13 c23", real=True)
+    t5 = lambda u: sp.tanh(5 * u)  # noqa: E731
+    text = _printed_moments(
+        "trap_refine_test",
+        [
+            ((x1, x2, x3), t5(x1) ** 2 * t5(x2) * t5(x3), k3),
+            ((x1, x2, x3, x4), sp.tanh(x1) * sp.tanh(x2) * sp.tanh(x3) * sp.tanh(x4), k4),
+        ],
+    )
+    path = tmp_path_factory.mktemp("refine") / "trap_refine_test.py"
+    path.write_text(text)
+    loader = importlib.util.spec_from_file_location("trap_refine_test", path)
+    mod = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(mod)
+    return mod
+
+
+@numba.njit(parallel=True, cache=False)
+def _brute_tanh5_3(C, h, half):
+    """E[t(x1)^2 t(x2) t(x3)], t(u) = tanh(5 u), x = C z: the plain 3-D trapezoidal sum on a
+    cube."""
+    n = int(math.ceil(half / h))
+    m = 2 * n + 1
+    w = np.empty(m)
+    z = np.empty(m)
+    for i in range(m):
+        z[i] = (i - n) * h
+        w[i] = math.exp(-0.5 * z[i] * z[i]) * h / math.sqrt(2.0 * math.pi)
+    parts = np.zeros(m)
+    for i in numba.prange(m):
+        s = 0.0
+        a = math.tanh(5.0 * C[0, 0] * z[i]) ** 2
+        for j in range(m):
+            b = math.tanh(5.0 * (C[1, 0] * z[i] + C[1, 1] * z[j]))
+            for k in range(m):
+                s += (
+                    w[j]
+                    * w[k]
+                    * b
+                    * math.tanh(5.0 * (C[2, 0] * z[i] + C[2, 1] * z[j] + C[2, 2] * z[k]))
+                )
+        parts[i] = w[i] * a * s
+    return parts.sum()
+
+
+def _lattice_at(mod, C, level):
+    """The printed rule's sum on the lattice of one refinement level (no refinement), for the
+    module's one moment of dimension C.shape[0]."""
+    from fieldgen.generated import quadrature
+
+    stem = f"_moments{C.shape[0]}_"
+    (name,) = [n for n in vars(mod) if n.startswith(stem) and n.endswith("_lattice")]
+    steps = np.empty(C.shape[0])
+    halves = np.empty(C.shape[0], np.int64)
+    quadrature.trap_steps(C, quadrature.TRAP_Z, level, steps, halves)
+    return getattr(mod, name)(C, steps, halves)[0]
+
+
+def test_refinement_resolves_singularities_closer_to_the_real_axis(refined_moments):
+    """tanh(5 x): 3-D moment, c = 0.9, against a brute-force cube sum (step 0.03, which agrees
+    with step 0.0225 to 1e-14), at 1e-9. Negative control: the rule's base lattice, whose steps
+    suit tanh (it gave 4e-3 on a 4-D tanh(5 x) moment), is rejected."""
+    K = np.array([[1.0, 0.9, 0.8], [0.9, 1.2, 0.95], [0.8, 0.95, 1.1]])
+    C = np.linalg.cholesky(K)
+    k = np.array([K[0, 0], K[1, 1], K[2, 2], K[0, 1], K[0, 2], K[1, 2]])
+    out = np.empty(1)
+    refined_moments.moments0(k, out)
+    want = _brute_tanh5_3(C, 0.03, 8.0)
+    assert _brute_tanh5_3(C, 0.0225, 8.0) == pytest.approx(want, rel=1e-13)
+    assert out[0] == pytest.approx(want, rel=1e-9)
+    from fieldgen.generated.quadrature import TRAP_BASE_LEVEL
+
+    base = _lattice_at(refined_moments, C, TRAP_BASE_LEVEL)
+    assert base != pytest.approx(want, rel=1e-9)
+
+
+def test_refinement_where_the_layers_nearly_coincide_at_small_kernels(refined_moments):
+    """tanh, K = 0.3, c0 = 0.9, early/late ratio 0.999: the four-point moment against the
+    brute-force 4-D sum at 1e-10 (the fixed steps used before refinement were 5e-9 off here:
+    fourth-order poles of four nearly equal tanh factors). Negative control: a lattice one
+    refinement level coarser than the base one is rejected."""
+    from fieldgen.generated.quadrature import TRAP_BASE_LEVEL
+
+    Ke, Kl = _walk(0.3, 1.2, 0.9, 0.999)
+    cov = np.block([[Ke, Ke], [Ke, Kl]])
+    C = np.linalg.cholesky(cov)
+    k = np.array(
+        [
+            cov[i, j]
+            for i, j in [
+                (0, 0),
+                (1, 1),
+                (2, 2),
+                (3, 3),
+                (0, 1),
+                (0, 2),
+                (0, 3),
+                (1, 2),
+                (1, 3),
+                (2, 3),
+            ]
+        ]
+    )
+    out = np.empty(1)
+    refined_moments.moments1(k, out)
+    want = _brute_tanh4(C, 0.15, 8.0)
+    assert out[0] == pytest.approx(want, rel=1e-10)
+    coarse = _lattice_at(refined_moments, C, TRAP_BASE_LEVEL - 1)
+    assert coarse != pytest.approx(want, rel=1e-9)

@@ -152,6 +152,12 @@ def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
     done once: each distinct last-level factor f, smoothed, S_f(mu) = <f(mu + sigma t)>, is
     tabulated on a uniform grid in mu and read at the mu of every outer node by local
     interpolation. Work n^(d-1) + (table) instead of n^d.
+
+    Two functions are printed: ``{name}_lattice`` sums on the lattice of one refinement level
+    (halving a table's spacing until ``trap_table_error`` accepts it) and returns the sums and
+    the sums of |integrand|; ``{name}`` runs the levels from the coarsest until the error of the
+    last one, extrapolated from the changes between the last three (``trap_converged``), is
+    below TRAP_TOL (quadrature.py).
     """
     n = len(xs)
     digest = hashlib.sha256(sp.srepr(sp.Tuple(*bodies)).encode()).hexdigest()[:12]
@@ -169,49 +175,43 @@ def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
     texts: list = []
     lines = [
         '@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)',
-        f"def {name}({', '.join(params)}):",
-        f'    """{what} for x ~ N(0, K), {n}-D: trapezoidal rule in whitened coordinates, the',
-        '    last axis summed into tables of the smoothed last-level factors."""',
-        f"    cov = np.empty(({n}, {n}))",
-        f"    low = np.empty(({n}, {n}))",
-    ]
-    for (a, b), k in zip(entry_positions(n), params):
-        lines.append(f"    cov[{a}, {b}] = {k}")
-        if a != b:
-            lines.append(f"    cov[{b}, {a}] = {k}")
-    lines += [
-        "    cholesky_psd(cov, low)",
-        f"    steps = np.empty({n})",
-        f"    halves = np.empty({n}, np.int64)",
-        f"    trap_steps(low, {radius}, steps, halves)",
+        f"def {name}_lattice(low, steps, halves):",
+        f'    """{what} for x = low z, {n}-D, on one lattice of the trapezoidal rule: the',
+        "    sums and the sums of |integrand|, the last axis summed into tables of the smoothed",
+        '    last-level factors."""',
         f"    sigma = low[{last}, {last}]",
         "    spread = math.sqrt({})".format(
             " + ".join(f"low[{last}, {i}]**2" for i in range(last))
         ),
-        "    delta = TRAP_DELTA*max(1.0, sigma)",
-        f"    span = {radius}*spread + (TRAP_DEGREE + 2)*delta",
-        "    if 2.0*span/delta > TRAP_MAX_TABLE:",
-        "        delta = 2.0*span/TRAP_MAX_TABLE",
+        f"    span = {radius}*spread + (TRAP_DEGREE + 2)*TRAP_DELTA*max(1.0, sigma)",
         "    lo = -span",
-        "    npts = int(2.0*span/delta) + TRAP_DEGREE + 2",
-        f"    table = np.zeros(({max(len(tabulated), 1)}, npts))",
         f"    h = steps[{last}]",
     ]
     lines += [f"    weights{j} = trap_weights(steps[{j}], halves[{j}])" for j in range(n)]
     lines += [
-        "    for i in range(npts):",
-        "        mu = lo + i*delta",
-        f"        for k in range(-halves[{last}], halves[{last}] + 1):",
-        f"            w = weights{last}[k + halves[{last}]]",
-        f"            {xs[last]} = mu + sigma*(k*h)",
+        "    npts = int(2.0*span/(TRAP_DELTA*max(1.0, sigma))) + TRAP_DEGREE + 2",
+        "    while True:",
+        "        delta = 2.0*span/(npts - TRAP_DEGREE - 2)",
+        f"        table = np.zeros(({max(len(tabulated), 1)}, npts))",
+        "        for i in range(npts):",
+        "            mu = lo + i*delta",
+        f"            for k in range(-halves[{last}], halves[{last}] + 1):",
+        f"                w = weights{last}[k + halves[{last}]]",
+        f"                {xs[last]} = mu + sigma*(k*h)",
     ]
     if tabulated:
-        factors = _shared_terms(tabulated, "s_", 3 * INDENT, lines, texts)
+        factors = _shared_terms(tabulated, "s_", 4 * INDENT, lines, texts)
         for i, factor in enumerate(factors):
-            lines.append(f"            table[{i}, i] += w*(@{len(texts)}@)")
+            lines.append(f"                table[{i}, i] += w*(@{len(texts)}@)")
             texts.append(factor)
+    lines += [
+        "        if 2*npts > TRAP_MAX_TABLE or trap_table_error(table, npts) <= TRAP_TABLE_TOL:",
+        "            break",
+        "        npts = 2*npts - 1",
+    ]
     lines += ["    bw = np.empty(TRAP_DEGREE + 1)"]
     lines += [f"    acc{m} = 0.0" for m in range(count)]
+    lines += [f"    abs{m} = 0.0" for m in range(count)]
     indent = "    "
     for j in range(last):
         left = f"{radius}**2" if j == 0 else f"{radius}**2 - r{j - 1}"
@@ -245,14 +245,60 @@ def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
             lines.append(f"{indent}    g{i} += bw[a]*table[{i}, at + a]")
         for m, v in enumerate(values):
             g = levels[m][last]
-            lines.append(f"{indent}acc{m} += {v}" + ("" if g == 1 else f"*g{slot[g]}"))
+            lines.append(f"{indent}term = {v}" + ("" if g == 1 else f"*g{slot[g]}"))
+            lines.append(f"{indent}acc{m} += term")
+            lines.append(f"{indent}abs{m} += abs(term)")
+    sums = ", ".join([f"acc{m}" for m in range(count)] + [f"abs{m}" for m in range(count)])
+    lines += [f"    return ({sums})", "", ""]
+    lines += [
+        '@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)',
+        f"def {name}({', '.join(params)}):",
+        f'    """{what} for x ~ N(0, K), {n}-D: trapezoidal rule in whitened coordinates,',
+        '    refined until its extrapolated error is below quadrature.TRAP_TOL."""',
+        f"    cov = np.empty(({n}, {n}))",
+        f"    low = np.empty(({n}, {n}))",
+    ]
+    for (a, b), k in zip(entry_positions(n), params):
+        lines.append(f"    cov[{a}, {b}] = {k}")
+        if a != b:
+            lines.append(f"    cov[{b}, {a}] = {k}")
+    lines += [
+        "    cholesky_psd(cov, low)",
+        f"    steps = np.empty({n})",
+        f"    halves = np.empty({n}, np.int64)",
+        f"    seen = np.full({n}, -1.0)",
+    ]
+    lines += [f"    out{m} = 0.0" for m in range(count)]
+    lines += [f"    gap{m} = 0.0" for m in range(count)]
+    lines += [
+        "    for level in range(TRAP_LEVELS):",
+        f"        trap_steps(low, {radius}, level, steps, halves)",
+        "        if trap_same_lattice(steps, seen):",
+        "            break  # no axis refines further: the last level is the rule's answer",
+        f"        sums = {name}_lattice(low, steps, halves)",
+        "        done = level >= 2",
+    ]
+    for m in range(count):
+        lines += [
+            f"        change = abs(sums[{m}] - out{m})/max(sums[{count + m}], 1e-300)",
+            f"        if not trap_converged(change, gap{m}):",
+            "            done = False",
+            f"        out{m} = sums[{m}]",
+            f"        gap{m} = change",
+        ]
+    lines += [
+        "        seen[:] = steps",
+        "        if done:",
+        "            break",
+    ]
     if count == 1:
-        lines.append("    return acc0")
+        lines.append("    return out0")
     else:
-        lines.append("    return ({},)".format(", ".join(f"acc{m}" for m in range(count))))
+        lines.append("    return ({},)".format(", ".join(f"out{m}" for m in range(count))))
     library.imports.add(
-        "from .quadrature import TRAP_DEGREE, TRAP_DELTA, TRAP_MAX_TABLE, TRAP_Z, TRAP_Z_GROWING, "
-        "trap_interpolation, trap_steps, trap_weights"
+        "from .quadrature import TRAP_DEGREE, TRAP_DELTA, TRAP_LEVELS, TRAP_MAX_TABLE, "
+        "TRAP_TABLE_TOL, TRAP_Z, TRAP_Z_GROWING, trap_converged, trap_interpolation, "
+        "trap_same_lattice, trap_steps, trap_table_error, trap_weights"
     )
     library.add(TextHelper(name, "\n".join(lines), tuple(texts), ("cholesky_psd",)))
     return name
