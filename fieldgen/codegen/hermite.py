@@ -270,6 +270,7 @@ def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
     ]
     lines += [f"    out{m} = 0.0" for m in range(count)]
     lines += [f"    gap{m} = 0.0" for m in range(count)]
+    lines += [f"    ok{m} = False" for m in range(count)]
     lines += [
         "    for level in range(TRAP_LEVELS):",
         f"        trap_steps(low, {radius}, level, steps, halves)",
@@ -278,13 +279,16 @@ def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
         f"        sums = {name}_lattice(low, steps, halves)",
         "        done = level >= 2",
     ]
+    # A moment keeps the level at which it converged, whichever moments share its lattice: fused
+    # or alone, it gets the same value.
     for m in range(count):
         lines += [
-            f"        change = abs(sums[{m}] - out{m})/max(sums[{count + m}], 1e-300)",
-            f"        if not trap_converged(change, gap{m}):",
-            "            done = False",
-            f"        out{m} = sums[{m}]",
-            f"        gap{m} = change",
+            f"        if not ok{m}:",
+            f"            change = abs(sums[{m}] - out{m})/max(sums[{count + m}], 1e-300)",
+            f"            ok{m} = level >= 2 and trap_converged(change, gap{m})",
+            f"            out{m} = sums[{m}]",
+            f"            gap{m} = change",
+            f"            done = done and ok{m}",
         ]
     lines += [
         "        seen[:] = steps",
