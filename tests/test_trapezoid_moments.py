@@ -154,17 +154,24 @@ def test_tanh_moments_of_independent_inputs_factorise_into_one_input_tables(K, f
     assert A[2, 2] == pytest.approx(want, rel=1e-9, abs=1e-12)
 
 
+@numba.njit(cache=False)
+def _cube_axis(h, half):
+    """Nodes and standard-normal trapezoidal weights of one axis of the cube [-half, half]."""
+    n = int(math.ceil(half / h))
+    z = np.empty(2 * n + 1)
+    w = np.empty(2 * n + 1)
+    for i in range(2 * n + 1):
+        z[i] = (i - n) * h
+        w[i] = math.exp(-0.5 * z[i] * z[i]) * h / math.sqrt(2.0 * math.pi)
+    return z, w
+
+
 @numba.njit(parallel=True, cache=False)
 def _brute_tanh4(C, h, half):
     """E[t(x1) t(x2) t(x3) t(x4)], x = C z: the plain trapezoidal sum on the cube
     [-half, half]^4 with step h (no ball, no tables, no interpolation)."""
-    n = int(math.ceil(half / h))
-    m = 2 * n + 1
-    w = np.empty(m)
-    z = np.empty(m)
-    for i in range(m):
-        z[i] = (i - n) * h
-        w[i] = math.exp(-0.5 * z[i] * z[i]) * h / math.sqrt(2.0 * math.pi)
+    z, w = _cube_axis(h, half)
+    m = z.shape[0]
     parts = np.zeros(m)
     for i in numba.prange(m):
         s = 0.0
@@ -262,13 +269,8 @@ def refined_moments(tmp_path_factory):
 def _brute_tanh5_3(C, h, half):
     """E[t(x1)^2 t(x2) t(x3)], t(u) = tanh(5 u), x = C z: the plain 3-D trapezoidal sum on a
     cube."""
-    n = int(math.ceil(half / h))
-    m = 2 * n + 1
-    w = np.empty(m)
-    z = np.empty(m)
-    for i in range(m):
-        z[i] = (i - n) * h
-        w[i] = math.exp(-0.5 * z[i] * z[i]) * h / math.sqrt(2.0 * math.pi)
+    z, w = _cube_axis(h, half)
+    m = z.shape[0]
     parts = np.zeros(m)
     for i in numba.prange(m):
         s = 0.0

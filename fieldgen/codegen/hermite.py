@@ -61,6 +61,16 @@ def _whitened(j: int) -> str:
     return " + ".join(f"z{i}*low[{j}, {i}]" for i in range(j + 1))
 
 
+def _cholesky_lines(n: int, params) -> list:
+    """Lines filling cov (n x n) from the packed entries `params` and its lower factor low."""
+    lines = [f"    cov = np.empty(({n}, {n}))", f"    low = np.empty(({n}, {n}))"]
+    for (a, b), k in zip(entry_positions(n), params):
+        lines.append(f"    cov[{a}, {b}] = {k}")
+        if a != b:
+            lines.append(f"    cov[{b}, {a}] = {k}")
+    return lines + ["    cholesky_psd(cov, low)"]
+
+
 def _shared_terms(exprs, prefix: str, indent: str, lines: list, texts: list) -> list:
     """Append the common subexpressions of `exprs` as assignments (markers into `texts`); return
     the reduced expressions."""
@@ -106,14 +116,8 @@ def tensor_hermite_helper(integrands, library: HelperLibrary) -> str:
         '@njit(cache=True, nogil=True, error_model="numpy", fastmath=FASTMATH)',
         f"def {name}({', '.join(params)}):",
         f'    """{what} for x ~ N(0, K), {n}-D: tensor Gauss-Hermite, {order} nodes per axis."""',
-        f"    cov = np.empty(({n}, {n}))",
-        f"    low = np.empty(({n}, {n}))",
     ]
-    for (a, b), k in zip(entry_positions(n), params):
-        lines.append(f"    cov[{a}, {b}] = {k}")
-        if a != b:
-            lines.append(f"    cov[{b}, {a}] = {k}")
-    lines.append("    cholesky_psd(cov, low)")
+    lines += _cholesky_lines(n, params)
     lines += [f"    acc{m} = 0.0" for m in range(count)]
     levels = [_by_level(body, xs) for body in bodies]
     texts: list = []
@@ -255,15 +259,9 @@ def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
         f"def {name}({', '.join(params)}):",
         f'    """{what} for x ~ N(0, K), {n}-D: trapezoidal rule in whitened coordinates,',
         '    refined until its extrapolated error is below quadrature.TRAP_TOL."""',
-        f"    cov = np.empty(({n}, {n}))",
-        f"    low = np.empty(({n}, {n}))",
     ]
-    for (a, b), k in zip(entry_positions(n), params):
-        lines.append(f"    cov[{a}, {b}] = {k}")
-        if a != b:
-            lines.append(f"    cov[{b}, {a}] = {k}")
+    lines += _cholesky_lines(n, params)
     lines += [
-        "    cholesky_psd(cov, low)",
         f"    steps = np.empty({n})",
         f"    halves = np.empty({n}, np.int64)",
         f"    seen = np.full({n}, -1.0)",
