@@ -38,6 +38,15 @@ def _packed(Ke, Kl):
     return np.array([Ke[0, 0], Ke[1, 1], Ke[0, 1]]), np.array([Kl[0, 0], Kl[1, 1], Kl[0, 1]])
 
 
+def _imported(path, text):
+    """The module of source `text`, written to `path` and imported."""
+    path.write_text(text)
+    loader = importlib.util.spec_from_file_location(path.stem, path)
+    mod = importlib.util.module_from_spec(loader)
+    loader.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(scope="module")
 def erf_moments(tmp_path_factory):
     """A module printed by the generator: erf walk moments as unclosed 3-D / 4-D expectations
@@ -69,12 +78,7 @@ def erf_moments(tmp_path_factory):
     )
     text = render(spec).replace("from .", "from fieldgen.generated.")
     assert "trap_steps" in text and "GH4_NODES" not in text  # the trapezoidal rule
-    path = tmp_path_factory.mktemp("trap") / "trap_erf_test.py"
-    path.write_text(text)
-    loader = importlib.util.spec_from_file_location("trap_erf_test", path)
-    mod = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(mod)
-    return mod
+    return _imported(tmp_path_factory.mktemp("trap") / "trap_erf_test.py", text)
 
 
 def _erf_pair(K11, K22, K12):
@@ -257,12 +261,7 @@ def refined_moments(tmp_path_factory):
             ((x1, x2, x3, x4), sp.tanh(x1) * sp.tanh(x2) * sp.tanh(x3) * sp.tanh(x4), k4),
         ],
     )
-    path = tmp_path_factory.mktemp("refine") / "trap_refine_test.py"
-    path.write_text(text)
-    loader = importlib.util.spec_from_file_location("trap_refine_test", path)
-    mod = importlib.util.module_from_spec(loader)
-    loader.loader.exec_module(mod)
-    return mod
+    return _imported(tmp_path_factory.mktemp("refine") / "trap_refine_test.py", text)
 
 
 @numba.njit(parallel=True, cache=False)

@@ -193,7 +193,7 @@ def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
     ]
     lines += [f"    weights{j} = trap_weights(steps[{j}], halves[{j}])" for j in range(n)]
     lines += [
-        "    npts = int(2.0*span/(TRAP_DELTA*max(1.0, sigma))) + TRAP_DEGREE + 2",
+        "    npts = min(int(2.0*span/(TRAP_DELTA*max(1.0, sigma))) + TRAP_DEGREE + 2, TRAP_MAX_TABLE)",
         "    while True:",
         "        delta = 2.0*span/(npts - TRAP_DEGREE - 2)",
         f"        table = np.zeros(({max(len(tabulated), 1)}, npts))",
