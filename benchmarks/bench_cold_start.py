@@ -12,6 +12,10 @@ loaded machine than the wall-clock columns). The CLI row times the whole `fieldg
 command, interpreter start-up included. Each figure is the median
 of --repeat runs, each on a new cache folder.
 
+The one-loop rows take one input, except the two rows marked "(2 inputs)" (closed forms only: the
+generic path's two-input first call compiles its 3-D/4-D quadrature helpers, 20-25 s for tanh with
+an empty cache, and is not timed here).
+
 The "numba floor" row is what any cached Numba function costs on its first call in a new
 process (a one-line `x + 1.0`, no fieldgen function), with Numba configured as fieldgen
 configures it (fieldgen.jit_cache: its import-time BLAS probe answered without importing
@@ -41,7 +45,7 @@ CLI row: the whole command) and the warm total with them. The machine is shared:
 quiet.
 
     python benchmarks/bench_cold_start.py [--activation erf] [--generic tanh] [--repeat 3]
-        [--only kernel,simulate,cli,floor,generic]
+        [--only kernel,simulate,cli,floor,generic,"kernel_covariance (2 inputs)"]
 """
 
 import argparse
@@ -60,6 +64,13 @@ CALLS = {
     "optimal_r": "fieldgen.optimal_r(A, sigma_w2=1.0, depth=100, c0=0.9)",
     "kernel_covariance": "fieldgen.kernel_covariance(A, r=0.3, sigma_w2=1.0, depth=20, K0=1.0)",
     "simulate": "fieldgen.simulate(A, r=0.3, sigma_w2=1.0, depth=20, K0=1.0, width=64, samples=10)",
+    # Two inputs: the pair accumulation and the 3x3 coefficients (several times the code).
+    "kernel_covariance (2 inputs)": (
+        "fieldgen.kernel_covariance(A, r=0.3, sigma_w2=1.0, depth=20, K0=[[1.0, 0.5], [0.5, 1.0]])"
+    ),
+    "kernel_mean_shift (2 inputs)": (
+        "fieldgen.kernel_mean_shift(A, r=0.3, sigma_w2=1.0, depth=20, K0=[[1.0, 0.5], [0.5, 1.0]])"
+    ),
 }
 # The generic path's rows (an activation without closed forms): tables stored, then fresh tables.
 GENERIC_CALLS = ("kernel", "sensitivity", "kernel_covariance")
