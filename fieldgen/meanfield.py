@@ -119,7 +119,7 @@ def finite_or_raise(out: np.ndarray, what: str) -> None:
 def kernel(
     activation: ActivationLike,
     *,
-    r: ArrayLike,
+    r: ArrayLike | None = None,
     sigma_w2: ArrayLike,
     depth: int,
     K0: ArrayLike | None = None,
@@ -129,6 +129,7 @@ def kernel(
     x: ArrayLike | None = None,
     x2: ArrayLike | None = None,
     layers: ArrayLike | None = None,
+    tau: ArrayLike | None = None,
 ) -> NDArray[np.float64]:
     """The mean-field (infinite-width) kernel K^l for l = 0..depth.
 
@@ -144,6 +145,10 @@ def kernel(
     r : float or array_like
         Residual scale, >= 0. r, sigma_w2 and sigma_b2 broadcast together; their broadcast shape
         is prepended to the result (a parameter sweep in one call).
+    tau : float or array_like, optional
+        Instead of r, a depth-scaled network's tau = r^2 sigma_w^2 L >= 0 (then r =
+        sqrt(tau / (sigma_w2 depth)), with sigma_w2 > 0 and depth >= 1; tau broadcasts like r).
+        Give r or tau, not both.
     sigma_w2 : float or array_like
         Weight variance sigma_w^2 >= 0 (weights are N(0, sigma_w2/N)).
     depth : int
@@ -196,6 +201,7 @@ def kernel(
     >>> float(fieldgen.kernel("relu", r=1.0, sigma_w2=2.0, depth=3, K0=1.0)[-1])  # relu: 2^3
     8.0
     """
+    r = check.residual_scale(r, tau, sigma_w2, depth)
     activation, block, input, depth = check.network(activation, block, input, depth)
     K0, n_first = data_set_kernel(K0, x, input, x2)
     data_set = n_first is not None or (np.ndim(K0) == 2 and np.shape(K0)[0] >= 3)

@@ -22,7 +22,7 @@ from .meanfield import data_set_kernel, gram, select_layers
 def ntk(
     activation: ActivationLike,
     *,
-    r: ArrayLike,
+    r: ArrayLike | None = None,
     sigma_w2: ArrayLike,
     depth: int,
     K0: ArrayLike | None = None,
@@ -32,6 +32,7 @@ def ntk(
     x: ArrayLike | None = None,
     x2: ArrayLike | None = None,
     layers: ArrayLike | None = None,
+    tau: ArrayLike | None = None,
 ) -> NDArray[np.float64]:
     """The infinite-width neural tangent kernel Theta^l for l = 0..depth (or the given `layers`).
 
@@ -45,7 +46,7 @@ def ntk(
     activation : str or fieldgen.Activation
         A built-in name (:data:`fieldgen.ACTIVATIONS`, :data:`fieldgen.PRESETS`) or an
         activation made by :func:`fieldgen.activation`.
-    r, sigma_w2, sigma_b2, depth, K0, block, input, x, x2, layers
+    r, sigma_w2, sigma_b2, depth, K0, block, input, x, x2, layers, tau
         As for :func:`fieldgen.kernel`.
 
     Returns
@@ -71,6 +72,7 @@ def ntk(
     >>> float(T[0, 0, 0])    # input="kernel": no input-layer parameters, Theta^0 = 0
     0.0
     """
+    r = check.residual_scale(r, tau, sigma_w2, depth)
     activation, block, input, depth = check.network(activation, block, input, depth)
     K0, n_first = data_set_kernel(K0, x, input, x2)
     selected = select_layers(layers, depth)

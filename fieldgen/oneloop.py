@@ -131,13 +131,14 @@ def _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, covari
 def kernel_covariance(
     activation: ActivationLike,
     *,
-    r: float,
+    r: float | None = None,
     sigma_w2: float,
     depth: int,
     K0: ArrayLike,
     sigma_b2: float = 0.0,
     block: str = "full",
     input: str = "kernel",
+    tau: float | None = None,
 ) -> NDArray[np.float64]:
     """Covariance of the empirical kernel across layers, N Cov(Khat^l, Khat^m), at one loop.
 
@@ -152,6 +153,9 @@ def kernel_covariance(
         activation made by :func:`fieldgen.activation`.
     r : float
         Residual scale, >= 0 (a scalar: one network per call).
+    tau : float, optional
+        Instead of r, a depth-scaled network's tau = r^2 sigma_w^2 L >= 0 (then r =
+        sqrt(tau / (sigma_w2 depth)), with sigma_w2 > 0 and depth >= 1). Give r or tau, not both.
     sigma_w2 : float
         Weight variance sigma_w^2 >= 0 (weights are N(0, sigma_w2/N)).
     depth : int
@@ -196,6 +200,7 @@ def kernel_covariance(
     >>> C2.shape
     (11, 11, 2, 2, 2, 2)
     """
+    r = check.residual_scale(r, tau, sigma_w2, depth)
     cov, _ = _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, True)
     return cov if cov.ndim == 2 else _pairs_to_matrix(cov)
 
@@ -203,13 +208,14 @@ def kernel_covariance(
 def mean_shift_terms(
     activation: ActivationLike,
     *,
-    r: float,
+    r: float | None = None,
     sigma_w2: float,
     depth: int,
     K0: ArrayLike,
     sigma_b2: float = 0.0,
     block: str = "full",
     input: str = "kernel",
+    tau: float | None = None,
 ) -> MeanShiftTerms:
     """The one-loop mean shift N (E[Khat^l] - K^l) split into its three parts.
 
@@ -222,6 +228,9 @@ def mean_shift_terms(
         activation made by :func:`fieldgen.activation`.
     r : float
         Residual scale, >= 0 (a scalar).
+    tau : float, optional
+        Instead of r, a depth-scaled network's tau = r^2 sigma_w^2 L >= 0 (then r =
+        sqrt(tau / (sigma_w2 depth)), with sigma_w2 > 0 and depth >= 1). Give r or tau, not both.
     sigma_w2 : float
         Weight variance >= 0.
     depth : int
@@ -256,6 +265,7 @@ def mean_shift_terms(
     >>> bool(parts.self_feedback[-1] > 0)
     True
     """
+    r = check.residual_scale(r, tau, sigma_w2, depth)
     _, shift = _one_loop(activation, r, sigma_w2, depth, K0, sigma_b2, block, input, False)
     if shift.ndim == 3:
         shift = to_matrix(shift, 1)  # (depth+1, 3 parts, 3 pairs) -> (.., 3, 2, 2)
@@ -265,7 +275,7 @@ def mean_shift_terms(
 def kernel_mean_shift(
     activation: ActivationLike,
     *,
-    r: float,
+    r: float | None = None,
     sigma_w2: float,
     depth: int,
     K0: ArrayLike,
@@ -273,6 +283,7 @@ def kernel_mean_shift(
     block: str = "full",
     input: str = "kernel",
     terms: bool | None = None,
+    tau: float | None = None,
 ) -> NDArray[np.float64]:
     """The one-loop shift of the mean kernel, N (E[Khat^l] - K^l), for l = 0..depth.
 
@@ -287,6 +298,9 @@ def kernel_mean_shift(
         activation made by :func:`fieldgen.activation`.
     r : float
         Residual scale, >= 0 (a scalar).
+    tau : float, optional
+        Instead of r, a depth-scaled network's tau = r^2 sigma_w^2 L >= 0 (then r =
+        sqrt(tau / (sigma_w2 depth)), with sigma_w2 > 0 and depth >= 1). Give r or tau, not both.
     sigma_w2 : float
         Weight variance sigma_w^2 >= 0.
     depth : int
@@ -327,6 +341,7 @@ def kernel_mean_shift(
     >>> K = fieldgen.kernel("relu", r=0.3, sigma_w2=2.0, depth=100, K0=1.0)
     >>> expected_at_width_256 = K + s / 256
     """
+    r = check.residual_scale(r, tau, sigma_w2, depth)
     if terms is not None:
         warnings.warn(
             "kernel_mean_shift(terms=...) is deprecated and will be removed in "

@@ -47,7 +47,7 @@ def _raise_if_not_finite(out: np.ndarray, what: str, network: dict, k0: np.ndarr
 def response(
     activation: ActivationLike,
     *,
-    r: ArrayLike,
+    r: ArrayLike | None = None,
     sigma_w2: ArrayLike,
     depth: int,
     K0: ArrayLike,
@@ -55,6 +55,7 @@ def response(
     block: str = "full",
     input: str = "kernel",
     width: int | None = None,
+    tau: ArrayLike | None = None,
 ) -> float | NDArray[np.float64]:
     """The mean-field kernel response chi^{L,0} = dK^L/dK^0 = T^{L-1} ... T^0 (L = depth).
 
@@ -69,6 +70,10 @@ def response(
         activation made by :func:`fieldgen.activation`.
     r : float or array_like
         Residual scale, >= 0. r, sigma_w2 and sigma_b2 broadcast; their shape is prepended.
+    tau : float or array_like, optional
+        Instead of r, a depth-scaled network's tau = r^2 sigma_w^2 L >= 0 (then r =
+        sqrt(tau / (sigma_w2 depth)), with sigma_w2 > 0 and depth >= 1; tau broadcasts like r).
+        Give r or tau, not both.
     sigma_w2 : float or array_like
         Weight variance sigma_w^2 >= 0.
     depth : int
@@ -114,6 +119,7 @@ def response(
     >>> round(fieldgen.response("relu", r=0.5, sigma_w2=2.0, depth=6, K0=1.0), 9)
     3.814697266
     """
+    r = check.residual_scale(r, tau, sigma_w2, depth)
     if width is not None:
         warnings.warn(
             "response(width=N) is deprecated and will be removed in fieldgen 0.3; "
@@ -181,7 +187,7 @@ def _response_pairs(activation, *, r, sigma_w2, depth, K0, sigma_b2, block, inpu
 def response_one_loop(
     activation: ActivationLike,
     *,
-    r: float,
+    r: float | None = None,
     sigma_w2: float,
     depth: int,
     K0: ArrayLike,
@@ -189,6 +195,7 @@ def response_one_loop(
     sigma_b2: float = 0.0,
     block: str = "full",
     input: str = "kernel",
+    tau: float | None = None,
 ) -> float | NDArray[np.float64]:
     """The one-loop response d E[Khat^L]/dK^0 of a network of finite width N.
 
@@ -205,6 +212,9 @@ def response_one_loop(
         activation made by :func:`fieldgen.activation`.
     r : float
         Residual scale, >= 0 (a scalar).
+    tau : float, optional
+        Instead of r, a depth-scaled network's tau = r^2 sigma_w^2 L >= 0 (then r =
+        sqrt(tau / (sigma_w2 depth)), with sigma_w2 > 0 and depth >= 1). Give r or tau, not both.
     sigma_w2 : float
         Weight variance >= 0.
     depth : int
@@ -245,6 +255,7 @@ def response_one_loop(
     >>> bool(chi_64 > chi)      # relu: the self-feedback raises the finite-width kernel
     True
     """
+    r = check.residual_scale(r, tau, sigma_w2, depth)
     activation, block, input, depth = check.network(activation, block, input, depth)
     check.kernel_matrix("K0", K0)
     width = check.integer("width", width, minimum=1)
@@ -278,7 +289,7 @@ def sensitivity_inputs(*, c0, K0, sigma_w2, sigma_b2, input):
 def sensitivity(
     activation: ActivationLike,
     *,
-    r: ArrayLike,
+    r: ArrayLike | None = None,
     sigma_w2: ArrayLike,
     depth: int,
     c0: float,
@@ -287,6 +298,7 @@ def sensitivity(
     block: str = "full",
     input: str = "kernel",
     width: int | None = None,
+    tau: ArrayLike | None = None,
 ) -> float | NDArray[np.float64]:
     """The sensitivity S = dc^L/dc^0 of the output correlation to the input correlation.
 
@@ -310,6 +322,10 @@ def sensitivity(
         activation made by :func:`fieldgen.activation`.
     r : float or array_like
         Residual scale, >= 0. r, sigma_w2 and sigma_b2 broadcast; their shape is the result's.
+    tau : float or array_like, optional
+        Instead of r, a depth-scaled network's tau = r^2 sigma_w^2 L >= 0 (then r =
+        sqrt(tau / (sigma_w2 depth)), with sigma_w2 > 0 and depth >= 1; tau broadcasts like r).
+        Give r or tau, not both.
     sigma_w2 : float or array_like
         Weight variance >= 0.
     depth : int
@@ -354,6 +370,7 @@ def sensitivity(
     >>> bool(S_16 != S_inf)
     True
     """
+    r = check.residual_scale(r, tau, sigma_w2, depth)
     activation, block, input, depth = check.network(activation, block, input, depth)
     c0 = check.correlation("c0", c0)
     K0 = check.positive("K0", K0, scalar=True)

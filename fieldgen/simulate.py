@@ -177,7 +177,7 @@ def _digest(activation) -> str:
 def simulate(
     activation: ActivationLike,
     *,
-    r: float,
+    r: float | None = None,
     sigma_w2: float,
     depth: int,
     K0: ArrayLike,
@@ -193,6 +193,7 @@ def simulate(
     results: object = None,
     streams_per_chunk: int = 1,
     networks_per_stream: int | None = None,
+    tau: float | None = None,
 ) -> NDArray[np.float64]:
     """Empirical kernels Khat^l = (1/N) sum_i h^l_i h^l_i^T of independent finite networks.
 
@@ -207,6 +208,9 @@ def simulate(
         activation made by :func:`fieldgen.activation`.
     r : float
         Residual scale, >= 0 (a scalar).
+    tau : float, optional
+        Instead of r, a depth-scaled network's tau = r^2 sigma_w^2 L >= 0 (then r =
+        sqrt(tau / (sigma_w2 depth)), with sigma_w2 > 0 and depth >= 1). Give r or tau, not both.
     sigma_w2 : float
         Weight variance >= 0.
     depth : int
@@ -266,6 +270,7 @@ def simulate(
     >>> Khat.shape
     (100, 21)
     """
+    r = check.residual_scale(r, tau, sigma_w2, depth)
     activation = check.activation(activation)
     block = check.block(block)
     input = check.input_mode(input)

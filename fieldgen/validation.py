@@ -100,6 +100,30 @@ def depth(value) -> int:
     return integer("depth", value, minimum=0)
 
 
+def residual_scale(r, tau, sigma_w2, depth_value):
+    """The residual scale r of a call that gives r or, for a depth-scaled network, tau = r^2
+    sigma_w^2 L (exactly one of them): r = sqrt(tau / (sigma_w2 depth)), broadcast like tau and
+    sigma_w2 (a float when both are numbers). r itself is returned unchanged, for the caller's
+    own checks."""
+    if (r is None) == (tau is None):
+        raise ValueError(
+            "r, tau: give exactly one, the residual scale r or the depth-scaled time "
+            f"tau = r^2 sigma_w2 depth; got r={_short(r)}, tau={_short(tau)}"
+        )
+    if tau is None:
+        return r
+    tau = nonnegative("tau", tau)
+    sigma_w2 = positive("sigma_w2", sigma_w2)  # tau fixes r only where sigma_w2 > 0
+    if isinstance(depth_value, bool) or not isinstance(depth_value, numbers.Integral):
+        raise ValueError(f"depth must be an integer >= 1; got {depth_value!r}")
+    if depth_value < 1:
+        raise ValueError(
+            f"depth must be >= 1 with tau (r = sqrt(tau / (sigma_w2 depth))); got {depth_value!r}"
+        )
+    r_value = np.sqrt(tau / (sigma_w2 * depth_value))
+    return float(r_value) if r_value.ndim == 0 else r_value
+
+
 def network(activation_name, block_value, input_value, depth_value):
     """(activation, block, input, depth): the choices every mean-field evaluator takes."""
     return (
