@@ -265,7 +265,9 @@ def test_ctrl_c_during_a_full_regenerate_stops_within_10_seconds():
 def test_non_real_numbers_are_rejected_naming_the_parameter(bad):
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no ComplexWarning on the way
-        with pytest.raises(ValueError, match="^r must be a real number"):
+        # r=None means "not given" (tau may stand in for it): then neither of the two is
+        r_message = "^r, tau: give exactly one" if bad is None else "^r must be a real number"
+        with pytest.raises(ValueError, match=r_message):
             fieldgen.kernel("erf", r=bad, sigma_w2=1.0, depth=2, K0=1.0)
         with pytest.raises(ValueError, match="^K0 must be a real number"):
             fieldgen.kernel("erf", r=0.3, sigma_w2=1.0, depth=2, K0=bad)
