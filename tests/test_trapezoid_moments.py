@@ -238,7 +238,7 @@ def _printed_moments(name, integrands):
             )
         )  # fmt: skip
     text = render(spec).replace("from .", "from fieldgen.generated.")
-    assert "trap_converged" in text and "GH4_NODES" not in text
+    assert "trap_accept" in text and "GH4_NODES" not in text
     return text
 
 

@@ -266,40 +266,26 @@ def tensor_trapezoid_helper(bodies, xs, library: HelperLibrary) -> str:
         f"    halves = np.empty({n}, np.int64)",
         f"    seen = np.full({n}, -1.0)",
     ]
-    lines += [f"    out{m} = 0.0" for m in range(count)]
-    lines += [f"    gap{m} = 0.0" for m in range(count)]
-    lines += [f"    ok{m} = False" for m in range(count)]
     lines += [
+        f"    out = np.zeros({count})",
+        f"    gap = np.zeros({count})",
+        f"    ok = np.zeros({count}, np.bool_)",
         "    for level in range(TRAP_LEVELS):",
         f"        trap_steps(low, {radius}, level, steps, halves)",
         "        if trap_same_lattice(steps, seen):",
         "            break  # no axis refines further: the last level is the rule's answer",
         f"        sums = {name}_lattice(low, steps, halves)",
-        "        done = level >= 2",
-    ]
-    # A moment keeps the level at which it converged, whichever moments share its lattice: fused
-    # or alone, it gets the same value.
-    for m in range(count):
-        lines += [
-            f"        if not ok{m}:",
-            f"            change = abs(sums[{m}] - out{m})/max(sums[{count + m}], 1e-300)",
-            f"            ok{m} = level >= 2 and trap_converged(change, gap{m})",
-            f"            out{m} = sums[{m}]",
-            f"            gap{m} = change",
-            f"            done = done and ok{m}",
-        ]
-    lines += [
         "        seen[:] = steps",
-        "        if done:",
+        "        if trap_accept(sums, level, out, gap, ok):",
         "            break",
     ]
     if count == 1:
-        lines.append("    return out0")
+        lines.append("    return out[0]")
     else:
-        lines.append("    return ({},)".format(", ".join(f"out{m}" for m in range(count))))
+        lines.append("    return ({},)".format(", ".join(f"out[{m}]" for m in range(count))))
     library.imports.add(
         "from .quadrature import TRAP_DEGREE, TRAP_DELTA, TRAP_LEVELS, TRAP_MAX_TABLE, "
-        "TRAP_TABLE_TOL, TRAP_Z, TRAP_Z_GROWING, trap_converged, trap_interpolation, "
+        "TRAP_TABLE_TOL, TRAP_Z, TRAP_Z_GROWING, trap_accept, trap_interpolation, "
         "trap_same_lattice, trap_steps, trap_table_error, trap_weights"
     )
     library.add(TextHelper(name, "\n".join(lines), tuple(texts), ("cholesky_psd",)))
