@@ -9,7 +9,6 @@ Richardson extrapolation, so the result is accurate to O(h^4) at a cost independ
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -77,7 +76,7 @@ def r_for_tau(tau: float, depth: int, sigma_w2: float) -> float:
     tau = check.nonnegative("tau", tau, scalar=True)
     depth = check.integer("depth", depth, minimum=1)
     sigma_w2 = check.positive("sigma_w2", sigma_w2, scalar=True)
-    return math.sqrt(tau / (sigma_w2 * depth))
+    return check.residual_scale(None, tau, sigma_w2, depth)  # the API's tau= uses it too
 
 
 def _solve(activation, params, k0, tau, n):
